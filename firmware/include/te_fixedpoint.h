@@ -1,0 +1,42 @@
+/* te_fixedpoint.h - TFLite's integer requantization, bit for bit.
+ * Mirrors ternembed/fixedpoint.py: rounding-doubling high multiply, rounding
+ * right shift (halves away from zero), shift > 0 means a left shift first. */
+#ifndef TE_FIXEDPOINT_H
+#define TE_FIXEDPOINT_H
+
+#include <stdint.h>
+
+/* High 32 bits of 2*a*b, rounded to nearest; saturates the one overflow case. */
+static inline int32_t te_srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1LL - (1LL << 30));
+    return (int32_t)((ab + nudge) / (1LL << 31));
+}
+
+/* x / 2^exponent, rounded to nearest with halves away from zero. */
+static inline int32_t te_rdbpot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* MultiplyByQuantizedMultiplier: x * multiplier * 2^(shift - 31). */
+static inline int32_t te_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return te_rdbpot(te_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+static inline int32_t te_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+#endif /* TE_FIXEDPOINT_H */

@@ -1,0 +1,1 @@
+"""Numpy reference kernels: the bit-exact model of firmware/kernels/*.c."""
