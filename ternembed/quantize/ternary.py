@@ -25,7 +25,7 @@ activation scale) is folded into the per-channel requantization multiplier.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -967,7 +967,8 @@ def bits_per_weight(
 def int_dot(codes: np.ndarray, a: np.ndarray, group: int, x_int: np.ndarray) -> np.ndarray:
     """acc_o = sum_g a[o, g] * (sum_{i in g} codes[o, i] * x_int[i]), exactly, in int64.
 
-    This is what the C kernels compute (in int32 on device; the exporter checks the range). The
+    This is what the C kernels compute (in int32 on device; the exporter checks the range:
+    |acc_o| <= max|x| * sum_i a[o, g(i)] * |codes[o, i]| <= max|x| * (2^bits - 1) * K). The
     float output is s_o * acc_o (times the activation scale). Groups are ``group`` consecutive
     positions along K, the last one shorter when group does not divide K.
     ``x_int`` is [K] -> result [out], or [B, K] -> [B, out]. For asymmetric int8 activations
