@@ -1,0 +1,223 @@
+"""Float and hybrid models -> full-int8 graphs, with activation ranges from calibration data.
+
+Ranges are recorded by running the original model in ai-edge-litert on the
+calibration samples. Outlier policy: plain min/max over all samples (as the
+TFLite converter does), always widened to include 0 so that zero is exact;
+`percentile=P` clips each tensor's range to the P-th / (100-P)-th percentiles instead.
+Weights are quantized symmetric per output channel, biases to int32 at
+scale_in * scale_w, both as the TFLite converter does.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CalibrationError, InputError, UnsupportedOpError
+from .graph import Graph, Op, Quant, Tensor
+
+# Ops whose output must carry the input's quantization (the int8 kernels just move bytes or compare).
+_TIED = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "PADV2",
+         "CONCATENATION"}
+# Ops whose int8 output quantization is fixed by TFLite's kernels.
+_FIXED = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
+# Weight input index and the channel axis that gets its own scale.
+_WEIGHT_AXIS = {"FULLY_CONNECTED": (1, 0), "CONV_2D": (1, 0), "DEPTHWISE_CONV_2D": (1, 3)}
+
+
+def load_samples(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Samples from .npy, .npz (first array, or 'x'), or a folder of images, as [n, *shape] float32."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        arr = _load_images(path, shape)
+    elif path.suffix == ".npy":
+        arr = np.load(path, allow_pickle=False)
+    elif path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            if not keys:
+                raise InputError(f"{path}: the .npz holds no arrays")
+            arr = z["x"] if "x" in z else z[keys[0]]
+    else:
+        raise InputError(f"{path}: expected a .npy or .npz file or a folder of images")
+    arr = np.asarray(arr)
+    want = int(np.prod(shape))
+    if arr.ndim == 0 or arr[0].size != want:
+        raise InputError(f"{path}: samples must each hold {want} values (shape {list(shape)}), "
+                         f"got an array of shape {list(arr.shape)}")
+    return arr.reshape((len(arr),) + tuple(shape))
+
+
+def _load_images(folder: Path, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise InputError("reading a folder of images needs Pillow: pip install pillow") from None
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
+    if not files:
+        raise InputError(f"{folder}: no .png/.jpg/.bmp images in the folder")
+    h, w, c = (shape[-3], shape[-2], shape[-1]) if len(shape) >= 3 else (None, None, 1)
+    out = []
+    for f in files:
+        img = Image.open(f).convert("L" if c == 1 else "RGB")
+        if h and (img.height, img.width) != (h, w):
+            img = img.resize((w, h))
+        out.append(np.asarray(img, dtype=np.float32).reshape(shape))
+    return np.stack(out)
+
+
+def record_ranges(model_path: str | Path, graph: Graph, samples: list[np.ndarray],
+                  percentile: float | None = None) -> dict[int, tuple[float, float]]:
+    """(min, max) of every float activation tensor over the calibration samples."""
+    from .reference import litert_interpreter
+    interp = litert_interpreter(model_path, preserve_all=True)
+    in_d = interp.get_input_details()
+    wanted = [t.index for t in graph.tensors if not t.is_const and t.dtype == "float32"]
+    seen: dict[int, list[np.ndarray]] = {i: [] for i in wanted}
+    for s in range(len(samples[0])):
+        for k, d in enumerate(in_d):
+            interp.set_tensor(d["index"], np.asarray(samples[k][s], np.float32).reshape(d["shape"]))
+        interp.invoke()
+        for i in wanted:
+            v = interp.get_tensor(i)
+            if percentile is None:
+                seen[i].append(np.array([v.min(), v.max()], np.float64))
+            else:
+                seen[i].append(np.asarray(v, np.float64).ravel())
+    ranges = {}
+    for i, vals in seen.items():
+        if percentile is None:
+            both = np.stack(vals)
+            ranges[i] = (float(both[:, 0].min()), float(both[:, 1].max()))
+        else:
+            allv = np.concatenate(vals)
+            ranges[i] = (float(np.percentile(allv, percentile)), float(np.percentile(allv, 100 - percentile)))
+    return ranges
+
+
+def asymmetric_int8(lo: float, hi: float) -> Quant:
+    """TFLite-style int8 parameters for the range [lo, hi], widened to include 0."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-12:
+        hi = lo + 1e-6
+    scale = np.float32((hi - lo) / 255.0)
+    zp = int(np.clip(round(-128 - lo / float(scale)), -128, 127))
+    return Quant(np.array([scale], np.float32), np.array([zp], np.int64))
+
+
+def _symmetric_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, Quant]:
+    moved = np.moveaxis(w.astype(np.float64), axis, 0).reshape(w.shape[axis], -1)
+    amax = np.abs(moved).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, Quant(scale, np.zeros(scale.size, np.int64), axis)
+
+
+class _Ties:
+    """Union-find over tensors that must share quantization parameters."""
+
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, i: int) -> int:
+        while self.parent.get(i, i) != i:
+            i = self.parent[i]
+        return i
+
+    def tie(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def quantize_graph(graph: Graph, model_path: str | Path, samples: list[np.ndarray] | None,
+                   percentile: float | None = None) -> Graph:
+    """A full-int8 copy of a float or hybrid graph with a float interface (QUANTIZE/DEQUANTIZE at the edges)."""
+    if graph.kind == "int8":
+        return graph
+    if samples is None:
+        raise CalibrationError(f"{graph.name} is a {graph.kind} model: its activation ranges need "
+                               "calibration data; pass --calib FILE (.npy/.npz with a leading sample "
+                               "axis, or a folder of images)")
+    ranges = record_ranges(model_path, graph, samples, percentile)
+    tensors = [copy.copy(t) for t in graph.tensors]
+    ties = _Ties()
+    for op in graph.ops:
+        if op.type in _TIED:
+            acts = [i for i in op.inputs[:1] if i >= 0] + op.outputs
+            if op.type == "CONCATENATION":
+                acts = [i for i in op.inputs if i >= 0] + op.outputs
+            for i in acts[1:]:
+                ties.tie(acts[0], i)
+    group_range: dict[int, tuple[float, float]] = {}
+    for i, (lo, hi) in ranges.items():
+        root = ties.find(i)
+        glo, ghi = group_range.get(root, (lo, hi))
+        group_range[root] = (min(glo, lo), max(ghi, hi))
+    fixed = {op.outputs[0]: _FIXED[op.type] for op in graph.ops if op.type in _FIXED}
+
+    def act_quant(i: int) -> Quant:
+        if i in fixed:
+            s, zp = fixed[i]
+            return Quant(np.array([s], np.float32), np.array([zp], np.int64))
+        return asymmetric_int8(*group_range[ties.find(i)])
+
+    for i in ranges:
+        t = tensors[i]
+        tensors[i] = Tensor(t.index, t.name, t.shape, "int8", act_quant(i), None)
+    _quantize_constants(graph, tensors)
+
+    # Float interface: new float tensors at the edges, joined by QUANTIZE / DEQUANTIZE ops.
+    ops = [copy.copy(op) for op in graph.ops]
+    new_inputs, new_outputs = [], []
+    pre, post = [], []
+    for i in graph.inputs:
+        src = graph.tensors[i]
+        f = Tensor(len(tensors), src.name + "_float", src.shape, "float32")
+        tensors.append(f)
+        pre.append(Op(-1, "QUANTIZE", [f.index], [i]))
+        new_inputs.append(f.index)
+    for i in graph.outputs:
+        src = graph.tensors[i]
+        f = Tensor(len(tensors), src.name + "_float", src.shape, "float32")
+        tensors.append(f)
+        post.append(Op(-1, "DEQUANTIZE", [i], [f.index]))
+        new_outputs.append(f.index)
+    return Graph(graph.name, tensors, pre + ops + post, new_inputs, new_outputs, graph.subgraphs,
+                 graph.description)
+
+
+def _quantize_constants(graph: Graph, tensors: list[Tensor]) -> None:
+    """Weights per channel, biases at scale_in * scale_w, other float constants per tensor."""
+    done: set[int] = set()
+    for op in graph.ops:
+        if op.type in _WEIGHT_AXIS:
+            w_pos, axis = _WEIGHT_AXIS[op.type]
+            wi = op.inputs[w_pos]
+            w = tensors[wi]
+            if w.data is None:
+                raise UnsupportedOpError(f"{graph.name}: op {op.index} {op.type}: weights must be constant")
+            if w.dtype == "float32" and wi not in done:
+                q, quant = _symmetric_per_channel(w.data, axis)
+                tensors[wi] = Tensor(w.index, w.name, w.shape, "int8", quant, q)
+                done.add(wi)
+            bi = op.inputs[2] if len(op.inputs) > 2 else -1
+            if bi >= 0 and tensors[bi].dtype == "float32":
+                x_scale = float(tensors[op.inputs[0]].quant.s)
+                w_scale = np.broadcast_to(tensors[wi].quant.scale.astype(np.float64), tensors[bi].shape)
+                bscale = x_scale * w_scale
+                data = np.round(tensors[bi].data.astype(np.float64) / bscale)
+                tensors[bi] = Tensor(bi, tensors[bi].name, tensors[bi].shape, "int32",
+                                     Quant(bscale.astype(np.float32), np.zeros(bscale.size, np.int64)),
+                                     np.clip(data, -2**31, 2**31 - 1).astype(np.int32))
+                done.add(bi)
+    for t in tensors:
+        if t.is_const and t.dtype == "float32" and t.index not in done:
+            quant = asymmetric_int8(float(t.data.min()), float(t.data.max()))
+            q = np.clip(np.round(t.data / quant.s) + quant.zp, -128, 127).astype(np.int8)
+            tensors[t.index] = Tensor(t.index, t.name, t.shape, "int8", quant, q)

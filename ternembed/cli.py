@@ -1,0 +1,175 @@
+"""The `ternembed` command line. Every command has --help; --json gives machine-readable output.
+
+Exit codes: 0 success, 2 a problem with the input (printed as one line), 1 a bug
+in ternembed (the traceback is shown with --debug).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, TernembedError
+from .report import table, to_json
+
+
+def _load_model(path: str, calib: str | None = None, percentile: float | None = None):
+    """Read a model; float and hybrid ones are calibrated to int8. Returns (graph, int8 graph)."""
+    from .calibrate import load_samples, quantize_graph
+    from .tflite import read
+    graph = read(path)
+    samples = None
+    if graph.kind != "int8" and calib is not None:
+        samples = [load_samples(calib, graph.tensors[i].shape[1:]) for i in graph.inputs[:1]]
+    return graph, quantize_graph(graph, path, samples, percentile)
+
+
+def cmd_inspect(args) -> int:
+    from .inspect import analyze
+    from .tflite import read
+    graph = read(args.model)
+    infos = analyze(graph)
+    totals = dict(ops=len(infos), macs=sum(i.macs for i in infos),
+                  weight_bytes=sum(i.weight_bytes for i in infos),
+                  unsupported=[f"{i.index} {i.type}" for i in infos if not i.supported])
+    if args.json:
+        print(to_json(dict(model=str(args.model), kind=graph.kind, subgraphs=graph.subgraphs,
+                           inputs=[_tensor_json(graph, i) for i in graph.inputs],
+                           outputs=[_tensor_json(graph, i) for i in graph.outputs],
+                           ops=[vars(i) for i in infos], totals=totals)))
+        return 0
+    print(f"{graph.name}: {graph.kind} model, {len(infos)} ops"
+          + (f" (subgraph 0 of {graph.subgraphs}; only it is run)" if graph.subgraphs > 1 else ""))
+    rows = [[i.index, i.type, ", ".join(i.inputs), ", ".join(i.outputs), i.macs, i.weight_bytes,
+             "yes" if i.supported else f"no: {i.why}"] for i in infos]
+    print(table(["#", "op", "input", "output", "MACs", "weight B", "supported"], rows, "rlllrrl"))
+    print(f"total: {totals['macs']:,} MACs, {totals['weight_bytes']:,} weight bytes"
+          + (f", {len(totals['unsupported'])} unsupported op(s)" if totals["unsupported"] else ""))
+    return 0
+
+
+def _tensor_json(graph, i: int) -> dict:
+    t = graph.tensors[i]
+    q = t.quant
+    return dict(name=t.name, shape=list(t.shape), dtype=t.dtype,
+                scale=None if q is None else float(q.s), zero_point=None if q is None else q.zp)
+
+
+def cmd_emulate(args) -> int:
+    from . import emulate
+    from .lower import lower
+    graph, qgraph = _load_model(args.model, args.calib, args.percentile)
+    plan = lower(qgraph)
+    x = _load_array(args.input)
+    outputs = emulate.run(plan, [x])
+    if args.output:
+        _save_outputs(Path(args.output), outputs, plan)
+    if args.json:
+        print(to_json(dict(model=str(args.model), samples=len(x),
+                           outputs=[dict(shape=list(o.shape), dtype=str(o.dtype)) for o in outputs],
+                           written=args.output)))
+    else:
+        print(f"{plan.name}: {len(x)} sample(s) emulated"
+              + (f", outputs written to {args.output}" if args.output else ""))
+        if not args.output:
+            for k, o in enumerate(outputs):
+                print(f"output {k} {list(o.shape)} {o.dtype}:")
+                print(np.array2string(o[:8], threshold=200))
+    return 0
+
+
+def _load_array(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    try:
+        if p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return z["x"] if "x" in z else z[list(z.keys())[0]]
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, IndexError) as exc:
+        raise InputError(f"{p}: not a readable .npy/.npz array ({exc})") from None
+
+
+def _save_outputs(path: Path, outputs: list[np.ndarray], plan) -> None:
+    import os
+    import tempfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix or ".npy")
+    os.close(fd)
+    try:
+        if len(outputs) == 1 and path.suffix != ".npz":
+            np.save(tmp, outputs[0])
+        else:
+            np.savez(tmp, **{f"output_{k}": o for k, o in enumerate(outputs)})
+        os.replace(tmp, path)  # atomic: never a half-written file under the user's name
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ternembed",
+        description="Ternary-weight neural networks on Arm Cortex-M: read a .tflite model, quantize, "
+                    "emulate bit-exactly, export firmware, validate on a board.",
+        epilog="Run 'ternembed COMMAND --help' for a command's options.")
+    p.add_argument("--version", action="version", version=f"ternembed {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("inspect", help="list a model's ops, shapes, MACs and weight bytes",
+                       description="Show every op of a .tflite model with its shapes, MACs, weight "
+                                   "bytes, and whether ternembed supports it.")
+    s.add_argument("model", help="path to a .tflite model")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("emulate", help="run a model in the bit-exact host emulator",
+                       description="Run a model in the host emulator (exactly the integer arithmetic "
+                                   "of the generated C code) on a batch of inputs.")
+    s.add_argument("model", help="path to a .tflite model")
+    s.add_argument("--input", "-i", required=True, metavar="X.npy",
+                   help="inputs with a leading sample axis (.npy, or .npz with array 'x')")
+    s.add_argument("--output", "-o", metavar="Y.npy",
+                   help="where to write outputs (.npy; .npz with one array per output if several)")
+    s.add_argument("--calib", metavar="FILE", help="calibration inputs for float/hybrid models "
+                   "(.npy/.npz with a leading sample axis, or a folder of images)")
+    s.add_argument("--percentile", type=float, metavar="P",
+                   help="clip activation ranges to the P..100-P percentiles (default: min/max)")
+    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    s.set_defaults(func=cmd_emulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except TernembedError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"internal error in ternembed ({sys.exc_info()[0].__name__}: {sys.exc_info()[1]}); "
+                  "rerun with --debug for the traceback, and please report it", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The host emulator: runs a Plan in numpy with exactly the integer arithmetic of the C kernels.
+
+Every kernel family has one adapter here that unpacks a Step's params and calls
+the numpy kernel in ternembed/kernels/. Samples run as a batch on a leading axis.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .errors import InputError
+from .plan import Plan, Step
+
+Values = dict[int, np.ndarray]
+ADAPTERS: dict[str, Callable[[Step, list[np.ndarray]], np.ndarray]] = {}
+
+
+def adapter(*kernels: str):
+    def register(fn):
+        for k in kernels:
+            ADAPTERS[k] = fn
+        return fn
+    return register
+
+
+def check_inputs(plan: Plan, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Inputs with a leading sample axis, checked against the plan's input buffers."""
+    if len(inputs) != len(plan.inputs):
+        raise InputError(f"{plan.name} has {len(plan.inputs)} input(s), got {len(inputs)}")
+    checked = []
+    for k, (x, idx) in enumerate(zip(inputs, plan.inputs)):
+        buf = plan.buffers[idx]
+        x = np.asarray(x)
+        want = buf.shape[1:] if buf.shape and buf.shape[0] == 1 else buf.shape
+        if x.ndim >= 1 and x.shape[1:] != tuple(want) and x[0].size == buf.size:
+            x = x.reshape((len(x),) + tuple(want))  # e.g. [N,1960] for a [1,49,40,1] input
+        if x.shape[1:] != tuple(want):
+            raise InputError(f"input {k} of {plan.name} must have shape [samples, {', '.join(map(str, want))}]"
+                             f" ({buf.dtype}); got {list(x.shape)}")
+        if buf.dtype == "float32":
+            if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+                raise InputError(f"input {k} of {plan.name} must be numeric, got {x.dtype}")
+            x = x.astype(np.float32)
+        elif x.dtype != np.dtype(buf.dtype):
+            raise InputError(f"input {k} of {plan.name} must be {buf.dtype} (the model is quantized; "
+                             f"scale {buf.scale:g}, zero point {buf.zero_point}); got {x.dtype}")
+        checked.append(x)
+    return checked
+
+
+def run(plan: Plan, inputs: list[np.ndarray], keep_all: bool = False) -> list[np.ndarray] | Values:
+    """Outputs (one array per model output, leading sample axis); with keep_all, every buffer."""
+    inputs = check_inputs(plan, inputs)
+    n = len(inputs[0])
+    values: Values = {idx: x for idx, x in zip(plan.inputs, inputs)}
+    for step in plan.steps:
+        args = [values[i] for i in step.inputs]
+        result = ADAPTERS[step.kernel](step, args)
+        out = plan.buffers[step.outputs[0]]
+        values[step.outputs[0]] = np.asarray(result).reshape((n,) + tuple(out.shape[1:])).astype(out.dtype)
+    if keep_all:
+        return values
+    return [values[i] for i in plan.outputs]
+
+
+# ---- adapters --------------------------------------------------------------------------------
+
+@adapter("copy")
+def _copy(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    return args[0]
+
+
+@adapter("fc_s8")
+def _fc(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.mac import fc_s8
+    p = step.params
+    x = args[0].reshape(-1, p["depth"])
+    return fc_s8(x, p["weights"], p["bias"], p["multiplier"], p["shift"],
+                 p["output_offset"], p["act_min"], p["act_max"])
+
+
+@adapter("conv_s8")
+def _conv(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.mac import conv_s8
+    p = step.params
+    return conv_s8(args[0], p["weights"], p["bias"], p["multiplier"], p["shift"], p["input_offset"],
+                   p["output_offset"], p["stride"], p["dilation"], p["pad"], p["out_hw"],
+                   p["act_min"], p["act_max"])
+
+
+@adapter("dwconv_s8")
+def _dwconv(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.mac import dwconv_s8
+    p = step.params
+    return dwconv_s8(args[0], p["weights"], p["bias"], p["multiplier"], p["shift"], p["input_offset"],
+                     p["output_offset"], p["stride"], p["dilation"], p["pad"], p["out_hw"],
+                     p["act_min"], p["act_max"], depth_multiplier=p["depth_multiplier"])

@@ -1,0 +1,248 @@
+"""Lowering: an int8 Graph -> a Plan of kernel calls with constants in final integer form.
+
+This is TFLite Micro's "Prepare" step done once, at export time: zero points folded
+into biases, real multipliers turned into fixed-point (multiplier, shift) pairs,
+fused activations turned into clamps, SAME/VALID padding turned into offsets.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from .errors import UnsupportedOpError
+from .fixedpoint import quantize_multiplier, round_half_away
+from .graph import Graph, Op, Tensor
+from .plan import Buffer, Plan, Step
+
+LOWERINGS: dict[str, Callable[[Graph, Op], Step]] = {}
+
+
+def lowering(*op_types: str):
+    def register(fn):
+        for t in op_types:
+            LOWERINGS[t] = fn
+        return fn
+    return register
+
+
+def supported_ops() -> list[str]:
+    return sorted(LOWERINGS)
+
+
+def unsupported_reason(graph: Graph, op: Op) -> str | None:
+    """Why this op cannot be lowered, or None when it can."""
+    if op.type not in LOWERINGS:
+        return f"op {op.type} is not supported"
+    try:
+        LOWERINGS[op.type](graph, op)
+    except UnsupportedOpError as exc:
+        return str(exc).split(": ", 1)[-1]
+    return None
+
+
+def _fail(op: Op, why: str) -> UnsupportedOpError:
+    return UnsupportedOpError(f"op {op.index} {op.type}: {why}")
+
+
+def lower(graph: Graph) -> Plan:
+    """Lower a full-integer graph. Float and hybrid graphs go through calibrate.quantize_graph first."""
+    steps: list[Step] = []
+    for op in graph.ops:
+        if op.type not in LOWERINGS:
+            raise UnsupportedOpError(
+                f"{graph.name}: op {op.index} {op.type} is not supported; supported: {', '.join(supported_ops())}")
+        try:
+            steps.append(LOWERINGS[op.type](graph, op))
+        except UnsupportedOpError as exc:
+            raise UnsupportedOpError(f"{graph.name}: {exc}") from None
+    used = {i for s in steps for i in s.inputs + s.outputs} | set(graph.inputs) | set(graph.outputs)
+    buffers = {i: _buffer(graph.tensors[i]) for i in sorted(used)}
+    return Plan(graph.name, buffers, steps, list(graph.inputs), list(graph.outputs), graph.kind)
+
+
+def _buffer(t: Tensor) -> Buffer:
+    q = t.quant
+    return Buffer(t.index, t.name, tuple(t.shape), t.dtype,
+                  q.s if q is not None else 1.0, q.zp if q is not None else 0)
+
+
+# ---- helpers shared by the lowerings -------------------------------------------------------
+
+def _int8_act(graph: Graph, op: Op, index: int, role: str) -> Tensor:
+    t = graph.tensors[index]
+    if t.is_const:
+        raise _fail(op, f"{role} tensor '{t.name}' is a constant; only activations are supported there")
+    if t.dtype != "int8" or t.quant is None:
+        raise _fail(op, f"{role} tensor '{t.name}' is {t.dtype}; int8 with quantization is needed")
+    if t.quant.per_channel:
+        raise _fail(op, f"{role} tensor '{t.name}' is quantized per channel")
+    return t
+
+
+def activation_range(op: Op, out: Tensor) -> tuple[int, int]:
+    """TFLite's CalculateActivationRangeQuantized for int8 outputs."""
+    act = op.options.get("fused_activation_function", "NONE")
+    s, zp = np.float32(out.quant.s), out.quant.zp
+
+    def q(v: float) -> int:
+        return zp + int(round_half_away(float(np.float32(v) / s)))
+    lo, hi = -128, 127
+    if act == "RELU":
+        lo = max(lo, q(0.0))
+    elif act == "RELU6":
+        lo, hi = max(lo, q(0.0)), min(hi, q(6.0))
+    elif act == "RELU_N1_TO_1":
+        lo, hi = max(lo, q(-1.0)), min(hi, q(1.0))
+    elif act != "NONE":
+        raise _fail(op, f"fused activation {act} is not supported")
+    return lo, hi
+
+
+def _multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float, n_out: int,
+                 float_product: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output (multiplier, shift) for in_scale * w_scale / out_scale, as TFLM's Prepare does."""
+    mult = np.zeros(n_out, np.int32)
+    shift = np.zeros(n_out, np.int32)
+    ws = np.broadcast_to(np.asarray(w_scales, np.float32), (n_out,))
+    for o in range(n_out):
+        if float_product:  # per-tensor FC: TFLM multiplies the two float scales in float32
+            real = float(np.float32(in_scale) * ws[o]) / float(np.float32(out_scale))
+        else:
+            real = float(np.float32(in_scale)) * float(ws[o]) / float(np.float32(out_scale))
+        mult[o], shift[o] = quantize_multiplier(real)
+    return mult, shift
+
+
+def _bias(graph: Graph, op: Op, index: int, n_out: int) -> np.ndarray:
+    if index < 0:
+        return np.zeros(n_out, np.int64)
+    b = graph.tensors[index]
+    if b.data is None or b.dtype != "int32":
+        raise _fail(op, f"bias '{b.name}' must be a constant int32 tensor (got {b.dtype})")
+    return b.data.astype(np.int64).reshape(n_out)
+
+
+def _weights(graph: Graph, op: Op, index: int) -> Tensor:
+    w = graph.tensors[index]
+    if w.data is None or w.dtype != "int8" or w.quant is None:
+        raise _fail(op, f"weights '{w.name}' must be constant int8 with quantization (got {w.dtype})")
+    if np.any(w.quant.zero_point != 0):
+        raise _fail(op, f"weights '{w.name}' have a nonzero zero point")
+    return w
+
+
+def _fold_bias(bias: np.ndarray, w2d: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(w): the zero-point term, computed once here, not per inference."""
+    folded = bias + input_offset * w2d.astype(np.int64).sum(axis=1)
+    if np.any(np.abs(folded) > 2**31 - 1):
+        raise OverflowError("folded bias exceeds int32")
+    return folded.astype(np.int32)
+
+
+def conv_padding(padding: str, in_size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """(output size, padding before) for TFLite's SAME/VALID rules."""
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        out = (in_size + stride - 1) // stride
+    else:
+        out = (in_size - eff + stride) // stride
+    total = max((out - 1) * stride + eff - in_size, 0)
+    return out, total // 2
+
+
+# ---- multiply-accumulate ops -------------------------------------------------------------------
+
+@lowering("FULLY_CONNECTED")
+def _fc(graph: Graph, op: Op) -> Step:
+    x = _int8_act(graph, op, op.inputs[0], "input")
+    out = _int8_act(graph, op, op.outputs[0], "output")
+    w = _weights(graph, op, op.inputs[1])
+    if op.options.get("weights_format", 0) not in (0, "DEFAULT"):
+        raise _fail(op, "shuffled weights format is not supported")
+    n_out, k = w.shape
+    if x.size % k:
+        raise _fail(op, f"input size {x.size} is not a multiple of the weights' depth {k}")
+    bias = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, n_out)
+    mult, shift = _multipliers(x.quant.s, w.quant.scale, out.quant.s, n_out,
+                               float_product=not w.quant.per_channel)
+    lo, hi = activation_range(op, out)
+    in_off = -x.quant.zp
+    w2d = w.data.reshape(n_out, k)
+    params = dict(weights=w2d, bias=_fold_bias(bias, w2d, in_off), multiplier=mult, shift=shift,
+                  input_offset=in_off, output_offset=out.quant.zp, act_min=lo, act_max=hi,
+                  rows=x.size // k, depth=k)
+    return Step(op.index, op.type, "fc_s8", [x.index], [out.index], params, macs=x.size // k * n_out * k)
+
+
+def _conv_geometry(op: Op, x: Tensor, kh: int, kw: int) -> dict:
+    sh, sw = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+    dh, dw = op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)
+    if min(sh, sw, dh, dw) < 1:
+        raise _fail(op, "stride and dilation must be >= 1")
+    pad = op.options.get("padding", "SAME")
+    oh, pt = conv_padding(pad, x.shape[1], kh, sh, dh)
+    ow, pl = conv_padding(pad, x.shape[2], kw, sw, dw)
+    return dict(stride=(sh, sw), dilation=(dh, dw), pad=(pt, pl), out_hw=(oh, ow))
+
+
+@lowering("CONV_2D")
+def _conv(graph: Graph, op: Op) -> Step:
+    x = _int8_act(graph, op, op.inputs[0], "input")
+    out = _int8_act(graph, op, op.outputs[0], "output")
+    w = _weights(graph, op, op.inputs[1])
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        raise _fail(op, f"expects 4-D input and weights, got {x.shape} and {w.shape}")
+    n_out, kh, kw, cin = w.shape
+    if cin != x.shape[3]:
+        raise _fail(op, f"grouped convolution ({x.shape[3]} input channels, {cin} per filter) is not supported")
+    bias = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, n_out)
+    mult, shift = _multipliers(x.quant.s, w.quant.scale, out.quant.s, n_out, float_product=False)
+    lo, hi = activation_range(op, out)
+    geo = _conv_geometry(op, x, kh, kw)
+    in_off = -x.quant.zp
+    w2d = w.data.reshape(n_out, -1)
+    params = dict(weights=w.data, bias=_fold_bias(bias, w2d, in_off), multiplier=mult, shift=shift,
+                  input_offset=in_off, output_offset=out.quant.zp, act_min=lo, act_max=hi, **geo)
+    oh, ow = geo["out_hw"]
+    return Step(op.index, op.type, "conv_s8", [x.index], [out.index], params,
+                macs=x.shape[0] * oh * ow * n_out * kh * kw * cin)
+
+
+@lowering("DEPTHWISE_CONV_2D")
+def _dwconv(graph: Graph, op: Op) -> Step:
+    x = _int8_act(graph, op, op.inputs[0], "input")
+    out = _int8_act(graph, op, op.outputs[0], "output")
+    w = _weights(graph, op, op.inputs[1])
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        raise _fail(op, f"expects 4-D input and weights, got {x.shape} and {w.shape}")
+    _, kh, kw, n_out = w.shape
+    cin = x.shape[3]
+    if n_out % cin:
+        raise _fail(op, f"{n_out} output channels is not a multiple of {cin} input channels")
+    mult_dm = n_out // cin
+    bias = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, n_out)
+    mult, shift = _multipliers(x.quant.s, w.quant.scale, out.quant.s, n_out, float_product=False)
+    lo, hi = activation_range(op, out)
+    geo = _conv_geometry(op, x, kh, kw)
+    in_off = -x.quant.zp
+    w_oc = w.data.reshape(kh * kw, n_out).T  # [out channel, taps] for the bias fold
+    params = dict(weights=w.data, bias=_fold_bias(bias, w_oc, in_off), multiplier=mult, shift=shift,
+                  input_offset=in_off, output_offset=out.quant.zp, act_min=lo, act_max=hi,
+                  depth_multiplier=mult_dm, **geo)
+    oh, ow = geo["out_hw"]
+    return Step(op.index, op.type, "dwconv_s8", [x.index], [out.index], params,
+                macs=x.shape[0] * oh * ow * n_out * kh * kw)
+
+
+# ---- data movement ---------------------------------------------------------------------------
+
+@lowering("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def _reshape(graph: Graph, op: Op) -> Step:
+    x, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if x.size != out.size:
+        raise _fail(op, f"reshape from {x.shape} to {out.shape} changes the size")
+    if x.dtype != out.dtype:
+        raise _fail(op, f"reshape changes the type from {x.dtype} to {out.dtype}")
+    return Step(op.index, op.type, "copy", [x.index], [out.index], {})

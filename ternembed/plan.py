@@ -1,0 +1,68 @@
+"""The Plan: the one contract between Python and C.
+
+A Plan is a list of kernel calls (Steps) over activation tensors, with every
+constant in its final integer form. The emulator executes it, the renderer
+turns it into C, the reports read it: all three see exactly the same numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Buffer:
+    """An activation tensor: what lives in the arena (or is a model input/output)."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # int8 for everything inside; float32 only at a float model's edges
+    scale: float = 1.0
+    zero_point: int = 0
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Step:
+    """One kernel call. `params` holds scalars and numpy arrays; arrays go to flash."""
+
+    op_index: int  # index of the op in the source model (for error messages and reports)
+    op_type: str  # source op, e.g. CONV_2D
+    kernel: str  # kernel family, e.g. conv_s8
+    inputs: list[int]  # Buffer indices
+    outputs: list[int]
+    params: dict[str, Any] = field(default_factory=dict)
+    macs: int = 0
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of constant arrays this step keeps in flash."""
+        return sum(v.nbytes for v in self.params.values() if isinstance(v, np.ndarray))
+
+
+@dataclass
+class Plan:
+    name: str
+    buffers: dict[int, Buffer]
+    steps: list[Step]
+    inputs: list[int]
+    outputs: list[int]
+    source_kind: str = "int8"  # kind of the model this plan came from
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.steps)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(s.weight_bytes for s in self.steps)
