@@ -1,0 +1,136 @@
+"""The command line: clear one-line errors with exit code 2, JSON output, files written atomically."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from shared_data import MODELS
+
+HELLO = MODELS / "tflm/hello_world_int8.tflite"
+
+
+def run(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "ternembed", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_clean_error(code, out, err, *words):
+    assert code == 2, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def make_unsupported_model(tmp_path):
+    """hello_world with its second op re-labelled as an op we do not run (LSTM)."""
+    from tflite_micro import runtime
+    import flatbuffers
+    m = runtime.convert_bytearray_to_object(bytearray(HELLO.read_bytes()))
+    code = type(m.operatorCodes[0])()
+    code.builtinCode = code.deprecatedBuiltinCode = 16  # LSTM
+    code.version = 1
+    m.operatorCodes.append(code)
+    m.subgraphs[0].operators[1].opcodeIndex = len(m.operatorCodes) - 1
+    b = flatbuffers.Builder(4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    path = tmp_path / "with_lstm.tflite"
+    path.write_bytes(bytes(b.Output()))
+    return path
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", ["not a .tflite model"]),
+    (HELLO.read_bytes()[:900], ["damaged or truncated"]),
+    (np.random.default_rng(0).bytes(5000), ["not a .tflite model"]),
+])
+def test_broken_models_give_one_line(tmp_path, content, words):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(content)
+    assert_clean_error(*run("inspect", path), "m.tflite", *words)
+
+
+def test_random_bytes_with_the_right_identifier(tmp_path):
+    data = bytearray(np.random.default_rng(1).bytes(3000))
+    data[4:8] = b"TFL3"
+    path = tmp_path / "r.tflite"
+    path.write_bytes(bytes(data))
+    assert_clean_error(*run("inspect", path), "r.tflite")
+
+
+def test_missing_path():
+    assert_clean_error(*run("inspect", "/nonexistent/model.tflite"), "no such file")
+
+
+def test_unsupported_op_names_index_op_and_supported_list(tmp_path):
+    path = make_unsupported_model(tmp_path)
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((2, 1), np.int8))
+    code, out, err = run("emulate", path, "--input", x)
+    assert_clean_error(code, out, err, "op 1", "LSTM", "not supported", "FULLY_CONNECTED")
+    code, out, err = run("inspect", path)
+    assert code == 0 and "no: op LSTM is not supported" in out
+
+
+def test_shared_lstm_model_is_refused_clearly(tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 28, 28), np.int8))
+    assert_clean_error(*run("emulate", MODELS / "unsupported/trained_lstm_int8.tflite", "-i", x),
+                       "UNIDIRECTIONAL_SEQUENCE_LSTM", "not supported")
+
+
+def test_wrong_input_shape_and_dtype(tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 2), np.int8))
+    assert_clean_error(*run("emulate", HELLO, "-i", x), "shape", "[samples, 1]")
+    np.save(x, np.zeros((3, 1), np.float32))
+    assert_clean_error(*run("emulate", HELLO, "-i", x), "must be int8")
+    x.write_bytes(b"garbage")
+    assert_clean_error(*run("emulate", HELLO, "-i", x), "x.npy")
+
+
+def test_float_model_without_calibration_names_the_flag(tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 1), np.float32))
+    assert_clean_error(*run("emulate", MODELS / "tflm/hello_world_float.tflite", "-i", x), "--calib")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    code, out, err = run("--debug", "inspect", "/nonexistent.tflite")
+    assert code == 2 and "Traceback" in err
+
+
+def test_inspect_json_and_table():
+    code, out, err = run("inspect", MODELS / "mlperf_ic/pretrainedResnet_quant.tflite", "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["kind"] == "int8" and len(info["ops"]) == 16
+    assert info["totals"]["macs"] == sum(op["macs"] for op in info["ops"]) > 10_000_000
+    assert all(op["supported"] for op in info["ops"])
+    code, out, _ = run("inspect", MODELS / "mlperf_ic/pretrainedResnet_quant.tflite")
+    assert code == 0 and "CONV_2D" in out and "total:" in out
+
+
+def test_emulate_writes_outputs(tmp_path):
+    x = np.arange(-5, 5, dtype=np.int8).reshape(10, 1)
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run("emulate", HELLO, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--json")
+    assert code == 0, err
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (10, 1) and y.dtype == np.int8
+    assert json.loads(out)["samples"] == 10
+    assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob("tmp*"))
+
+
+def test_help_reads_well():
+    code, out, _ = run("--help")
+    assert code == 0 and "inspect" in out and "emulate" in out
+    for cmd in ("inspect", "emulate"):
+        code, out, _ = run(cmd, "--help")
+        assert code == 0 and "usage:" in out
+    code, out, err = run()
+    assert code == 2
