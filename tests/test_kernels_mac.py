@@ -590,3 +590,185 @@ def test_numpy_fc_matches_tflite_micro(tflm, seed):
     lo, hi = _tflm_act(act_kind, s_out, zp_out)
     got = fc_s8(x, w, fold_bias(bias, w, -zp_in), mult, shift, zp_out, lo, hi)
     np.testing.assert_array_equal(got, ref.reshape(got.shape))
+
+
+# ----------------------------------------------------------------------------- real cores under QEMU
+
+_STARTUP = r"""
+#include <stdint.h>
+extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
+int main(void);
+static void te_semihost(int op, const void *arg)
+{
+    register int r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+}
+void te_puts(const char *s) { te_semihost(0x04, s); }                 /* SYS_WRITE0 */
+static void te_exit(void) { te_semihost(0x18, (const void *)0x20026); for (;;) { } }
+void Reset_Handler(void)
+{
+    uint32_t *src = &_sidata, *dst = &_sdata;
+    while (dst < &_edata) { *dst++ = *src++; }
+    for (dst = &_sbss; dst < &_ebss;) { *dst++ = 0; }
+#ifdef __ARM_FP
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;                  /* CPACR: FPU on */
+    __asm__ volatile("dsb\n isb");
+#endif
+    (void)main();
+    te_exit();
+}
+void Default_Handler(void) { te_puts("FAULT\n"); te_exit(); }
+__attribute__((section(".isr_vector"), used)) const void *const te_vectors[16] = {
+    &_estack, (const void *)Reset_Handler, (const void *)Default_Handler,
+    (const void *)Default_Handler, (const void *)Default_Handler, (const void *)Default_Handler,
+    (const void *)Default_Handler};
+"""
+
+_LINKER = """
+MEMORY {{ FLASH (rx) : ORIGIN = {flash:#x}, LENGTH = {flash_len}
+         RAM (rwx)  : ORIGIN = {ram:#x}, LENGTH = {ram_len} }}
+_estack = ORIGIN(RAM) + LENGTH(RAM);
+SECTIONS {{
+  .text : {{ KEEP(*(.isr_vector)) *(.text*) *(.rodata*) . = ALIGN(4); }} > FLASH
+  .ARM.exidx : {{ *(.ARM.exidx*) }} > FLASH
+  _sidata = LOADADDR(.data);
+  .data : {{ _sdata = .; *(.data*) . = ALIGN(4); _edata = .; }} > RAM AT > FLASH
+  .bss (NOLOAD) : {{ _sbss = .; *(.bss*) *(COMMON) . = ALIGN(4); _ebss = .; }} > RAM
+}}
+"""
+
+# core -> (QEMU machine, compiler flags, memory map, whether TE_USE_DSP is on)
+QEMU_CORES = {
+    "cortex-m4": ("mps2-an386", ARM_TARGETS["cortex-m4"][0],
+                  dict(flash=0x0, flash_len="4M", ram=0x20000000, ram_len="1M"), True),
+    "cortex-m7": ("mps2-an500", ARM_TARGETS["cortex-m7"][0],
+                  dict(flash=0x0, flash_len="4M", ram=0x20000000, ram_len="1M"), True),
+    "cortex-m33": ("mps2-an505", ARM_TARGETS["cortex-m33"][0],
+                   dict(flash=0x10000000, flash_len="4M", ram=0x38000000, ram_len="1M"), True),
+    # BBC micro:bit is a Cortex-M0; the M0+ build is the same ARMv6-M code (portable path).
+    "cortex-m0plus": ("microbit", ARM_TARGETS["cortex-m0plus"][0],
+                      dict(flash=0x0, flash_len="256K", ram=0x20000000, ram_len="16K"), False),
+}
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray, lead: int = 0) -> str:
+    """A static const array; `lead` dummy elements first so callers can pass a misaligned pointer."""
+    vals = [0] * lead + [int(v) for v in np.asarray(values).reshape(-1)]
+    body = ",".join(str(v) if v != -2**31 else "(-2147483647-1)" for v in vals)
+    return f"static const {ctype} {name}[{len(vals)}] = {{{body}}};\n"
+
+
+def _firmware_cases():
+    """(C source of the case table + calls, expected outputs) for a spread of shapes."""
+    decls, calls, expected = [], [], []
+
+    def add_common(i, x, w, bias, mult, shift):
+        decls.append(_c_array("int8_t", f"x{i}", x, lead=1) + _c_array("int8_t", f"w{i}", w)
+                     + _c_array("int32_t", f"b{i}", bias) + _c_array("int32_t", f"m{i}", mult)
+                     + _c_array("int32_t", f"s{i}", shift))
+
+    def dims(shape):
+        return "{%d, %d, %d, %d}" % _nhwc(shape)
+
+    def geo(cs):
+        return "%d, %d, %d, %d, %d, %d, {%d, %d}" % (*cs["stride"], *cs["dilation"], *cs["pad"], *cs["act"])
+
+    i = 0
+    for seed in range(14):
+        cs = conv_case(np.random.default_rng(seed), depthwise=False)
+        y = np_conv(cs)
+        add_common(i, cs["x"], cs["w"], cs["bias_f"], cs["mult"], cs["shift"])
+        calls.append(f"{{ te_conv_params p = {{{cs['input_offset']}, {cs['out_offset']}, {geo(cs)}}};\n"
+                     f"  te_pc_quant q = {{m{i}, s{i}}}; te_dims id = {dims(cs['x'].shape)}, "
+                     f"fd = {dims(cs['w'].shape)}, od = {dims(y.shape)};\n"
+                     f"  report({i}, te_conv_s8(&p, &q, &id, x{i} + 1, &fd, w{i}, b{i}, &od, out, scratch), "
+                     f"{y.size}); }}\n")
+        expected.append(y)
+        i += 1
+    for seed in range(12):
+        m = 1 if seed < 8 else 2
+        cs = conv_case(np.random.default_rng(500 + seed), depthwise=True, m=m)
+        y = np_dwconv(cs, m)
+        add_common(i, cs["x"], cs["w"], cs["bias_f"], cs["mult"], cs["shift"])
+        calls.append(f"{{ te_dwconv_params p = {{{cs['input_offset']}, {cs['out_offset']}, {m}, {geo(cs)}}};\n"
+                     f"  te_pc_quant q = {{m{i}, s{i}}}; te_dims id = {dims(cs['x'].shape)}, "
+                     f"fd = {dims(cs['w'].shape)}, od = {dims(y.shape)};\n"
+                     f"  report({i}, te_dwconv_s8(&p, &q, &id, x{i} + 1, &fd, w{i}, b{i}, &od, out), "
+                     f"{y.size}); }}\n")
+        expected.append(y)
+        i += 1
+    rng = np.random.default_rng(99)
+    for k in (1, 3, 4, 7, 16, 67, 250):
+        n, o = int(rng.integers(1, 4)), int(rng.integers(1, 12))
+        x, w = rand_s8(rng, (n, k)), rand_s8(rng, (o, k))
+        input_offset, out_offset = -int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+        scale = acc_size(w, input_offset)
+        bias = fold_bias(rng.integers(-scale, scale + 1, size=o).astype(np.int32), w, input_offset)
+        mult, shift = rand_requant(rng, o, acc_scale=scale)
+        act = rand_act(rng, out_offset)
+        y = fc_s8(x, w, bias, mult, shift, out_offset, *act)
+        add_common(i, x, w, bias, mult, shift)
+        calls.append(f"{{ te_fc_params p = {{{out_offset}, {{{act[0]}, {act[1]}}}}};\n"
+                     f"  te_pc_quant q = {{m{i}, s{i}}}; te_dims id = {dims(x.shape)}, "
+                     f"fd = {dims(w.shape)}, od = {dims(y.shape)};\n"
+                     f"  report({i}, te_fc_s8(&p, &q, &id, x{i} + 1, &fd, w{i}, b{i}, &od, out), "
+                     f"{y.size}); }}\n")
+        expected.append(y)
+        i += 1
+    out_max = max(y.size for y in expected)
+    src = ['#include "te_kernels_mac.h"\n', "void te_puts(const char *s);\n",
+           f"static int8_t out[{out_max}];\nstatic int8_t scratch[4096];\n",
+           f"static char line[{2 * out_max + 32}];\n",
+           "static void report(int id, te_status st, int n)\n{\n"
+           "    static const char hex[] = \"0123456789abcdef\";\n"
+           "    char *p = line;\n    *p++ = 'R'; *p++ = ' ';\n"
+           "    *p++ = (char)('0' + id / 10); *p++ = (char)('0' + id % 10); *p++ = ' ';\n"
+           "    *p++ = (char)('0' + (int)st); *p++ = ' ';\n"
+           "    for (int i = 0; i < n; ++i) {\n"
+           "        const uint8_t v = (uint8_t)out[i];\n"
+           "        *p++ = hex[v >> 4]; *p++ = hex[v & 15];\n    }\n"
+           "    *p++ = '\\n'; *p = 0;\n    te_puts(line);\n}\n"]
+    src += decls
+    src += ["int main(void)\n{\n"] + ["    " + c for c in calls] + ['    te_puts("DONE\\n");\n    return 0;\n}\n']
+    return "".join(src), expected
+
+
+@pytest.mark.parametrize("core", list(QEMU_CORES))
+def test_kernels_on_cores_under_qemu(tmp_path, core):
+    """The real instructions (ACLE SXTB16/SMLAD/SMLABB... on M4/M7/M33, plain ARMv6-M on M0)
+    give the numpy results, misaligned input pointers included."""
+    _need_arm_gcc()
+    if shutil.which("qemu-system-arm") is None:
+        pytest.skip("qemu-system-arm not found (apt-get install qemu-system-arm): "
+                    "cannot run the kernels on emulated Cortex-M cores")
+    machine, flags, memory, has_dsp = QEMU_CORES[core]
+    src, expected = _firmware_cases()
+    (tmp_path / "cases.c").write_text(src)
+    (tmp_path / "startup.c").write_text(_STARTUP)
+    (tmp_path / "link.ld").write_text(_LINKER.format(**memory))
+    elf = tmp_path / "test.elf"
+    cmd = [ARM_GCC, *flags, "-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", f"-I{INCLUDE}",
+           "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(tmp_path / "link.ld"),
+           *map(str, SOURCES), str(tmp_path / "cases.c"), str(tmp_path / "startup.c"), "-o", str(elf)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+    objdump = shutil.which("arm-none-eabi-objdump")
+    if objdump:
+        asm = subprocess.run([objdump, "-d", str(elf)], capture_output=True, text=True).stdout
+        assert ("smlad" in asm) == has_dsp
+    run = subprocess.run(["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
+                          "-serial", "none", "-semihosting-config", "enable=on,target=native",
+                          "-kernel", str(elf)],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    lines = run.stdout.splitlines() + run.stderr.splitlines()
+    assert "DONE" in lines, f"firmware did not finish on {machine}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+    got = {}
+    for line in lines:
+        if line.startswith("R "):
+            _, idx, status, data = (line.split(" ") + [""])[:4]
+            assert status == "0", f"case {idx} returned status {status}"
+            got[int(idx)] = np.frombuffer(bytes.fromhex(data), dtype=np.int8)
+    assert sorted(got) == list(range(len(expected)))
+    for idx, y in enumerate(expected):
+        np.testing.assert_array_equal(got[idx], y.reshape(-1), err_msg=f"case {idx} on {core}")
