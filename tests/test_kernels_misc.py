@@ -534,6 +534,34 @@ def test_tflm_pool(op):
 
 
 @needs_tflm
+def test_tflm_avg_pool_count_rounding_ties():
+    """SAME padding gives windows of 1, 2, 3, 4, 6 and 9 valid taps; the sums are chosen to
+    land on .5 (both signs), so the rounding of sum/count is checked where it matters."""
+    h = w = 4
+    for f, stride in ((2, 1), (3, 1), (3, 2), (2, 2)):
+        p = pool.prepare_pool2d(h, w, f, f, stride, stride, "SAME", None, 0.5, 0, 0.5, 0)
+        rng = np.random.default_rng(f * 10 + stride)
+        for _ in range(6):
+            x = i8(rng.choice([-3, -1, 0, 1, 3], (1, h, w, 2)))
+            ref = tflm("AVERAGE_POOL_2D", [tb.Tensor(x.shape, "int8", 0.5, 0)],
+                       [tb.Tensor((1, p.out_h, p.out_w, 2), "int8", 0.5, 0)],
+                       {"padding": "SAME", "stride_w": stride, "stride_h": stride,
+                        "filter_width": f, "filter_height": f}, [x])
+            np.testing.assert_array_equal(pool.avg_pool2d(x, p), ref)
+
+
+@needs_tflm
+def test_tflm_quantize_exact_ties():
+    """Power-of-two scales make x / scale land exactly on .5: roundf goes away from zero."""
+    for s, z in ((0.125, 0), (0.5, -7), (2.0 ** -10, 100)):
+        xf = ((np.arange(-140, 140, dtype=np.float32) + np.float32(0.5)) * np.float32(s))
+        xf = xf.reshape(2, 140)
+        ref = tflm("QUANTIZE", [tb.Tensor(xf.shape, "float32")], [tb.Tensor(xf.shape, "int8", s, z)],
+                   None, [xf])
+        np.testing.assert_array_equal(misc.quantize(xf, misc.prepare_quantize(s, z)), ref)
+
+
+@needs_tflm
 def test_tflm_quantize_dequantize_requantize():
     rng = np.random.default_rng(1600)
     for _ in range(25):
@@ -575,18 +603,19 @@ def test_tflm_relu_relu6():
 @needs_tflm
 def test_tflm_mean():
     rng = np.random.default_rng(1800)
-    for trial in range(40):
+    for trial in range(60):
         n, h, w, c = (int(v) for v in rng.integers(1, 9, 4))
         s, z = rand_scale(rng), rand_zp(rng)
         so, zo = (s, z) if trial % 2 == 0 else (rand_scale(rng), rand_zp(rng))
         keep = trial % 4 < 2
-        axes = [1, 2] if trial % 5 else [2, 1]
+        axes = [[1, 2], [2, 1], [-3, -2], [3], [2], [1]][trial % 6]
         x = i8(rng.integers(-128, 128, (n, h, w, c)))
         if trial % 7 == 0:
             x[...] = -128 if trial % 2 else 127
-        out_shape = (n, 1, 1, c) if keep else (n, c)
+        resolved = {a % 4 for a in axes}
+        out_shape = tuple(1 if i in resolved else d for i, d in enumerate(x.shape) if keep or i not in resolved)
         ref = tflm("MEAN", [tb.Tensor(x.shape, "int8", s, z),
-                            tb.Tensor((2,), "int32", data=np.array(axes, np.int32))],
+                            tb.Tensor((len(axes),), "int32", data=np.array(axes, np.int32))],
                    [tb.Tensor(out_shape, "int8", so, zo)], {"keep_dims": keep}, [x])
         p = pool.prepare_mean(x.shape, axes, s, z, so, zo)
         np.testing.assert_array_equal(pool.mean(x, axes, p, keep), ref)

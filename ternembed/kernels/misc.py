@@ -54,8 +54,9 @@ def activation_range(activation: str | int | None, scale: float, zero_point: int
 def c_initializer(params) -> str:
     """A param dataclass as a C99 designated initializer, e.g. '{.a = 1, .act = {.min = ...}}'.
 
-    Field names are the C struct's; fields named act_min/act_max (pairs) stay flat,
-    tuples become brace lists. Floats are printed as exact float32 literals.
+    Dataclass field names are the C struct's (te_kernels_misc.h); nested dataclasses
+    (Range -> te_range) nest, tuples become brace lists, floats are exact float32 hex
+    literals. Usage: f"static const te_add_params p = {c_initializer(params)};".
     """
     parts = []
     for f in dataclasses.fields(params):
