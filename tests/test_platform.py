@@ -216,7 +216,7 @@ def test_uart_echo_over_pyserial(tmp_path_factory, name):
 
 @needs_qemu
 @pytest.mark.qemu
-@pytest.mark.parametrize("name", ["qemu_mps2_an386", "qemu_netduinoplus2"])
+@pytest.mark.parametrize("name", EMULATED)
 def test_fault_handler_reports_and_exits(tmp_path_factory, name):
     from ternembed.device.qemu import run_semihosted
 
