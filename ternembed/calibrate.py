@@ -118,6 +118,22 @@ def _symmetric_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, Quant]
     return q, Quant(scale, np.zeros(scale.size, np.int64), axis)
 
 
+def _widen_for_bias(tensors: list[Tensor], wi: int, axis: int, bias: np.ndarray, x_scale: float) -> None:
+    """Channels with (near) zero weights but a real bias would need a bias beyond int32:
+    raise their weight scale until the bias fits in 2^30 steps (the converter does the same)."""
+    w = tensors[wi]
+    need = np.abs(bias.astype(np.float64)) / (x_scale * 2.0**30)
+    scale = w.quant.scale.astype(np.float64)
+    if np.all(scale >= need):
+        return
+    new_scale = np.maximum(scale, need).astype(np.float32)
+    shape = [1] * w.data.ndim
+    shape[axis] = -1
+    real = w.data.astype(np.float64) * scale.reshape(shape)
+    q = np.clip(np.round(real / new_scale.reshape(shape)), -127, 127).astype(np.int8)
+    tensors[wi] = Tensor(w.index, w.name, w.shape, "int8", Quant(new_scale, w.quant.zero_point, axis), q)
+
+
 class _Ties:
     """Union-find over tensors that must share quantization parameters."""
 
@@ -209,6 +225,8 @@ def _quantize_constants(graph: Graph, tensors: list[Tensor]) -> None:
             bi = op.inputs[2] if len(op.inputs) > 2 else -1
             if bi >= 0 and tensors[bi].dtype == "float32":
                 x_scale = float(tensors[op.inputs[0]].quant.s)
+                if wi in done and tensors[wi].quant.per_channel:
+                    _widen_for_bias(tensors, wi, axis, tensors[bi].data, x_scale)
                 w_scale = np.broadcast_to(tensors[wi].quant.scale.astype(np.float64), tensors[bi].shape)
                 bscale = x_scale * w_scale
                 data = np.round(tensors[bi].data.astype(np.float64) / bscale)

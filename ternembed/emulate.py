@@ -85,8 +85,8 @@ def _conv(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.mac import conv_s8
     p = step.params
     return conv_s8(args[0], p["weights"], p["bias"], p["multiplier"], p["shift"], p["input_offset"],
-                   p["output_offset"], p["stride"], p["dilation"], p["pad"], p["out_hw"],
-                   p["act_min"], p["act_max"])
+                   p["output_offset"], stride=p["stride"], dilation=p["dilation"], pad=p["pad"],
+                   out_hw=p["out_hw"], act_min=p["act_min"], act_max=p["act_max"])
 
 
 @adapter("dwconv_s8")
@@ -94,5 +94,53 @@ def _dwconv(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.mac import dwconv_s8
     p = step.params
     return dwconv_s8(args[0], p["weights"], p["bias"], p["multiplier"], p["shift"], p["input_offset"],
-                     p["output_offset"], p["stride"], p["dilation"], p["pad"], p["out_hw"],
-                     p["act_min"], p["act_max"], depth_multiplier=p["depth_multiplier"])
+                     p["output_offset"], depth_multiplier=p["depth_multiplier"], stride=p["stride"],
+                     dilation=p["dilation"], pad=p["pad"], out_hw=p["out_hw"],
+                     act_min=p["act_min"], act_max=p["act_max"])
+
+
+@adapter("avgpool_s8", "maxpool_s8")
+def _pool(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.pool import avg_pool2d, max_pool2d
+    fn = avg_pool2d if step.kernel == "avgpool_s8" else max_pool2d
+    return fn(args[0], step.params["pool"])
+
+
+@adapter("add_s8", "mul_s8")
+def _binary(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.elementwise import add, mul
+    return (add if step.kernel == "add_s8" else mul)(args[0], args[1], step.params["op"])
+
+
+@adapter("softmax_s8")
+def _softmax(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.activation import softmax
+    x = args[0]
+    return softmax(x.reshape(-1, step.params["depth"]), step.params["op"]).reshape(x.shape)
+
+
+@adapter("logistic_s8", "tanh_s8", "relu_s8", "relu6_s8")
+def _unary(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels import activation
+    return getattr(activation, step.kernel[:-3])(args[0], step.params["op"])
+
+
+@adapter("quantize_f32_s8", "requantize_s8", "dequantize_s8_f32", "pad_s8")
+def _misc(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels import misc
+    fn = {"quantize_f32_s8": misc.quantize, "requantize_s8": misc.requantize,
+          "dequantize_s8_f32": misc.dequantize, "pad_s8": misc.pad}[step.kernel]
+    return fn(args[0], step.params["op"])
+
+
+@adapter("concat_s8")
+def _concat(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.misc import concat
+    return concat(args, step.params["op"])
+
+
+@adapter("mean_s8")
+def _mean(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.pool import mean
+    p = step.params
+    return mean(args[0], p["axes"], p["op"], p["keep_dims"])

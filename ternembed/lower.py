@@ -246,3 +246,148 @@ def _reshape(graph: Graph, op: Op) -> Step:
     if x.dtype != out.dtype:
         raise _fail(op, f"reshape changes the type from {x.dtype} to {out.dtype}")
     return Step(op.index, op.type, "copy", [x.index], [out.index], {})
+
+
+# ---- the other int8 ops: TFLM's Prepare is in the kernel modules (kernels/*.py) ----------------
+
+def _act(graph: Graph, op: Op, pos: int = 0, out: bool = False) -> Tensor:
+    index = op.outputs[pos] if out else op.inputs[pos]
+    return _int8_act(graph, op, index, "output" if out else f"input {pos}")
+
+
+def _wrap(op: Op, fn, *args, **kwargs):
+    """Run a kernel's prepare function; its UnsupportedOpError gets the op's index and name."""
+    try:
+        return fn(*args, **kwargs)
+    except UnsupportedOpError as exc:
+        raise _fail(op, str(exc)) from None
+
+
+@lowering("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def _pool(graph: Graph, op: Op) -> Step:
+    from .kernels.pool import prepare_pool2d
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if len(x.shape) != 4:
+        raise _fail(op, f"expects a 4-D input, got {x.shape}")
+    o = op.options
+    p = _wrap(op, prepare_pool2d, x.shape[1], x.shape[2], o.get("filter_height", 1), o.get("filter_width", 1),
+              o.get("stride_h", 1), o.get("stride_w", 1), o.get("padding", "VALID"),
+              o.get("fused_activation_function", "NONE"), x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    kernel = "avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "maxpool_s8"
+    return Step(op.index, op.type, kernel, [x.index], [out.index], {"pool": p})
+
+
+@lowering("ADD", "MUL")
+def _binary(graph: Graph, op: Op) -> Step:
+    from .kernels.elementwise import prepare_add, prepare_mul
+    a, b, out = _act(graph, op, 0), _act(graph, op, 1), _act(graph, op, out=True)
+    if len(out.shape) > 4:
+        raise _fail(op, f"broadcasting over {len(out.shape)} dimensions is not supported (at most 4)")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _fail(op, f"shapes {a.shape} and {b.shape} do not broadcast") from None
+    prepare = prepare_add if op.type == "ADD" else prepare_mul
+    p = _wrap(op, prepare, a.quant.s, a.quant.zp, b.quant.s, b.quant.zp, out.quant.s, out.quant.zp,
+              op.options.get("fused_activation_function", "NONE"))
+    kernel = "add_s8" if op.type == "ADD" else "mul_s8"
+    return Step(op.index, op.type, kernel, [a.index, b.index], [out.index], {"op": p})
+
+
+@lowering("SOFTMAX")
+def _softmax(graph: Graph, op: Op) -> Step:
+    from .kernels.activation import prepare_softmax
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    p = _wrap(op, prepare_softmax, op.options.get("beta", 1.0), x.quant.s, out.quant.s, out.quant.zp)
+    depth = x.shape[-1] if x.shape else 1
+    return Step(op.index, op.type, "softmax_s8", [x.index], [out.index], {"op": p, "depth": depth})
+
+
+@lowering("LOGISTIC", "TANH")
+def _sigmoid_like(graph: Graph, op: Op) -> Step:
+    from .kernels.activation import prepare_logistic, prepare_tanh
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    prepare = prepare_logistic if op.type == "LOGISTIC" else prepare_tanh
+    p = _wrap(op, prepare, x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    return Step(op.index, op.type, op.type.lower() + "_s8", [x.index], [out.index], {"op": p})
+
+
+@lowering("RELU", "RELU6")
+def _relu(graph: Graph, op: Op) -> Step:
+    from .kernels.activation import prepare_relu, prepare_relu6
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if op.type == "RELU":
+        p = _wrap(op, prepare_relu, x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    else:
+        if (np.float32(x.quant.s), x.quant.zp) != (np.float32(out.quant.s), out.quant.zp):
+            raise _fail(op, "int8 RELU6 needs equal input and output quantization (TFLM ignores the output's)")
+        p = _wrap(op, prepare_relu6, x.quant.s, x.quant.zp)
+    return Step(op.index, op.type, op.type.lower() + "_s8", [x.index], [out.index], {"op": p})
+
+
+@lowering("QUANTIZE")
+def _quantize(graph: Graph, op: Op) -> Step:
+    from .kernels.misc import prepare_quantize, prepare_requantize
+    x, out = graph.tensors[op.inputs[0]], _act(graph, op, out=True)
+    if x.dtype == "float32" and not x.is_const:
+        p = prepare_quantize(out.quant.s, out.quant.zp)
+        return Step(op.index, op.type, "quantize_f32_s8", [x.index], [out.index], {"op": p})
+    x = _act(graph, op)
+    p = _wrap(op, prepare_requantize, x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    return Step(op.index, op.type, "requantize_s8", [x.index], [out.index], {"op": p})
+
+
+@lowering("DEQUANTIZE")
+def _dequantize(graph: Graph, op: Op) -> Step:
+    from .kernels.misc import prepare_dequantize
+    x, out = _act(graph, op), graph.tensors[op.outputs[0]]
+    if out.dtype != "float32":
+        raise _fail(op, f"DEQUANTIZE to {out.dtype} is not supported (only float32)")
+    p = prepare_dequantize(x.quant.s, x.quant.zp)
+    return Step(op.index, op.type, "dequantize_s8_f32", [x.index], [out.index], {"op": p})
+
+
+@lowering("PAD", "PADV2")
+def _pad(graph: Graph, op: Op) -> Step:
+    from .kernels.misc import prepare_pad
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    pads = graph.tensors[op.inputs[1]]
+    if pads.data is None:
+        raise _fail(op, "paddings must be a constant tensor")
+    if len(x.shape) > 4:
+        raise _fail(op, f"padding a {len(x.shape)}-D tensor is not supported (at most 4-D)")
+    kw = {}
+    if op.type == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        c = graph.tensors[op.inputs[2]]
+        if c.data is None or c.quant is None:
+            raise _fail(op, "the pad value must be a quantized constant")
+        kw = dict(constant_value=int(c.data.ravel()[0]), constant_scale=c.quant.s,
+                  constant_zero_point=c.quant.zp, output_scale=out.quant.s)
+    p = _wrap(op, prepare_pad, pads.data.reshape(-1, 2).tolist(), out.quant.zp, **kw)
+    return Step(op.index, op.type, "pad_s8", [x.index], [out.index], {"op": p})
+
+
+@lowering("CONCATENATION")
+def _concat(graph: Graph, op: Op) -> Step:
+    from .kernels.misc import prepare_concat
+    xs = [_act(graph, op, k) for k in range(len(op.inputs))]
+    out = _act(graph, op, out=True)
+    if op.options.get("fused_activation_function", "NONE") != "NONE":
+        raise _fail(op, "a fused activation on CONCATENATION is not supported")
+    axis = op.options.get("axis", 0)
+    p = _wrap(op, prepare_concat, axis, len(out.shape), [(x.quant.s, x.quant.zp) for x in xs],
+              (out.quant.s, out.quant.zp))
+    return Step(op.index, op.type, "concat_s8", [x.index for x in xs], [out.index], {"op": p})
+
+
+@lowering("MEAN")
+def _mean(graph: Graph, op: Op) -> Step:
+    from .kernels.pool import prepare_mean
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    axes_t = graph.tensors[op.inputs[1]]
+    if axes_t.data is None:
+        raise _fail(op, "the axes must be a constant tensor")
+    axes = [int(a) for a in axes_t.data.ravel()]
+    p = _wrap(op, prepare_mean, x.shape, axes, x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    return Step(op.index, op.type, "mean_s8", [x.index], [out.index],
+                {"op": p, "axes": axes, "keep_dims": bool(op.options.get("keep_dims", False))})

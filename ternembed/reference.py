@@ -14,6 +14,9 @@ import numpy as np
 from .errors import TernembedError
 
 
+ARENA = 16 << 20  # generous: TFLM reports what it really used, independent of this
+
+
 def _need(module: str, pip_name: str):
     package, _, attr = module.partition(":")
     try:
@@ -29,8 +32,9 @@ def run_tflm(model: str | Path | bytes, inputs: list[np.ndarray]) -> list[np.nda
     Returns one array per model output with a leading sample axis."""
     runtime = _need("tflite_micro:runtime", "tflite-micro")
     with _quiet_stdout():
-        interp = (runtime.Interpreter.from_bytes(bytes(model)) if isinstance(model, (bytes, bytearray))
-                  else runtime.Interpreter.from_file(str(model)))
+        interp = (runtime.Interpreter.from_bytes(bytes(model), arena_size=ARENA)
+                  if isinstance(model, (bytes, bytearray))
+                  else runtime.Interpreter.from_file(str(model), arena_size=ARENA))
     from .tflite import parse, read
     graph = parse(bytes(model)) if isinstance(model, (bytes, bytearray)) else read(model)
     outs: list[list[np.ndarray]] = []
@@ -48,7 +52,7 @@ def tflm_arena_bytes(model: str | Path) -> int:
     """TFLite Micro's own figure for the arena this model needs (head + tail)."""
     runtime = _need("tflite_micro:runtime", "tflite-micro")
     with _captured_stderr() as text:
-        interp = runtime.Interpreter.from_file(str(model))
+        interp = runtime.Interpreter.from_file(str(model), arena_size=ARENA)
         interp.print_allocations()
     match = re.search(r"Arena allocation total (\d+) bytes", text())
     if not match:
