@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import UnsupportedOpError
+from .errors import ModelError, UnsupportedOpError
 from .fixedpoint import quantize_multiplier, round_half_away
 from .graph import Graph, Op, Tensor
 from .plan import Buffer, Plan, Step
@@ -53,13 +53,49 @@ def lower(graph: Graph) -> Plan:
         if op.type not in LOWERINGS:
             raise UnsupportedOpError(
                 f"{graph.name}: op {op.index} {op.type} is not supported; supported: {', '.join(supported_ops())}")
+        if not op.inputs or not op.outputs:
+            raise ModelError(f"{graph.name}: op {op.index} {op.type} has no inputs or no outputs")
         try:
             steps.append(LOWERINGS[op.type](graph, op))
         except UnsupportedOpError as exc:
             raise UnsupportedOpError(f"{graph.name}: {exc}") from None
+        except (IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ModelError(f"{graph.name}: op {op.index} {op.type} is malformed "
+                             f"({type(exc).__name__}: {exc})") from None
     used = {i for s in steps for i in s.inputs + s.outputs} | set(graph.inputs) | set(graph.outputs)
     buffers = {i: _buffer(graph.tensors[i]) for i in sorted(used)}
-    return Plan(graph.name, buffers, steps, list(graph.inputs), list(graph.outputs), graph.kind)
+    plan = Plan(graph.name, buffers, steps, list(graph.inputs), list(graph.outputs), graph.kind)
+    _check_shapes(plan)
+    return plan
+
+
+def _check_shapes(plan: Plan) -> None:
+    """Run every step once on zeros: a model whose stored shapes contradict its ops is refused
+    here, naming the op, instead of failing later inside a kernel or on the device."""
+    from .emulate import ADAPTERS
+    if not plan.inputs or not plan.outputs:
+        raise ModelError(f"{plan.name}: the model declares no inputs or no outputs")
+    for buf in plan.buffers.values():
+        if any(d < 0 for d in buf.shape):
+            raise ModelError(f"{plan.name}: tensor '{buf.name}' has a dynamic or negative shape "
+                             f"{list(buf.shape)}; export the model with fixed shapes")
+        if buf.size > 1 << 26:
+            raise ModelError(f"{plan.name}: tensor '{buf.name}' of shape {list(buf.shape)} is far too large "
+                             "for a microcontroller")
+    values = {i: np.zeros((1,) + tuple(plan.buffers[i].shape[1:]), plan.buffers[i].dtype) for i in plan.inputs}
+    for step in plan.steps:
+        out = plan.buffers[step.outputs[0]]
+        if any(i not in values for i in step.inputs):
+            raise ModelError(f"{plan.name}: op {step.op_index} {step.op_type} reads a tensor no earlier op writes")
+        try:
+            result = np.asarray(ADAPTERS[step.kernel](step, [values[i] for i in step.inputs]))
+        except (IndexError, ValueError, TypeError, ZeroDivisionError) as exc:
+            raise ModelError(f"{plan.name}: op {step.op_index} {step.op_type}: tensor shapes do not fit "
+                             f"the op ({type(exc).__name__}: {exc})") from None
+        if result.size != out.size:
+            raise ModelError(f"{plan.name}: op {step.op_index} {step.op_type} computes {result.size} values "
+                             f"but its output tensor '{out.name}' has shape {list(out.shape)}")
+        values[step.outputs[0]] = result.reshape((1,) + tuple(out.shape[1:])).astype(out.dtype)
 
 
 def _buffer(t: Tensor) -> Buffer:
@@ -137,7 +173,7 @@ def _fold_bias(bias: np.ndarray, w2d: np.ndarray, input_offset: int) -> np.ndarr
     """bias + input_offset * sum(w): the zero-point term, computed once here, not per inference."""
     folded = bias + input_offset * w2d.astype(np.int64).sum(axis=1)
     if np.any(np.abs(folded) > 2**31 - 1):
-        raise OverflowError("folded bias exceeds int32")
+        raise UnsupportedOpError("bias plus the input zero-point term exceeds int32")
     return folded.astype(np.int32)
 
 

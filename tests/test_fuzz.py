@@ -43,3 +43,13 @@ def test_byte_mutations(which, edits):
 def test_truncations(which, cut):
     buf = BUFS[which]
     exercise(buf[: cut % len(buf)])
+
+
+def test_seeded_mutation_sweep():
+    """A fixed sweep of random multi-byte mutations (found crashes hypothesis's shrinker-first search missed)."""
+    rng = np.random.default_rng(2026)
+    for k in range(1500):
+        buf = bytearray(BUFS[k % len(BUFS)])
+        for _ in range(int(rng.integers(1, 8))):
+            buf[int(rng.integers(len(buf)))] = int(rng.integers(256))
+        exercise(bytes(buf))
