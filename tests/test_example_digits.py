@@ -97,11 +97,15 @@ def test_float_model_in_tflm_and_calibrated_by_ternembed(test_set):
     assert (probs.argmax(1) == y[100:]).mean() >= 0.9
 
 
-def test_train_script_reproduces_the_committed_bytes(tmp_path):
-    # Training takes about 2 s; the bytes depend on scikit-learn/numpy producing the same
-    # floats, which holds for one environment (a different BLAS may change the last bits).
+def test_train_script_is_deterministic(tmp_path):
+    """Two runs give the same bytes. Against the committed files only the sizes are compared:
+    a different scikit-learn/BLAS build may change the last bits of the trained floats."""
     pytest.importorskip("sklearn")
-    subprocess.run([sys.executable, str(DIGITS / "train.py"), "--out", str(tmp_path), "--no-eval"],
-                   check=True, capture_output=True, timeout=300)
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, str(DIGITS / "train.py"), "--out", str(tmp_path / run), "--no-eval"],
+                       check=True, capture_output=True)
     for path in OUTPUTS:
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+        first, second = (tmp_path / "a" / path.name).read_bytes(), (tmp_path / "b" / path.name).read_bytes()
+        assert first == second, path.name
+        if path.suffix == ".tflite":
+            assert len(first) == len(path.read_bytes()), path.name
