@@ -1,4 +1,4 @@
-"""Where the files shipped beside the code live: boards/, firmware/, templates/.
+"""Where the files shipped beside the code live: boards/, firmware/, templates/, examples/.
 
 In a source checkout they are top-level folders next to the package; in an
 installed wheel they are packed inside it under ternembed/_data/.
@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
-RESOURCES = ("boards", "firmware", "templates")
+RESOURCES = ("boards", "firmware", "templates", "examples")
 
 
 def resource_dir(name: str) -> Path:
-    """The folder holding one kind of shipped files (boards, firmware or templates)."""
+    """The folder holding one kind of shipped files (boards, firmware, templates or examples)."""
     if name not in RESOURCES:
         raise ValueError(f"unknown resource folder {name!r}; known: {', '.join(RESOURCES)}")
     for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
