@@ -1,0 +1,318 @@
+"""Build an exported project and check the planned sizes against the ELF.
+
+    result = build_project("out/kws")              # PlatformIO if usable offline, else make/gcc
+    print(result.summary())
+
+Build methods: ``platformio`` (``pio run -e <board>``; used by "auto" only when PlatformIO,
+the env's platform and its toolchain are installed locally, because an offline ``pio run``
+cannot download them), ``make`` (the project's Makefile), ``gcc`` (the same sources and
+flags, arm-none-eabi-gcc called directly, when ``make`` is missing).
+
+Checks after the build (every figure measured from the ELF with arm-none-eabi-size / -nm):
+
+* weights: the sum of the ``tec_*`` symbols == the plan's constant bytes, exactly;
+* arena: the ``te_arena`` symbol == the planned arena bytes, exactly, and the ``.te_arena``
+  section == the arena rounded up to 16 bytes;
+* test vectors: the ``tev_*`` symbols == the embedded self-test bytes, exactly;
+* flash == weights + vectors + tables + code, where code (kernels, platform, main, the small
+  parameter structs, libc's memcpy/memset, vector table) must stay within CODE_ALLOWANCE;
+* RAM == arena + stack reserve (``__te_stack_size`` of the linker script, 8 KiB) + static
+  data (.data + .bss of the platform and main), which must stay within STATIC_RAM_ALLOWANCE.
+
+The model fits when the linker placed everything (it fails otherwise: that failure is
+reported as DoesNotFitError with the overflow in bytes); the margins say by how much.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .boards import Board, get_board
+from .errors import TernembedError
+from .toolchain import ToolchainError, elf_sizes, find_tool
+
+CODE_ALLOWANCE = 32 * 1024  # bytes of flash for code and small constants besides the plan's
+STATIC_RAM_ALLOWANCE = 1024  # bytes of .data + .bss outside the arena (platform, main)
+ARENA_SECTION_ALIGN = 16
+
+
+class BuildError(TernembedError):
+    """The project failed to build."""
+
+
+class DoesNotFitError(BuildError):
+    """The linker could not place the firmware in the board's memory."""
+
+    def __init__(self, message: str, overflow: dict[str, int]):
+        super().__init__(message)
+        self.overflow = overflow
+
+
+@dataclass
+class Check:
+    name: str
+    planned: int
+    measured: int
+    ok: bool
+    note: str = ""
+    bound: bool = False  # planned is an upper bound (an allowance), not an exact figure
+
+    def line(self) -> str:
+        mark = "ok" if self.ok else "MISMATCH"
+        planned = f"{'<= ' if self.bound else ''}{self.planned}"
+        return f"  {self.name:<12} planned {planned:>12}  ELF {self.measured:>9}  {mark}  {self.note}"
+
+
+@dataclass
+class BuildResult:
+    project: Path
+    board: Board
+    method: str
+    elf: Path
+    map: Path | None
+    sizes: dict[str, int]  # toolchain.elf_sizes()
+    symbols: dict[str, int]  # weights / arena / vectors / tables measured from symbols
+    planned: dict[str, int]
+    checks: list[Check] = field(default_factory=list)
+    flash_bytes: int = 0
+    ram_bytes: int = 0
+    flash_free: int = 0
+    ram_free: int = 0
+    arena_free: int | None = None  # separate arena RAM (e.g. H7 AXI SRAM)
+    log: str = ""
+
+    @property
+    def checks_ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def fits(self) -> bool:
+        return self.flash_free >= 0 and self.ram_free >= 0 and (self.arena_free is None or self.arena_free >= 0)
+
+    def summary(self) -> str:
+        b = self.board
+        lines = [f"built {self.elf} for {b.name} with {self.method}",
+                 f"  flash {self.flash_bytes} B of {b.flash.size} B ({self.flash_free} B free)",
+                 f"  RAM   {self.ram_bytes} B of {b.ram.size} B ({self.ram_free} B free; arena "
+                 f"{self.planned['arena_bytes']} B, stack reserve {self.sizes.get('stack', 0)} B)"]
+        if self.arena_free is not None and b.arena_ram is not None:
+            lines.append(f"  arena RAM {self.sizes.get('arena', 0)} B of {b.arena_ram.size} B "
+                         f"({self.arena_free} B free)")
+        lines.append("  planned vs ELF:")
+        lines += [c.line() for c in self.checks]
+        lines.append(f"  fits {b.name}: {'yes' if self.fits else 'NO'}"
+                     + ("" if self.checks_ok else "; planned figures DIFFER from the ELF"))
+        return "\n".join(lines)
+
+
+def read_project(project: Path | str) -> dict:
+    path = Path(project) / "ternembed_plan.json"
+    if not path.is_file():
+        raise BuildError(f"{project} is not a ternembed project (no ternembed_plan.json); "
+                         "create one with `ternembed export MODEL --board B -o DIR`")
+    return json.loads(path.read_text())
+
+
+# ---- build methods ---------------------------------------------------------------------------
+
+def _pio_exe() -> str | None:
+    return shutil.which("pio") or shutil.which("platformio")
+
+
+def _pio_core_dir() -> Path:
+    return Path(os.environ.get("PLATFORMIO_CORE_DIR") or Path.home() / ".platformio")
+
+
+def _ini_env_option(ini: str, env: str, key: str) -> str | None:
+    section = None
+    values: dict[str, dict[str, str]] = {}
+    for raw in ini.splitlines():
+        line = raw.split(";", 1)[0].rstrip()
+        m = re.match(r"^\[(.+)\]$", line.strip())
+        if m:
+            section = m.group(1)
+            continue
+        m = re.match(r"^([A-Za-z0-9_.]+)\s*=\s*(.*)$", line)
+        if m and section:
+            values.setdefault(section, {})[m.group(1)] = m.group(2).strip()
+    seen = set()
+    while env and env not in seen:
+        seen.add(env)
+        sec = values.get(f"env:{env}", {})
+        if key in sec:
+            return sec[key]
+        env = sec.get("extends", "").replace("env:", "")
+    return values.get("env", {}).get(key)
+
+
+def platformio_usable(project: Path, env: str) -> tuple[bool, str]:
+    """Can ``pio run -e env`` build here without a network? (and why not)."""
+    if _pio_exe() is None:
+        return False, "PlatformIO is not installed (pip install platformio)"
+    ini = (project / "platformio.ini").read_text()
+    if f"[env:{env}]" not in ini:
+        return False, f"platformio.ini has no env {env!r} (emulated boards build with the Makefile)"
+    platform = _ini_env_option(ini, env, "platform") or ""
+    core = _pio_core_dir()
+    if not platform.startswith(("file://", "symlink://")) and not (core / "platforms" / platform).is_dir():
+        return False, f"the PlatformIO platform {platform!r} is not installed in {core} (needs a network)"
+    packages = _ini_env_option(ini, env, "platform_packages") or ""
+    if "toolchain-gccarmnoneeabi" not in packages and \
+            not any((core / "packages").glob("toolchain-gccarmnoneeabi*")):
+        return False, f"the PlatformIO ARM toolchain is not installed in {core} (needs a network)"
+    if not any((core / "packages").glob("tool-scons*")):
+        return False, f"PlatformIO's tool-scons is not installed in {core} (needs a network)"
+    return True, ""
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        overflow = {m.group(1): int(m.group(2))
+                    for m in re.finditer(r"region [`']?(\w+)'? overflowed by (\d+) bytes", log)}
+        if overflow:
+            raise DoesNotFitError(
+                f"{what}: the firmware does not fit: " +
+                ", ".join(f"{r} overflowed by {n} bytes" for r, n in overflow.items()), overflow)
+        tail = "\n".join(log.strip().splitlines()[-40:])
+        raise BuildError(f"{what} failed (exit {proc.returncode})\n$ {' '.join(cmd)}\n{tail}")
+    return log
+
+
+def _build_make(project: Path, board: Board, jobs: int) -> tuple[Path, Path, str]:
+    log = _run(["make", "-C", str(project), f"BOARD={board.name}", f"-j{jobs}"], project,
+               f"make for {board.name}")
+    out = project / "build" / board.name
+    return out / "firmware.elf", out / "firmware.map", log
+
+
+def _build_gcc(project: Path, board: Board, info: dict) -> tuple[Path, Path, str]:
+    cc = find_tool("arm-none-eabi-gcc")
+    b = info["build"]
+    out = project / "build" / board.name
+    out.mkdir(parents=True, exist_ok=True)
+    srcs = sorted(str(p.relative_to(project)) for pat in b["sources"] for p in project.glob(pat))
+    cmd = [cc, *board.cpu_flags, b["opt"], *b["common_cflags"], f"-D{board.define}", *srcs,
+           *board.cpu_flags, f"-Tfirmware/platform/ld/{board.name}.ld", *b["link_flags"],
+           f"-Wl,-Map=build/{board.name}/firmware.map", "-o", f"build/{board.name}/firmware.elf"]
+    log = _run(cmd, project, f"arm-none-eabi-gcc for {board.name}")
+    return out / "firmware.elf", out / "firmware.map", log
+
+
+def _build_pio(project: Path, env: str) -> tuple[Path, Path, str]:
+    log = _run([_pio_exe(), "run", "-d", str(project), "-e", env], project, f"pio run -e {env}")
+    out = project / ".pio" / "build" / env
+    return out / "firmware.elf", out / "firmware.map", log
+
+
+# ---- measurement -----------------------------------------------------------------------------
+
+def symbol_sizes(elf: Path) -> dict[str, int]:
+    """Sizes of the defined data symbols of an ELF (arm-none-eabi-nm -S)."""
+    nm = find_tool("arm-none-eabi-nm")
+    proc = subprocess.run([nm, "-S", "--defined-only", str(elf)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolchainError(f"arm-none-eabi-nm failed on {elf}: {proc.stderr.strip()}")
+    sizes: dict[str, int] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            sizes[parts[3]] = sizes.get(parts[3], 0) + int(parts[1], 16)
+    return sizes
+
+
+def _measure(elf: Path) -> tuple[dict[str, int], dict[str, int]]:
+    sizes = elf_sizes(elf)
+    syms = symbol_sizes(elf)
+
+    def total(prefix: str) -> int:
+        return sum(v for k, v in syms.items() if k.startswith(prefix))
+
+    return sizes, {"weight_bytes": total("tec_"), "table_bytes": total("tep_"),
+                   "arena_bytes": syms.get("te_arena", 0), "test_vector_bytes": total("tev_")}
+
+
+def check_elf(elf: Path, board: Board, planned: dict[str, int], method: str = "",
+              project: Path | None = None, map_path: Path | None = None, log: str = "") -> BuildResult:
+    sizes, measured = _measure(elf)
+    arena = planned["arena_bytes"]
+    arena_section = (arena + ARENA_SECTION_ALIGN - 1) // ARENA_SECTION_ALIGN * ARENA_SECTION_ALIGN
+    code = sizes["flash"] - measured["weight_bytes"] - measured["test_vector_bytes"] - measured["table_bytes"]
+    static = sizes["data"] + sizes["bss"]
+    checks = [
+        Check("weights", planned["weight_bytes"], measured["weight_bytes"],
+              planned["weight_bytes"] == measured["weight_bytes"], "tec_* symbols"),
+        Check("arena", arena, measured["arena_bytes"], arena == measured["arena_bytes"], "te_arena symbol"),
+        Check("arena sect.", arena_section, sizes["arena"], arena_section == sizes["arena"],
+              ".te_arena section (16-byte aligned)"),
+        Check("vectors", planned.get("test_vector_bytes", 0), measured["test_vector_bytes"],
+              planned.get("test_vector_bytes", 0) == measured["test_vector_bytes"], "tev_* symbols"),
+        Check("code", CODE_ALLOWANCE, code, code <= CODE_ALLOWANCE,
+              "flash - weights - vectors - tables", True),
+        Check("static RAM", STATIC_RAM_ALLOWANCE, static, static <= STATIC_RAM_ALLOWANCE,
+              ".data + .bss besides the arena", True),
+    ]
+    planned_flash = planned["weight_bytes"] + planned.get("test_vector_bytes", 0) + measured["table_bytes"]
+    checks.append(Check("flash", planned_flash + CODE_ALLOWANCE, sizes["flash"],
+                        planned_flash <= sizes["flash"] <= planned_flash + CODE_ALLOWANCE,
+                        "planned constants + code allowance", True))
+    planned_ram = arena_section + sizes["stack"]
+    checks.append(Check("RAM", planned_ram + STATIC_RAM_ALLOWANCE, sizes["ram"],
+                        planned_ram <= sizes["ram"] <= planned_ram + STATIC_RAM_ALLOWANCE,
+                        f"arena + stack reserve {sizes['stack']} B + static allowance", True))
+    if board.arena_ram is not None:
+        ram_used = sizes["ram"] - sizes["arena"]
+        arena_free: int | None = board.arena_ram.size - sizes["arena"]
+    else:
+        ram_used = sizes["ram"]
+        arena_free = None
+    return BuildResult(project=project or elf.parent, board=board, method=method, elf=elf,
+                       map=map_path if map_path and map_path.exists() else None, sizes=sizes,
+                       symbols=measured, planned=dict(planned), checks=checks,
+                       flash_bytes=sizes["flash"], ram_bytes=sizes["ram"],
+                       flash_free=board.flash.size - sizes["flash"], ram_free=board.ram.size - ram_used,
+                       arena_free=arena_free, log=log)
+
+
+def build_project(project_dir: Path | str, board: Board | str | None = None,
+                  use_platformio: bool | str = "auto", jobs: int | None = None,
+                  pio_env: str | None = None) -> BuildResult:
+    """Build an exported project; returns the measured sizes and the planned-vs-ELF checks.
+
+    ``board``: default the board the project was exported for. ``use_platformio``: True,
+    False or "auto" (PlatformIO only when it can build offline, see platformio_usable).
+    ``pio_env``: the PlatformIO env (default: the board's name).
+    """
+    project = Path(project_dir).absolute()
+    info = read_project(project)
+    if board is None:
+        board = info["board"]
+    board = get_board(board) if isinstance(board, str) else board
+    jobs = jobs or max(1, os.cpu_count() or 1)
+    env = pio_env or board.name
+    planned = {k: int(v) for k, v in info["planned"].items()}
+
+    method = "make"
+    if use_platformio is True or use_platformio == "auto":
+        ok, why = platformio_usable(project, env)
+        if ok:
+            method = "platformio"
+        elif use_platformio is True:
+            raise BuildError(f"cannot build {project} with PlatformIO: {why}")
+    if method == "make" and shutil.which("make") is None:
+        method = "gcc"
+    if method == "platformio":
+        elf, map_path, log = _build_pio(project, env)
+    elif method == "make":
+        elf, map_path, log = _build_make(project, board, jobs)
+    else:
+        elf, map_path, log = _build_gcc(project, board, info)
+    if not elf.is_file():
+        raise BuildError(f"the build finished but {elf} is missing")
+    return check_elf(elf, board, planned, method, project, map_path, log)
