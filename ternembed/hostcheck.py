@@ -131,7 +131,8 @@ def compile_host_model(plan: Plan, emulate_dsp: bool = False, mem=None, opt: str
             os.replace(tmp, d)
         except OSError:  # a parallel run got there first
             shutil.rmtree(tmp, ignore_errors=True)
-    lib = compile_sources(d / "model.c", [d, fw / "include"], kernel_sources(fw), emulate_dsp, opt)
+    kernels = [fw / "kernels" / name for name in gen.sources]
+    lib = compile_sources(d / "model.c", [d, fw / "include"], kernels, emulate_dsp, opt)
     return HostModel(lib, _tensors(plan, plan.inputs), _tensors(plan, plan.outputs), plan, emulate_dsp)
 
 

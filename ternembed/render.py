@@ -189,14 +189,18 @@ def plan_summary(plan: Plan, gen: GeneratedModel, board: Board, vectors: _Vector
 
 # ---- export ------------------------------------------------------------------------------------
 
-def _copy_firmware(dst: Path) -> None:
+def _copy_firmware(dst: Path, kernel_sources: list[str]) -> None:
+    """firmware/include (all headers), the kernel C files the model needs (+ private kernel
+    headers), the platform layer, and a linker script for every board."""
     fw = resource_dir("firmware")
-    for sub, patterns in (("include", ("*.h",)), ("kernels", ("*.c",)),
+    for sub, patterns in (("include", ("*.h",)), ("kernels", ("*.h",)),
                           ("platform", ("*.c", "*.h", "README.md"))):
         (dst / "firmware" / sub).mkdir(parents=True, exist_ok=True)
         for pat in patterns:
             for f in sorted((fw / sub).glob(pat)):
                 shutil.copy2(f, dst / "firmware" / sub / f.name)
+    for name in kernel_sources:
+        shutil.copy2(fw / "kernels" / name, dst / "firmware" / "kernels" / name)
     ld = dst / "firmware" / "platform" / "ld"
     ld.mkdir(parents=True, exist_ok=True)
     for b in list_boards():
@@ -228,7 +232,7 @@ def _render_into(tmp: Path, plan: Plan, board: Board, test_inputs, mem: MemoryPl
         path = tmp / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    _copy_firmware(tmp)
+    _copy_firmware(tmp, gen.sources)
     (tmp / PLAN_JSON).write_text(json.dumps(plan_summary(plan, gen, board, vectors), indent=1) + "\n")
     return gen, vectors
 

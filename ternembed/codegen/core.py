@@ -38,13 +38,23 @@ VALUES_PER_LINE = 24
 
 Emitter = Callable[["EmitContext", Step], list[str]]
 EMITTERS: dict[str, Emitter] = {}
+# What each kernel needs from firmware/: C files of firmware/kernels and its header in
+# firmware/include. A kernel without an entry gets every kernel source and header (safe,
+# slower to build); a project gets only the sources its kernels need.
+KERNEL_SOURCES: dict[str, tuple[str, ...]] = {}
+KERNEL_HEADERS: dict[str, str] = {}
 
 
-def emitter(*kernels: str):
-    """Register a function ``(ctx, step) -> list of C statements`` for kernel names."""
+def emitter(*kernels: str, sources: tuple[str, ...] = (), header: str | None = None):
+    """Register a function ``(ctx, step) -> list of C statements`` for kernel names, with the
+    firmware/kernels C files (``sources``) and the firmware/include ``header`` it calls into."""
     def register(fn: Emitter) -> Emitter:
         for k in kernels:
             EMITTERS[k] = fn
+            if sources:
+                KERNEL_SOURCES[k] = tuple(sources)
+            if header:
+                KERNEL_HEADERS[k] = header
         return fn
     return register
 
@@ -157,6 +167,8 @@ class GeneratedModel:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     kernels: list[str] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)  # firmware/include/te_kernels_*.h to include
+    sources: list[str] = field(default_factory=list)  # firmware/kernels/*.c to compile
 
     @property
     def arena_bytes(self) -> int:
@@ -326,4 +338,27 @@ def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
         name_comment=c_comment(plan.name), arrays=out.arrays, structs=out.structs, layers=layers,
         inputs=[_tensor_info(plan, mem, i) for i in plan.inputs],
         outputs=[_tensor_info(plan, mem, i) for i in plan.outputs],
-        kernels=sorted({s.kernel for s in plan.steps}))
+        kernels=sorted({s.kernel for s in plan.steps}), headers=kernel_headers(plan),
+        sources=kernel_sources(plan))
+
+
+def _firmware():
+    from ..resources import resource_dir
+
+    return resource_dir("firmware")
+
+
+def kernel_headers(plan: Plan | None = None) -> list[str]:
+    """The kernel family headers model.c includes (all of them for an undeclared kernel)."""
+    kernels = {s.kernel for s in plan.steps} if plan is not None else set()
+    if plan is not None and kernels <= set(KERNEL_HEADERS):
+        return sorted({KERNEL_HEADERS[k] for k in kernels})
+    return sorted(p.name for p in (_firmware() / "include").glob("te_kernels_*.h"))
+
+
+def kernel_sources(plan: Plan | None = None) -> list[str]:
+    """The firmware/kernels C files a plan needs (all of them for an undeclared kernel)."""
+    kernels = {s.kernel for s in plan.steps} if plan is not None else set()
+    if plan is not None and kernels <= set(KERNEL_SOURCES):
+        return sorted({f for k in kernels for f in KERNEL_SOURCES[k]})
+    return sorted(p.name for p in (_firmware() / "kernels").glob("*.c"))

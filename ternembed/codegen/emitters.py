@@ -32,7 +32,7 @@ def _range(lo, hi) -> str:
 
 # ---- multiply-accumulate --------------------------------------------------------------------
 
-@emitter("fc_s8")
+@emitter("fc_s8", sources=("te_fc_s8.c", "te_nn_mat_mult_s8.c"), header="te_kernels_mac.h")
 def _fc(ctx: EmitContext, step: Step) -> list[str]:
     p = step.params
     w = np.asarray(p["weights"])
@@ -59,7 +59,7 @@ def _conv_fields(p: dict, depth_multiplier: bool) -> str:
             f"{pt}, {pl}, {_range(p['act_min'], p['act_max'])}}}")
 
 
-@emitter("conv_s8")
+@emitter("conv_s8", sources=("te_conv_s8.c", "te_nn_mat_mult_s8.c"), header="te_kernels_mac.h")
 def _conv(ctx: EmitContext, step: Step) -> list[str]:
     p = step.params
     params = ctx.struct("te_conv_params", "params", _conv_fields(p, False))
@@ -73,7 +73,7 @@ def _conv(ctx: EmitContext, step: Step) -> list[str]:
                         f"{weights}, {bias}, {out_dims}, {ctx.output()}, {ctx.scratch()})")]
 
 
-@emitter("dwconv_s8")
+@emitter("dwconv_s8", sources=("te_dwconv_s8.c",), header="te_kernels_mac.h")
 def _dwconv(ctx: EmitContext, step: Step) -> list[str]:
     p = step.params
     params = ctx.struct("te_dwconv_params", "params", _conv_fields(p, True))
@@ -89,13 +89,13 @@ def _dwconv(ctx: EmitContext, step: Step) -> list[str]:
 
 # ---- data movement -----------------------------------------------------------------------------
 
-@emitter("copy", "reshape_s8")
+@emitter("copy", sources=("te_reshape_s8.c",), header="te_kernels_misc.h")
 def _copy(ctx: EmitContext, step: Step) -> list[str]:
     n = c_int(ctx.buffer(step.outputs[0]).nbytes)
     return [ctx.call(f"te_copy_s8({ctx.input(0, 'const int8_t')}, {ctx.output(0, 'int8_t')}, {n})")]
 
 
-@emitter("pad_s8")
+@emitter("pad_s8", sources=("te_pad_s8.c",), header="te_kernels_misc.h")
 def _pad(ctx: EmitContext, step: Step) -> list[str]:
     p = ctx.find_param(PadParams, "pad")
     in_dims = ctx.dims("in_dims", ctx.buffer(step.inputs[0]).shape)
@@ -103,7 +103,7 @@ def _pad(ctx: EmitContext, step: Step) -> list[str]:
     return [ctx.call(f"te_pad_s8({in_dims}, {ctx.input()}, {ctx.output()}, {params})")]
 
 
-@emitter("concat_s8")
+@emitter("concat_s8", sources=("te_concat_s8.c",), header="te_kernels_misc.h")
 def _concat(ctx: EmitContext, step: Step) -> list[str]:
     p = ctx.find_param(ConcatParams, "concat")
     out_shape = ctx.buffer(step.outputs[0]).shape
@@ -119,7 +119,7 @@ def _concat(ctx: EmitContext, step: Step) -> list[str]:
                      f"{c_int(inner)}, {ctx.output()})")]
 
 
-@emitter("quantize_s8", "quantize_f32_s8", "requantize_s8")
+@emitter("quantize_f32_s8", "requantize_s8", sources=("te_quantize_s8.c",), header="te_kernels_misc.h")
 def _quantize(ctx: EmitContext, step: Step) -> list[str]:
     src = ctx.buffer(step.inputs[0])
     n = _size(ctx, step.outputs[0])
@@ -132,7 +132,7 @@ def _quantize(ctx: EmitContext, step: Step) -> list[str]:
     return [ctx.call(f"te_requantize_s8({ctx.input()}, {ctx.output()}, {n}, {params})")]
 
 
-@emitter("dequantize_s8", "dequantize_s8_f32")
+@emitter("dequantize_s8_f32", sources=("te_dequantize_s8.c",), header="te_kernels_misc.h")
 def _dequantize(ctx: EmitContext, step: Step) -> list[str]:
     p = ctx.find_param(DequantizeParams, "dequantize")
     params = ctx.params_struct("te_dequantize_params", "params", p)
@@ -142,7 +142,8 @@ def _dequantize(ctx: EmitContext, step: Step) -> list[str]:
 
 # ---- pooling and reductions ----------------------------------------------------------------------
 
-@emitter("avgpool_s8", "maxpool_s8", "avg_pool_s8", "max_pool_s8")
+@emitter("avgpool_s8", "maxpool_s8", sources=("te_avgpool_s8.c", "te_maxpool_s8.c"),
+         header="te_kernels_misc.h")
 def _pool(ctx: EmitContext, step: Step) -> list[str]:
     p = ctx.find_param(PoolParams, "pool")
     fn = "te_avgpool_s8" if step.kernel.startswith("avg") else "te_maxpool_s8"
@@ -151,7 +152,7 @@ def _pool(ctx: EmitContext, step: Step) -> list[str]:
     return [ctx.checked(f"{fn}({in_dims}, {ctx.input()}, {ctx.output()}, {params})")]
 
 
-@emitter("mean_s8")
+@emitter("mean_s8", sources=("te_mean_s8.c",), header="te_kernels_misc.h")
 def _mean(ctx: EmitContext, step: Step) -> list[str]:
     p = ctx.find_param(MeanParams, "mean")
     in_shape = tuple(int(d) for d in ctx.buffer(step.inputs[0]).shape)
@@ -197,17 +198,17 @@ def _binary(ctx: EmitContext, step: Step, name: str, ctype: str, p) -> list[str]
                      f"{ctx.output()}, {params})")]
 
 
-@emitter("add_s8")
+@emitter("add_s8", sources=("te_add_s8.c",), header="te_kernels_misc.h")
 def _add(ctx: EmitContext, step: Step) -> list[str]:
     return _binary(ctx, step, "te_add", "te_add_params", ctx.find_param(AddParams, "add"))
 
 
-@emitter("mul_s8")
+@emitter("mul_s8", sources=("te_mul_s8.c",), header="te_kernels_misc.h")
 def _mul(ctx: EmitContext, step: Step) -> list[str]:
     return _binary(ctx, step, "te_mul", "te_mul_params", ctx.find_param(MulParams, "mul"))
 
 
-@emitter("softmax_s8")
+@emitter("softmax_s8", sources=("te_softmax_s8.c",), header="te_kernels_misc.h")
 def _softmax(ctx: EmitContext, step: Step) -> list[str]:
     p = ctx.find_param(SoftmaxParams, "op")
     shape = ctx.buffer(step.inputs[0]).shape
@@ -223,22 +224,22 @@ def _unary(ctx: EmitContext, step: Step, fn: str, ctype: str, p) -> list[str]:
     return [ctx.call(f"{fn}({ctx.input()}, {ctx.output()}, {_size(ctx, step.outputs[0])}, {params})")]
 
 
-@emitter("logistic_s8")
+@emitter("logistic_s8", sources=("te_logistic_s8.c",), header="te_kernels_misc.h")
 def _logistic(ctx: EmitContext, step: Step) -> list[str]:
     return _unary(ctx, step, "te_logistic_s8", "te_logistic_params",
                   ctx.find_param(LogisticParams, "logistic"))
 
 
-@emitter("tanh_s8")
+@emitter("tanh_s8", sources=("te_tanh_s8.c",), header="te_kernels_misc.h")
 def _tanh(ctx: EmitContext, step: Step) -> list[str]:
     return _unary(ctx, step, "te_tanh_s8", "te_tanh_params", ctx.find_param(LogisticParams, "tanh"))
 
 
-@emitter("relu_s8")
+@emitter("relu_s8", sources=("te_relu_s8.c",), header="te_kernels_misc.h")
 def _relu(ctx: EmitContext, step: Step) -> list[str]:
     return _unary(ctx, step, "te_relu_s8", "te_relu_params", ctx.find_param(ReluParams, "relu"))
 
 
-@emitter("relu6_s8")
+@emitter("relu6_s8", sources=("te_relu_s8.c",), header="te_kernels_misc.h")
 def _relu6(ctx: EmitContext, step: Step) -> list[str]:
     return _unary(ctx, step, "te_relu6_s8", "te_relu6_params", ctx.find_param(Relu6Params, "relu6"))
