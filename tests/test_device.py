@@ -24,7 +24,7 @@ import pytest
 from shared_data import int8_cases
 
 from ternembed import emulate
-from ternembed.boards import get_board
+from ternembed.boards import get_board, list_boards
 from ternembed.codegen import plan_hash, supported_kernels
 from ternembed.device import protocol as P
 from ternembed.device.client import (DeviceClient, DeviceLinkError, DeviceTimeoutError,
@@ -659,3 +659,75 @@ def test_cli_run_validate_bench_flash(root, capsys):
         _cli(["flash", str(project)])
     with pytest.raises(TernembedError, match="no serial port"):
         _cli(["validate", str(project), "--data", str(data)])
+
+
+# ============================================================================ every board
+
+@needs_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("board", ["qemu_mps2_an500", "qemu_mps2_an505"])
+def test_protocol_on_other_emulated_cores(root, board):
+    """Cortex-M7 and Cortex-M33 (Secure) builds of the same protocol firmware."""
+    from ternembed.device.qemu import QemuSession
+    from ternembed.device.validate import validate
+    c = case("micro_speech")
+    _, project, elf = protocol_project(root, "micro_speech", board)
+    with QemuSession(elf, get_board(board)) as q:
+        res = validate(project, q.url, [c.inputs[0][:2]], c.labels[:2], progress=False)
+    assert res.device["board"] == board and res.exact == 2 == res.layers_exact
+
+
+@needs_qemu
+def test_protocol_firmware_builds_for_real_boards_with_werror(root):
+    """The protocol main and te_protocol.c compile warning-free (-Werror) for every Nucleo."""
+    import subprocess
+    if shutil.which("make") is None:
+        pytest.skip("make not found")
+    _, project, _ = protocol_project(root, "micro_speech")
+    real = [b.name for b in list_boards() if not b.emulated]
+    for board in real:
+        proc = subprocess.run(["make", "-C", str(project), f"BOARD={board}", "-j4"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{board}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        assert (project / "build" / board / "firmware.elf").is_file()
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_mismatch_names_first_diverging_layer_and_dumps_it(root):
+    """Firmware whose layer-2 bias was tampered with after export (same plan hash): validate
+    reports the samples as not bit-exact, names layer 2 from the checksums, and the dump of
+    layer 2 differs from the emulator's where the bias changed."""
+    import re
+    import subprocess
+
+    from ternembed.device.qemu import QemuSession
+    from ternembed.device.firmware import export_protocol_project
+    from ternembed.device.validate import validate
+    c = case("micro_speech")
+    plan = lower(read(c.model))
+    project = root / "tampered_ms"
+    export_protocol_project(plan, BOARD, project)
+    t = next(k for k, s in enumerate(plan.steps) if s.kernel == "fc_s8")
+    model_c = project / "src" / "model.c"
+    text, n = re.subn(rf"(tec_{t}_bias\[\d+\] TE_CONST_ALIGN = \{{\s*)(-?\d+)",
+                      lambda m: m.group(1) + str(int(m.group(2)) + 50000), model_c.read_text(),
+                      count=1)
+    assert n == 1
+    model_c.write_text(text)
+    proc = subprocess.run(["make", "-C", str(project), f"BOARD={BOARD}", "-j4"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = root / "tampered.json"
+    with QemuSession(project / "build" / BOARD / "firmware.elf", get_board(BOARD)) as q:
+        res = validate(project, q.url, c.inputs, c.labels, out_json=report, progress=False)
+    assert res.status == "complete" and res.layers_exact == 0 and res.mismatches
+    first = res.mismatches[0]["first_diverging_layer"]
+    assert first["index"] == t and first["kernel"] == "fc_s8"
+    assert first["differing_elements"] >= 1 and first["first_element"] == 0
+    assert first["device_value"] != first["emulator_value"]
+    with np.load(first["dump_file"]) as z:
+        assert z["device"].shape == z["emulator"].shape and (z["device"] != z["emulator"]).any()
+    doc = json.loads(report.read_text())
+    assert doc["agreement"]["layers_bit_exact"] == 0
+    assert f"first diverging layer {t}" in res.summary()
