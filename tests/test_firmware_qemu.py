@@ -150,6 +150,20 @@ def test_float_edges_on_qemu(projects):
     assert code == 0 and "TE-SELFTEST PASS" in text, text[-2000:]
 
 
+def test_build_without_make_calls_gcc_directly(projects, monkeypatch):
+    """No `make` on the PATH: the same sources and flags, arm-none-eabi-gcc called directly."""
+    _need_tools()
+    import ternembed.build as build_mod
+    _, exp = projects("micro_speech")
+    real_which = shutil.which
+    monkeypatch.setattr(build_mod.shutil, "which",
+                        lambda name, *a, **k: None if name == "make" else real_which(name, *a, **k))
+    built = build_project(exp.out_dir, "qemu_mps2_an386", use_platformio=False)
+    assert built.method == "gcc" and built.checks_ok, built.summary()
+    code, text = _run(built.elf, "qemu_mps2_an386")
+    assert code == 0 and "TE-SELFTEST PASS" in text, text[-2000:]
+
+
 def test_too_big_for_the_board_says_by_how_much(projects):
     _need_tools()
     name = "ic_large_int8"
