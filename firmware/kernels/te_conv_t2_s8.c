@@ -1,0 +1,160 @@
+/* te_conv_t2_s8.c - CONV_2D with 2-bit ternary weights (group scales, residual
+ * planes), int8 in / int8 out; also the driver of te_conv_to_s8 and te_conv_p2_s8.
+ *
+ * Layout: input [N][H][W][C] int8, weights as in te_kernels_ternary.h with
+ * O = filter_dims->n rows of K = KH*KW*C taps in TFLite order (ky, kx, c),
+ * bias [O] int32 (folded; may be NULL), output [N][OH][OW][O] int8. Input row of
+ * output row oy, kernel row ky: iy = oy*stride_h - pad_top + ky*dilation_h
+ * (columns alike); a tap outside the input reads -input_offset.
+ *
+ * Method: the patch of an output pixel (im2col, int8) is gathered into scratch,
+ * or read in place for a 1x1 stride-1 unpadded conv; the DSP path widens two
+ * pixels' patches to int16 and runs the shared matrix core on both at once
+ * (2 output channels x 2 pixels per pass), so each decoded weight pair feeds two
+ * SMLADs. The portable path runs te_tern_row_portable per pixel.
+ *
+ * Scratch (te_conv_t2_s8_get_buffer_size): two widened patches, the p2 table,
+ * and one int8 patch.
+ */
+#include "te_tern_internal.h"
+
+static int32_t te_tern_conv_k(const te_dims *input_dims, const te_dims *filter_dims)
+{
+    return filter_dims->h * filter_dims->w * input_dims->c;
+}
+
+int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims)
+{
+    const int32_t k = te_tern_conv_k(input_dims, filter_dims);
+    return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + ((k + 3) & ~3);
+}
+
+int32_t te_conv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims)
+{
+    return te_tern_conv_buffer_size(TE_TK_T2, input_dims, filter_dims);
+}
+
+/* The int8 patch [KH][KW][C] of output pixel (oy, ox), padded taps = pad_value. */
+static void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
+                           const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value,
+                           int8_t *dst)
+{
+    const int32_t c = in->c;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+    const int whole_rows = p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= in->w;
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        const int32_t iy = iy0 + ky * p->dilation_h;
+        if (iy < 0 || iy >= in->h) {
+            memset(dst, pad_value, (size_t)(kw * c));
+            dst += kw * c;
+            continue;
+        }
+        const int8_t *row = image + iy * in->w * c;
+        if (whole_rows) {
+            memcpy(dst, row + ix0 * c, (size_t)(kw * c));
+            dst += kw * c;
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; ++kx) {
+            const int32_t ix = ix0 + kx * p->dilation_w;
+            if (ix < 0 || ix >= in->w) {
+                memset(dst, pad_value, (size_t)c);
+            } else {
+                memcpy(dst, row + ix * c, (size_t)c);
+            }
+            dst += c;
+        }
+    }
+}
+
+te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_quant *quant,
+                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                       const te_tern_weights *weights, const int32_t *bias,
+                       const te_dims *output_dims, int8_t *output, void *scratch)
+{
+    if (!params || !input_dims || !input || !filter_dims || !output_dims || !output || !scratch) {
+        return TE_ERR_ARG;
+    }
+    const te_dims in = *input_dims;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w, rows = filter_dims->n;
+    const int32_t oh = output_dims->h, ow = output_dims->w;
+    if (in.n <= 0 || in.h <= 0 || in.w <= 0 || in.c <= 0 || kh <= 0 || kw <= 0 || rows <= 0 ||
+        filter_dims->c != in.c || output_dims->n != in.n || output_dims->c != rows || oh <= 0 ||
+        ow <= 0 || params->stride_h <= 0 || params->stride_w <= 0 || params->dilation_h <= 0 ||
+        params->dilation_w <= 0 || params->input_offset < -127 || params->input_offset > 128) {
+        return TE_ERR_ARG;
+    }
+    const int32_t k = kh * kw * in.c;
+    te_tern_mm mm;
+    if (te_tern_mm_init(&mm, kind, weights, rows, k, bias, quant, params->output_offset,
+                        params->activation) != TE_OK) {
+        return TE_ERR_ARG;
+    }
+    const int8_t pad_value = (int8_t)(-params->input_offset);
+    const int direct = kh == 1 && kw == 1 && params->stride_h == 1 && params->stride_w == 1 &&
+                       params->pad_top == 0 && params->pad_left == 0 && ow == in.w && oh <= in.h;
+    const int32_t vbytes = te_tern_vec_bytes(kind, k);
+    int8_t *patch = (int8_t *)scratch + 2 * vbytes + (kind == TE_TK_P2 ? 1024 : 0);
+    const int32_t pixels = oh * ow;
+#if TE_USE_DSP
+    if (te_tern_dsp_ok(&mm)) {
+        uint32_t *xw = (uint32_t *)scratch;
+        const uint32_t *tbl = 0;
+        if (kind == TE_TK_P2) {
+            te_p2_build_table(weights->levels, xw + vbytes / 2);
+            tbl = xw + vbytes / 2;
+        }
+        for (int32_t b = 0; b < in.n; ++b) {
+            const int8_t *image = input + b * in.h * in.w * in.c;
+            int8_t *out = output + b * pixels * rows;
+            for (int32_t px = 0; px < pixels; px += 2) {
+                const int pair = px + 1 < pixels;
+                const int32_t stride = pair ? 2 : 1;
+                int32_t s0, s1 = 0;
+                const int8_t *x = image + px * k;
+                if (!direct) {
+                    te_tern_gather(image, &in, kh, kw, params, px / ow, px % ow, pad_value, patch);
+                    x = patch;
+                }
+                s0 = te_tern_widen(kind, x, k, xw, stride);
+                if (pair) {
+                    x = image + (px + 1) * k;
+                    if (!direct) {
+                        te_tern_gather(image, &in, kh, kw, params, (px + 1) / ow, (px + 1) % ow,
+                                       pad_value, patch);
+                        x = patch;
+                    }
+                    s1 = te_tern_widen(kind, x, k, xw + 1, 2);
+                }
+                te_tern_mm_dsp(&mm, xw, pair, s0, s1, out + px * rows,
+                               pair ? out + (px + 1) * rows : 0, tbl);
+            }
+        }
+        return TE_OK;
+    }
+#endif
+    for (int32_t b = 0; b < in.n; ++b) {
+        const int8_t *image = input + b * in.h * in.w * in.c;
+        int8_t *out = output + b * pixels * rows;
+        for (int32_t px = 0; px < pixels; ++px) {
+            const int8_t *x = image + px * k;
+            if (!direct) {
+                te_tern_gather(image, &in, kh, kw, params, px / ow, px % ow, pad_value, patch);
+                x = patch;
+            }
+            te_tern_vec_portable(&mm, x, out + px * rows);
+        }
+    }
+    return TE_OK;
+}
+
+te_status te_conv_t2_s8(const te_conv_params *params, const te_pc_quant *quant,
+                        const te_dims *input_dims, const int8_t *input,
+                        const te_dims *filter_dims, const te_tern_weights *weights,
+                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                        void *scratch)
+{
+    return te_tern_conv(TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
+                        output_dims, output, scratch);
+}

@@ -1,0 +1,20 @@
+/* te_conv_to_s8.c - CONV_2D with ternary codes + per-output offset times the input-row sum (RTN style),
+ * int8 in / int8 out. Same layouts, paths and scratch as te_conv_t2_s8.c (its
+ * driver does the work; see te_kernels_ternary.h for the arithmetic).
+ */
+#include "te_tern_internal.h"
+
+int32_t te_conv_to_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims)
+{
+    return te_tern_conv_buffer_size(TE_TK_TO, input_dims, filter_dims);
+}
+
+te_status te_conv_to_s8(const te_conv_params *params, const te_pc_quant *quant,
+                        const te_dims *input_dims, const int8_t *input,
+                        const te_dims *filter_dims, const te_tern_weights *weights,
+                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                        void *scratch)
+{
+    return te_tern_conv(TE_TK_TO, params, quant, input_dims, input, filter_dims, weights, bias,
+                        output_dims, output, scratch);
+}

@@ -1,0 +1,939 @@
+/* te_nn_tern_s8.c - the shared matrix core of the ternary FC and CONV_2D kernels.
+ *
+ * A layer is a matrix of O rows by K taps (te_tern_mm). The drivers hand it one
+ * input vector (an FC row, or a conv patch gathered im2col style) or two at a
+ * time, and it writes one int8 output per row and vector.
+ *
+ * Portable path: per tap, decode the field and multiply-add (any core).
+ *
+ * DSP path, t2/to ("2bit" codes): the input vector is widened once to int16 and
+ * permuted so that word m of every 16-tap block holds (x[m], x[m+8]). In a
+ * little-endian 32-bit word of codes, weight m sits at bits 2m+1..2m and weight
+ * m+8 at bits 2m+17..2m+16, so one AND with a shifted operand,
+ *     (w << (14 - 2m)) & 0xC000C000,
+ * puts both 2-bit codes at the top of the two int16 lanes: (t[m]*2^14, t[m+8]*2^14),
+ * sign included (0b01 -> +16384, 0b11 -> -16384, 0b00 -> 0). One SMLAD then adds
+ * 2^14 * (t[m]*x[m] + t[m+8]*x[m+8]). So two weights cost one AND and one SMLAD,
+ * the input word is shared by all rows of a pass (4 rows x 1 vector, or 2 rows x
+ * 2 vectors), and one word load of codes serves 16 weights. The 2^14-scaled sums
+ * are exact and are shifted back at every group end, or every 32 words (512 taps,
+ * |sum| <= 512 * 128 * 2^14 = 2^30), then multiplied by the group scale.
+ *
+ * DSP path, p2 ("int4" nibbles): the input is widened to natural int16 pairs
+ * (x[2j], x[2j+1]); a 256-entry table (built per call) maps a code byte to the
+ * int16 pair of effective weights (sign * 2^(levels-|v|)), consumed by SMLAD.
+ *
+ * Both paths accumulate modulo 2^32 in uint32_t, so they agree bit for bit with
+ * each other and with the exact integer contract whenever the final accumulator
+ * fits in int32 (which the ternary pass guarantees).
+ */
+#include "te_tern_internal.h"
+
+#if defined(__GNUC__)
+#define TE_TERN_INLINE static inline __attribute__((always_inline))
+#else
+#define TE_TERN_INLINE static inline
+#endif
+
+/* Words between flushes of the 2^14-scaled t2 sums (<= 1023 taps). */
+#define TE_T2_FLUSH_WORDS 32
+
+static int32_t te_tern_min(int32_t a, int32_t b) { return a < b ? a : b; }
+
+te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w, int32_t o,
+                          int32_t k, const int32_t *bias, const te_pc_quant *quant,
+                          int32_t output_offset, te_range act)
+{
+    if (!w || !w->codes || !w->scales || !quant || !quant->multiplier || !quant->shift ||
+        o <= 0 || k <= 0 || w->group <= 0 || (w->scale_bytes != 1 && w->scale_bytes != 2) ||
+        act.min > act.max) {
+        return TE_ERR_ARG;
+    }
+    mm->planes = 1;
+    mm->active = 1;
+    if (kind == TE_TK_T2) {
+        if (w->planes < 1 || w->active_planes < 1 || w->active_planes > w->planes) {
+            return TE_ERR_ARG;
+        }
+        mm->planes = w->planes;
+        mm->active = w->active_planes;
+    } else if (kind == TE_TK_TO) {
+        if (!w->offset) {
+            return TE_ERR_ARG;
+        }
+    } else if (kind == TE_TK_P2) {
+        if (w->levels < 1 || w->levels > 7) {
+            return TE_ERR_ARG;
+        }
+    } else {
+        return TE_ERR_ARG;
+    }
+    mm->kind = kind;
+    mm->k = k;
+    mm->o = o;
+    mm->rb = kind == TE_TK_P2 ? (k + 1) / 2 : (k + 3) / 4;
+    mm->n = w->group;
+    mm->g = (k + w->group - 1) / w->group;
+    mm->w = w;
+    mm->bias = bias;
+    mm->mult = quant->multiplier;
+    mm->shift = quant->shift;
+    mm->output_offset = output_offset;
+    mm->act = act;
+    return TE_OK;
+}
+
+int32_t te_tern_vec_bytes(int32_t kind, int32_t k)
+{
+    const int32_t taps = kind == TE_TK_P2 ? TE_P2_WORD_TAPS : TE_T2_WORD_TAPS;
+    return ((k + taps - 1) / taps) * taps * 2;
+}
+
+int te_tern_dsp_ok(const te_tern_mm *mm)
+{
+    const int32_t taps = mm->kind == TE_TK_P2 ? TE_P2_WORD_TAPS : TE_T2_WORD_TAPS;
+    return mm->n >= mm->k || mm->n % taps == 0;
+}
+
+/* ------------------------------------------------------------------ portable */
+
+/* Effective p2 weight of a nibble: sign(v) * 2^(levels - |v|), 0 for v == 0. */
+static int32_t te_p2_weight(uint32_t nibble, int32_t levels)
+{
+    const int32_t v = (int32_t)((nibble & 15u) ^ 8u) - 8;
+    if (v == 0) {
+        return 0;
+    }
+    int32_t sh = levels - (v < 0 ? -v : v);
+    if (sh < 0) {
+        sh = 0; /* |v| > levels is invalid input; stay defined */
+    }
+    return v < 0 ? -(1 << sh) : (1 << sh);
+}
+
+/* Code i of a "2bit" row as -1, 0, +1 (the invalid 0b10 reads -2, as numpy's unpack would). */
+static inline int32_t te_t2_code(const uint8_t *c, int32_t i)
+{
+    return (int32_t)((((uint32_t)c[i >> 2] >> ((i & 3) * 2)) & 3u) ^ 2u) - 2;
+}
+
+/* sum_{i0 <= i < i1} t[i] * x[i] for one 2-bit code row (exact, small). */
+static int32_t te_t2_span(const uint8_t *c, const int8_t *x, int32_t i0, int32_t i1)
+{
+    int32_t s = 0;
+    int32_t i = i0;
+    for (; i < i1 && (i & 3); ++i) {
+        s += te_t2_code(c, i) * x[i];
+    }
+    for (; i + 4 <= i1; i += 4) {
+        const uint32_t b = c[i >> 2];
+        s += ((int32_t)((b & 3u) ^ 2u) - 2) * x[i];
+        s += ((int32_t)(((b >> 2) & 3u) ^ 2u) - 2) * x[i + 1];
+        s += ((int32_t)(((b >> 4) & 3u) ^ 2u) - 2) * x[i + 2];
+        s += ((int32_t)(((b >> 6) & 3u) ^ 2u) - 2) * x[i + 3];
+    }
+    for (; i < i1; ++i) {
+        s += te_t2_code(c, i) * x[i];
+    }
+    return s;
+}
+
+uint32_t te_tern_row_portable(const te_tern_mm *mm, int32_t o, const int8_t *x)
+{
+    const te_tern_weights *w = mm->w;
+    const int32_t k = mm->k, n = mm->n, g_count = mm->g;
+    uint32_t total = 0;
+    if (mm->kind == TE_TK_P2) {
+        const uint8_t *c = w->codes + o * mm->rb;
+        for (int32_t g = 0; g < g_count; ++g) {
+            const int32_t i1 = te_tern_min(g * n + n, k);
+            int32_t s = 0;
+            for (int32_t i = g * n; i < i1; ++i) {
+                s += te_p2_weight((uint32_t)c[i >> 1] >> ((i & 1) * 4), w->levels) * x[i];
+            }
+            total += te_tern_scale(w, o * g_count + g) * (uint32_t)s;
+        }
+        return total;
+    }
+    for (int32_t p = 0; p < mm->active; ++p) {
+        const int32_t row = p * mm->o + o;
+        const uint8_t *c = w->codes + row * mm->rb;
+        uint32_t pacc = 0;
+        for (int32_t g = 0; g < g_count; ++g) {
+            const int32_t s = te_t2_span(c, x, g * n, te_tern_min(g * n + n, k));
+            pacc += te_tern_scale(w, row * g_count + g) * (uint32_t)s;
+        }
+        total += pacc << te_tern_pshift(w, row);
+    }
+    if (mm->kind == TE_TK_TO) {
+        int32_t sum = 0;
+        for (int32_t i = 0; i < k; ++i) {
+            sum += x[i];
+        }
+        total += (uint32_t)w->offset[o] * (uint32_t)sum;
+    }
+    return total;
+}
+
+void te_tern_vec_portable(const te_tern_mm *mm, const int8_t *x, int8_t *out)
+{
+    for (int32_t o = 0; o < mm->o; ++o) {
+        const uint32_t acc = (mm->bias ? (uint32_t)mm->bias[o] : 0u) + te_tern_row_portable(mm, o, x);
+        out[o] = te_tern_out(acc, mm->mult[o], mm->shift[o], mm->output_offset, mm->act);
+    }
+}
+
+/* ----------------------------------------------------------------------- DSP */
+#if TE_USE_DSP
+
+static inline uint32_t te_tern_rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint32_t te_lo16(int32_t v) { return (uint32_t)v & 0xFFFFu; }
+
+int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, int32_t stride)
+{
+    int32_t sum = 0;
+    const uint32_t ones = 0x00010001u;
+    if (kind == TE_TK_P2) {
+        /* natural pairs: xw[j] = (x[2j], x[2j+1]), 8 taps per 4 words */
+        const int32_t full = k >> 2;
+        int32_t b = 0;
+        for (; b < full; ++b) {
+            const int32_t a = te_read_s8x4(x + 4 * b);
+            const int32_t e = te_sxtb16(a), od = te_sxtb16_ror8(a);
+            xw[(2 * b) * stride] = te_lo16(e) | ((uint32_t)od << 16);
+            xw[(2 * b + 1) * stride] = ((uint32_t)e >> 16) | ((uint32_t)od & 0xFFFF0000u);
+        }
+        const int32_t words = ((k + 7) >> 3) * 4;
+        for (int32_t j = 2 * b; j < words; ++j) {
+            const int32_t lo = 2 * j < k ? x[2 * j] : 0;
+            const int32_t hi = 2 * j + 1 < k ? x[2 * j + 1] : 0;
+            xw[j * stride] = te_lo16(lo) | ((uint32_t)hi << 16);
+        }
+        return 0; /* p2 has no offset term */
+    }
+    /* t2/to: block b of 16 taps -> words 8b+m = (x[16b+m], x[16b+m+8]) */
+    const int32_t full = k >> 4;
+    int32_t b = 0;
+    for (; b < full; ++b) {
+        const int8_t *xb = x + 16 * b;
+        uint32_t *o = xw + 8 * b * stride;
+        for (int32_t h = 0; h < 2; ++h) {
+            const int32_t a = te_read_s8x4(xb + 4 * h);
+            const int32_t c = te_read_s8x4(xb + 8 + 4 * h);
+            const int32_t ae = te_sxtb16(a), ao = te_sxtb16_ror8(a);
+            const int32_t ce = te_sxtb16(c), co = te_sxtb16_ror8(c);
+            const uint32_t w0 = te_lo16(ae) | ((uint32_t)ce << 16);
+            const uint32_t w1 = te_lo16(ao) | ((uint32_t)co << 16);
+            const uint32_t w2 = ((uint32_t)ae >> 16) | ((uint32_t)ce & 0xFFFF0000u);
+            const uint32_t w3 = ((uint32_t)ao >> 16) | ((uint32_t)co & 0xFFFF0000u);
+            o[(4 * h + 0) * stride] = w0;
+            o[(4 * h + 1) * stride] = w1;
+            o[(4 * h + 2) * stride] = w2;
+            o[(4 * h + 3) * stride] = w3;
+            if (kind == TE_TK_TO) {
+                sum = te_smlad((int32_t)w0, (int32_t)ones, sum);
+                sum = te_smlad((int32_t)w1, (int32_t)ones, sum);
+                sum = te_smlad((int32_t)w2, (int32_t)ones, sum);
+                sum = te_smlad((int32_t)w3, (int32_t)ones, sum);
+            }
+        }
+    }
+    if (16 * b < k) {
+        for (int32_t m = 0; m < 8; ++m) {
+            const int32_t i = 16 * b + m;
+            const int32_t lo = i < k ? x[i] : 0;
+            const int32_t hi = i + 8 < k ? x[i + 8] : 0;
+            xw[(8 * b + m) * stride] = te_lo16(lo) | ((uint32_t)hi << 16);
+            sum += lo + hi;
+        }
+    }
+    return sum;
+}
+
+void te_p2_build_table(int32_t levels, uint32_t *tbl)
+{
+    int32_t e[16];
+    for (uint32_t v = 0; v < 16; ++v) {
+        e[v] = te_p2_weight(v, levels);
+    }
+    for (uint32_t b = 0; b < 256; ++b) {
+        tbl[b] = te_lo16(e[b & 15u]) | ((uint32_t)e[b >> 4] << 16);
+    }
+}
+
+/* ---- t2 inner loops: n >= 1 words of 16 taps; s[] hold 2^14-scaled sums ----
+ *
+ * On Thumb-2 cores with the DSP extension the two main loops are written out in
+ * assembly: they need 14 registers (every allocatable one), and GCC, left to
+ * itself, spills in them. The C twins below compute exactly the same sums (the
+ * same products, added modulo 2^32) and are what the emulated-DSP host build
+ * runs; the QEMU tests run the assembly. */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__)
+#define TE_TERN_ASM 1
+#else
+#define TE_TERN_ASM 0
+#endif
+
+/* The mask lives in a register the compiler cannot see through, so that the
+ * shift folds into the AND ("and d, mask, w, lsl #k": one instruction); with a
+ * visible constant GCC emits an LSL and an AND-immediate instead. */
+#if defined(__GNUC__)
+#define TE_T2_MASK(v) __asm__("" : "+r"(v))
+#else
+#define TE_T2_MASK(v) (void)0
+#endif
+#define TE_T2_DEC(w, m) ((int32_t)(((w) << (14 - 2 * (m))) & mask))
+
+#if TE_TERN_ASM
+#define TE_A31(xr, sh)                                   \
+    "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
+    "smlad %[s0], %[" #xr "], %[d], %[s0]\n\t"           \
+    "and %[d], %[mask], %[w1], lsl #" #sh "\n\t"         \
+    "smlad %[s1], %[" #xr "], %[d], %[s1]\n\t"           \
+    "and %[d], %[mask], %[w2], lsl #" #sh "\n\t"         \
+    "smlad %[s2], %[" #xr "], %[d], %[s2]\n\t"
+#define TE_A22(sh)                                       \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                  \
+    "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
+    "smlad %[s0], %[xa], %[d], %[s0]\n\t"                \
+    "smlad %[s1], %[xb], %[d], %[s1]\n\t"                \
+    "and %[d], %[mask], %[w1], lsl #" #sh "\n\t"         \
+    "smlad %[s2], %[xa], %[d], %[s2]\n\t"                \
+    "smlad %[s3], %[xb], %[d], %[s3]\n\t"
+#endif
+
+/* 3 rows (stride rb) x 1 vector: per word 3 code loads, 4 LDRD of inputs,
+ * 24 AND + 24 SMLAD for 48 MACs. */
+TE_TERN_INLINE void te_t2_k31(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+                              int32_t *s)
+{
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2];
+    uint32_t mask = 0xC000C000u;
+    TE_T2_MASK(mask);
+#if TE_TERN_ASM
+    uint32_t w0, w1, w2, xa, xb, d;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[w1], [%[c], %[rb]]\n\t"
+        "ldr %[w2], [%[c], %[rb], lsl #1]\n\t"
+        "ldr %[w0], [%[c]], #4\n\t"
+        "ldrd %[xa], %[xb], [%[x]], #8\n\t"
+        TE_A31(xa, 14) TE_A31(xb, 12)
+        "ldrd %[xa], %[xb], [%[x]], #8\n\t"
+        TE_A31(xa, 10) TE_A31(xb, 8)
+        "ldrd %[xa], %[xb], [%[x]], #8\n\t"
+        TE_A31(xa, 6) TE_A31(xb, 4)
+        "ldrd %[xa], %[xb], [%[x]], #8\n\t"
+        TE_A31(xa, 2) TE_A31(xb, 0)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [c] "+r"(c), [x] "+r"(x), [n] "+r"(n),
+          [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask)
+        : "cc", "memory");
+#else
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb), w2 = te_tern_rd32(c + 2 * rb);
+        c += 4;
+#define TE_T2_STEP31(m)                                  \
+    {                                                    \
+        const int32_t xv = (int32_t)x[m];                \
+        s0 = te_smlad(xv, TE_T2_DEC(w0, m), s0);         \
+        s1 = te_smlad(xv, TE_T2_DEC(w1, m), s1);         \
+        s2 = te_smlad(xv, TE_T2_DEC(w2, m), s2);         \
+    }
+        TE_T2_STEP31(0) TE_T2_STEP31(1) TE_T2_STEP31(2) TE_T2_STEP31(3)
+        TE_T2_STEP31(4) TE_T2_STEP31(5) TE_T2_STEP31(6) TE_T2_STEP31(7)
+#undef TE_T2_STEP31
+        x += 8;
+    }
+#endif
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+}
+
+/* 2 rows x 2 vectors, interleaved (word m of vector q at x[2m + q]):
+ * s = {r0q0, r0q1, r1q0, r1q1}; per word 2 code loads, 8 LDRD, 16 AND and
+ * 32 SMLAD for 64 MACs: each decoded pair feeds both vectors. */
+TE_TERN_INLINE void te_t2_k22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+                              int32_t *s)
+{
+    int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
+    uint32_t mask = 0xC000C000u;
+    TE_T2_MASK(mask);
+#if TE_TERN_ASM
+    uint32_t w0, w1, xa, xb, d;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[w1], [%[c], %[rb]]\n\t"
+        "ldr %[w0], [%[c]], #4\n\t"
+        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [s0] "+r"(s00), [s1] "+r"(s01), [s2] "+r"(s10), [s3] "+r"(s11), [c] "+r"(c),
+          [x] "+r"(x), [n] "+r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [xa] "=&r"(xa),
+          [xb] "=&r"(xb), [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask)
+        : "cc", "memory");
+#else
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb);
+        c += 4;
+#define TE_T2_STEP22(m)                                  \
+    {                                                    \
+        const int32_t xa = (int32_t)x[2 * (m)];          \
+        const int32_t xb = (int32_t)x[2 * (m) + 1];      \
+        const int32_t d0 = TE_T2_DEC(w0, m);             \
+        s00 = te_smlad(xa, d0, s00);                     \
+        s01 = te_smlad(xb, d0, s01);                     \
+        const int32_t d1 = TE_T2_DEC(w1, m);             \
+        s10 = te_smlad(xa, d1, s10);                     \
+        s11 = te_smlad(xb, d1, s11);                     \
+    }
+        TE_T2_STEP22(0) TE_T2_STEP22(1) TE_T2_STEP22(2) TE_T2_STEP22(3)
+        TE_T2_STEP22(4) TE_T2_STEP22(5) TE_T2_STEP22(6) TE_T2_STEP22(7)
+#undef TE_T2_STEP22
+        x += 16;
+    }
+#endif
+    s[0] = s00;
+    s[1] = s01;
+    s[2] = s10;
+    s[3] = s11;
+}
+
+#if TE_TERN_ASM
+/* Whole groups in one piece of assembly: ng groups of L words each, the last
+ * of them `last` words (all <= 32),
+ * and after each group, for every row r, pacc[r] += scale[r] * (sum >> 14) with
+ * the uint8 scale read at scp + r*G (scp then steps one group). Keeps the
+ * per-group bookkeeping (about 25 instructions for 3 rows) out of the
+ * compiler's hands, which would otherwise spill around the 14-register loop. */
+#define TE_A_WORD31                                                  \
+    "ldr %[w1], [%[c], %[rb]]\n\t"                                   \
+    "ldr %[w2], [%[c], %[rb], lsl #1]\n\t"                           \
+    "ldr %[w0], [%[c]], #4\n\t"                                      \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
+    TE_A31(xa, 14) TE_A31(xb, 12)                                    \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
+    TE_A31(xa, 10) TE_A31(xb, 8)                                     \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
+    TE_A31(xa, 6) TE_A31(xb, 4)                                      \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
+    TE_A31(xa, 2) TE_A31(xb, 0)
+/* After a group: sum >> 14 times the row's scale (register wr) into the
+ * partial sum at [d, #off], and clear the sum. */
+#define TE_A_FLUSH(sr, wr, off)                                      \
+    "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
+    "ldr %[n], [%[d], #" #off "]\n\t"                                \
+    "mla %[n], %[" #wr "], %[" #sr "], %[n]\n\t"                     \
+    "str %[n], [%[d], #" #off "]\n\t"                                \
+    "movs %[" #sr "], #0\n\t"
+
+/* State of the group loop, in memory (the registers are all taken). */
+typedef struct {
+    uint32_t pacc[4];  /* offset 0 */
+    const uint8_t *sc; /* 16: scale of row 0 for the current group */
+    int32_t gc;        /* 20: groups left */
+    int32_t words;     /* 24: words per group */
+    int32_t stride;    /* 28: bytes between two rows' scales (G) */
+    int32_t last;      /* 32: words of the last group */
+} te_t2_gstate;
+
+static inline __attribute__((always_inline)) void
+te_t2_groups31(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
+               int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
+{
+    te_t2_gstate st = {{pacc[0], pacc[1], pacc[2], 0}, scp, ng, L, G, last};
+    te_t2_gstate *stp = &st;
+    int32_t s0 = 0, s1 = 0, s2 = 0, n;
+    uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
+    __asm__ volatile(
+        "2:\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[n], [%[d], #20]\n\t"
+        "cmp %[n], #1\n\t"
+        "ite eq\n\t"
+        "ldreq %[n], [%[d], #32]\n\t"
+        "ldrne %[n], [%[d], #24]\n\t"
+        "1:\n\t"
+        TE_A_WORD31
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[xb], [%[d], #28]\n\t"
+        "ldr %[xa], [%[d], #16]\n\t"
+        "ldrb %[w0], [%[xa]]\n\t"
+        "ldrb %[w1], [%[xa], %[xb]]\n\t"
+        "ldrb %[w2], [%[xa], %[xb], lsl #1]\n\t"
+        "adds %[xa], %[xa], #1\n\t"
+        "str %[xa], [%[d], #16]\n\t"
+        TE_A_FLUSH(s0, w0, 0) TE_A_FLUSH(s1, w1, 4) TE_A_FLUSH(s2, w2, 8)
+        "ldr %[n], [%[d], #20]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "str %[n], [%[d], #20]\n\t"
+        "bne 2b\n\t"
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [c] "+r"(c), [x] "+r"(x), [n] "=&r"(n),
+          [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
+        : "cc", "memory");
+    pacc[0] = st.pacc[0];
+    pacc[1] = st.pacc[1];
+    pacc[2] = st.pacc[2];
+}
+
+/* The same for 2 rows x 2 interleaved vectors: pacc = {r0q0, r0q1, r1q0, r1q1}. */
+static inline __attribute__((always_inline)) void
+te_t2_groups22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
+               int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
+{
+    te_t2_gstate st = {{pacc[0], pacc[1], pacc[2], pacc[3]}, scp, ng, L, G, last};
+    te_t2_gstate *stp = &st;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
+    uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
+    __asm__ volatile(
+        "2:\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[n], [%[d], #20]\n\t"
+        "cmp %[n], #1\n\t"
+        "ite eq\n\t"
+        "ldreq %[n], [%[d], #32]\n\t"
+        "ldrne %[n], [%[d], #24]\n\t"
+        "1:\n\t"
+        "ldr %[w1], [%[c], %[rb]]\n\t"
+        "ldr %[w0], [%[c]], #4\n\t"
+        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[xb], [%[d], #28]\n\t"
+        "ldr %[xa], [%[d], #16]\n\t"
+        "ldrb %[w0], [%[xa]]\n\t"
+        "ldrb %[w1], [%[xa], %[xb]]\n\t"
+        "adds %[xa], %[xa], #1\n\t"
+        "str %[xa], [%[d], #16]\n\t"
+        TE_A_FLUSH(s0, w0, 0) TE_A_FLUSH(s1, w0, 4) TE_A_FLUSH(s2, w1, 8) TE_A_FLUSH(s3, w1, 12)
+        "ldr %[n], [%[d], #20]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "str %[n], [%[d], #20]\n\t"
+        "bne 2b\n\t"
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(c), [x] "+r"(x),
+          [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
+        : "cc", "memory");
+    pacc[0] = st.pacc[0];
+    pacc[1] = st.pacc[1];
+    pacc[2] = st.pacc[2];
+    pacc[3] = st.pacc[3];
+}
+#endif /* TE_TERN_ASM */
+
+/* 2 rows x 1 vector */
+TE_TERN_INLINE void te_t2_k21(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+                              int32_t *s)
+{
+    int32_t s0 = s[0], s1 = s[1];
+    uint32_t mask = 0xC000C000u;
+    TE_T2_MASK(mask);
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb);
+        c += 4;
+#define TE_T2_STEP21(m)                                  \
+    {                                                    \
+        const int32_t xv = (int32_t)x[m];                \
+        s0 = te_smlad(xv, TE_T2_DEC(w0, m), s0);         \
+        s1 = te_smlad(xv, TE_T2_DEC(w1, m), s1);         \
+    }
+        TE_T2_STEP21(0) TE_T2_STEP21(1) TE_T2_STEP21(2) TE_T2_STEP21(3)
+        TE_T2_STEP21(4) TE_T2_STEP21(5) TE_T2_STEP21(6) TE_T2_STEP21(7)
+#undef TE_T2_STEP21
+        x += 8;
+    }
+    s[0] = s0;
+    s[1] = s1;
+}
+
+/* 1 row x 2 vectors */
+TE_TERN_INLINE void te_t2_k12(const uint8_t *c, const uint32_t *x, int32_t n, int32_t *s)
+{
+    int32_t s0 = s[0], s1 = s[1];
+    uint32_t mask = 0xC000C000u;
+    TE_T2_MASK(mask);
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c);
+        c += 4;
+#define TE_T2_STEP12(m)                                  \
+    {                                                    \
+        const int32_t d0 = TE_T2_DEC(w0, m);             \
+        s0 = te_smlad((int32_t)x[2 * (m)], d0, s0);      \
+        s1 = te_smlad((int32_t)x[2 * (m) + 1], d0, s1);  \
+    }
+        TE_T2_STEP12(0) TE_T2_STEP12(1) TE_T2_STEP12(2) TE_T2_STEP12(3)
+        TE_T2_STEP12(4) TE_T2_STEP12(5) TE_T2_STEP12(6) TE_T2_STEP12(7)
+#undef TE_T2_STEP12
+        x += 16;
+    }
+    s[0] = s0;
+    s[1] = s1;
+}
+
+/* 1 row x 1 vector */
+TE_TERN_INLINE void te_t2_k11(const uint8_t *c, const uint32_t *x, int32_t n, int32_t *s)
+{
+    int32_t s0 = s[0];
+    uint32_t mask = 0xC000C000u;
+    TE_T2_MASK(mask);
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c);
+        c += 4;
+#define TE_T2_STEP11(m) s0 = te_smlad((int32_t)x[m], TE_T2_DEC(w0, m), s0);
+        TE_T2_STEP11(0) TE_T2_STEP11(1) TE_T2_STEP11(2) TE_T2_STEP11(3)
+        TE_T2_STEP11(4) TE_T2_STEP11(5) TE_T2_STEP11(6) TE_T2_STEP11(7)
+#undef TE_T2_STEP11
+        x += 8;
+    }
+    s[0] = s0;
+}
+
+/* ---- p2 inner loops: n words of 8 taps (4 code bytes); unscaled sums ---- */
+
+#define TE_P2_DEC(tbl, w, j) ((int32_t)(tbl)[((w) >> (8 * (j))) & 0xFFu])
+
+/* R rows (R <= 3, stride rb) x 1 vector */
+TE_TERN_INLINE void te_p2_kr1(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+                              int32_t *s, const uint32_t *tbl)
+{
+    int32_t s0 = s[0], s1 = R > 1 ? s[1] : 0, s2 = R > 2 ? s[2] : 0;
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c);
+        const uint32_t w1 = R > 1 ? te_tern_rd32(c + rb) : 0;
+        const uint32_t w2 = R > 2 ? te_tern_rd32(c + 2 * rb) : 0;
+        c += 4;
+        for (int j = 0; j < 4; ++j) {
+            const int32_t xv = (int32_t)x[j];
+            s0 = te_smlad(xv, TE_P2_DEC(tbl, w0, j), s0);
+            if (R > 1) {
+                s1 = te_smlad(xv, TE_P2_DEC(tbl, w1, j), s1);
+            }
+            if (R > 2) {
+                s2 = te_smlad(xv, TE_P2_DEC(tbl, w2, j), s2);
+            }
+        }
+        x += 4;
+    }
+    s[0] = s0;
+    if (R > 1) {
+        s[1] = s1;
+    }
+    if (R > 2) {
+        s[2] = s2;
+    }
+}
+
+/* R rows (R <= 2) x 2 interleaved vectors */
+TE_TERN_INLINE void te_p2_kr2(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+                              int32_t *s, const uint32_t *tbl)
+{
+    int32_t s00 = s[0], s01 = s[1], s10 = R > 1 ? s[2] : 0, s11 = R > 1 ? s[3] : 0;
+    for (; n > 0; --n) {
+        const uint32_t w0 = te_tern_rd32(c);
+        const uint32_t w1 = R > 1 ? te_tern_rd32(c + rb) : 0;
+        c += 4;
+        for (int j = 0; j < 4; ++j) {
+            const int32_t xa = (int32_t)x[2 * j];
+            const int32_t xb = (int32_t)x[2 * j + 1];
+            const int32_t d0 = TE_P2_DEC(tbl, w0, j);
+            s00 = te_smlad(xa, d0, s00);
+            s01 = te_smlad(xb, d0, s01);
+            if (R > 1) {
+                const int32_t d1 = TE_P2_DEC(tbl, w1, j);
+                s10 = te_smlad(xa, d1, s10);
+                s11 = te_smlad(xb, d1, s11);
+            }
+        }
+        x += 8;
+    }
+    s[0] = s00;
+    s[1] = s01;
+    if (R > 1) {
+        s[2] = s10;
+        s[3] = s11;
+    }
+}
+
+/* Runs the inner loop of shape R x P over n >= 1 words starting at code pointer c. */
+TE_TERN_INLINE void te_tern_inner(int32_t kind, int R, int P, const uint8_t *c, int32_t rb,
+                                  const uint32_t *x, int32_t n, int32_t *s, const uint32_t *tbl)
+{
+    if (kind == TE_TK_P2) {
+        if (P == 1) {
+            te_p2_kr1(R, c, rb, x, n, s, tbl);
+        } else {
+            te_p2_kr2(R, c, rb, x, n, s, tbl);
+        }
+    } else if (P == 1) {
+        if (R == 3) {
+            te_t2_k31(c, rb, x, n, s);
+        } else if (R == 2) {
+            te_t2_k21(c, rb, x, n, s);
+        } else {
+            te_t2_k11(c, x, n, s);
+        }
+    } else {
+        if (R == 2) {
+            te_t2_k22(c, rb, x, n, s);
+        } else {
+            te_t2_k12(c, x, n, s);
+        }
+    }
+}
+
+/* Everything a row block needs, computed once per call. */
+typedef struct {
+    const te_tern_mm *mm;
+    int32_t nw;      /* code words per row, the partial tail word included */
+    int32_t nfull;   /* whole 4-byte words inside a row */
+    int32_t gw;      /* code words per group */
+    int32_t xwords;  /* input words per code word (both vectors when paired) */
+    int32_t flush;   /* most words between two flushes of the sums */
+    const uint32_t *tbl;
+} te_tern_plan;
+
+/* Rows o..o+R-1 against P vectors; writes the outputs. */
+TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int P, int p2,
+                                  const uint32_t *x, int32_t s0v, int32_t s1v, int8_t *out0,
+                                  int8_t *out1)
+{
+    const te_tern_mm *mm = pl->mm;
+    const te_tern_weights *w = mm->w;
+    const int32_t rb = mm->rb, nw = pl->nw, gw = pl->gw, g_count = mm->g;
+    const int32_t kind = p2 ? TE_TK_P2 : TE_TK_T2;
+    uint32_t acc[6] = {0, 0, 0, 0, 0, 0};
+    for (int32_t p = 0; p < mm->active; ++p) {
+        const int32_t row0 = p * mm->o + o;
+        const uint8_t *crow = w->codes + row0 * rb;
+        /* A row's last word may be read whole (its spare bytes hold the next
+         * row's codes, which meet zero inputs), except at the very end of the
+         * code buffer. */
+        const int32_t nsafe = (p == mm->planes - 1 && o + R == mm->o) ? pl->nfull : nw;
+        uint32_t pacc[6] = {0, 0, 0, 0, 0, 0};
+        int32_t wb = 0;
+        int32_t g = 0;
+        for (; g < g_count; ++g) {
+            const int32_t we = te_tern_min(wb + gw, nw);
+            do {
+                const int32_t n = te_tern_min(we - wb, pl->flush);
+                int32_t s[6] = {0, 0, 0, 0, 0, 0};
+                const int32_t nf = te_tern_min(wb + n, nsafe) - wb;
+                if (nf > 0) {
+                    te_tern_inner(kind, R, P, crow + 4 * wb, rb, x + pl->xwords * wb, nf, s, pl->tbl);
+                }
+                if (nf < n) { /* the buffer's last, partial word: assemble it from bytes */
+                    uint8_t tb[12] = {0};
+                    for (int r = 0; r < R; ++r) {
+                        memcpy(tb + 4 * r, crow + r * rb + 4 * pl->nfull, (size_t)(rb & 3));
+                    }
+                    te_tern_inner(kind, R, P, tb, 4, x + pl->xwords * pl->nfull, 1, s, pl->tbl);
+                }
+                for (int r = 0; r < R; ++r) {
+                    const uint32_t a = te_tern_scale(w, (row0 + r) * g_count + g);
+                    for (int q = 0; q < P; ++q) {
+                        const int32_t v = p2 ? s[r * P + q] : (s[r * P + q] >> 14);
+                        pacc[r * P + q] += a * (uint32_t)v;
+                    }
+                }
+                wb += n;
+            } while (wb < we);
+        }
+        for (int r = 0; r < R; ++r) {
+            const uint32_t e = te_tern_pshift(w, row0 + r);
+            for (int q = 0; q < P; ++q) {
+                acc[r * P + q] += pacc[r * P + q] << e;
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        const int32_t oc = o + r;
+        const uint32_t base = mm->bias ? (uint32_t)mm->bias[oc] : 0u;
+        const uint32_t off = mm->kind == TE_TK_TO ? (uint32_t)w->offset[oc] : 0u;
+        const int32_t mult = mm->mult[oc], shift = mm->shift[oc];
+        out0[oc] = te_tern_out(base + acc[r * P] + off * (uint32_t)s0v, mult, shift,
+                               mm->output_offset, mm->act);
+        if (P == 2) {
+            out1[oc] = te_tern_out(base + acc[r * P + 1] + off * (uint32_t)s1v, mult, shift,
+                                   mm->output_offset, mm->act);
+        }
+    }
+}
+
+/* One function per block shape, so that each is compiled on its own. */
+#define TE_TERN_BLOCK_FN(name, R, P, P2)                                                       \
+    static void name(const te_tern_plan *pl, int32_t o, const uint32_t *x, int32_t s0v,        \
+                     int32_t s1v, int8_t *out0, int8_t *out1)                                  \
+    {                                                                                          \
+        te_tern_block(pl, o, R, P, P2, x, s0v, s1v, out0, out1);                               \
+    }
+TE_TERN_BLOCK_FN(te_t2_b31, 3, 1, 0)
+TE_TERN_BLOCK_FN(te_t2_b21, 2, 1, 0)
+TE_TERN_BLOCK_FN(te_t2_b11, 1, 1, 0)
+TE_TERN_BLOCK_FN(te_t2_b22, 2, 2, 0)
+TE_TERN_BLOCK_FN(te_t2_b12, 1, 2, 0)
+TE_TERN_BLOCK_FN(te_p2_b31, 3, 1, 1)
+TE_TERN_BLOCK_FN(te_p2_b21, 2, 1, 1)
+TE_TERN_BLOCK_FN(te_p2_b11, 1, 1, 1)
+TE_TERN_BLOCK_FN(te_p2_b22, 2, 2, 1)
+TE_TERN_BLOCK_FN(te_p2_b12, 1, 2, 1)
+
+#if TE_TERN_ASM
+/* Lean blocks for the common case (t2/to, uint8 scales): every plane of a row
+ * block in at most two calls of the assembly group loops, then the outputs.
+ * The block that holds the last row of the code buffer (whose partial last
+ * word must not be read whole) takes the generic block instead. */
+TE_TERN_INLINE void te_t2_run(int R, const te_tern_plan *pl, const uint8_t *crow,
+                              const uint8_t *scp, const uint32_t *x, uint32_t *pacc)
+{
+    const te_tern_mm *mm = pl->mm;
+    const int32_t rb = mm->rb, nw = pl->nw, gw = pl->gw, g_count = mm->g;
+    const int32_t xw = pl->xwords;
+    if (gw <= TE_T2_FLUSH_WORDS) {
+        const int32_t lw = nw - (g_count - 1) * gw; /* words of the last group */
+        if (R == 3) {
+            te_t2_groups31(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
+        } else {
+            te_t2_groups22(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
+        }
+        return;
+    }
+    for (int32_t g = 0; g < g_count; ++g) { /* long groups: flush every 32 words */
+        const int32_t we = te_tern_min(g * gw + gw, nw);
+        for (int32_t wb = g * gw; wb < we; wb += TE_T2_FLUSH_WORDS) {
+            const int32_t n = te_tern_min(we - wb, TE_T2_FLUSH_WORDS);
+            if (R == 3) {
+                te_t2_groups31(crow + 4 * wb, rb, x + xw * wb, n, 1, n, scp + g, g_count, pacc);
+            } else {
+                te_t2_groups22(crow + 4 * wb, rb, x + xw * wb, n, 1, n, scp + g, g_count, pacc);
+            }
+        }
+    }
+}
+
+TE_TERN_INLINE void te_t2_lean(int R, int P, const te_tern_plan *pl, int32_t o,
+                               const uint32_t *x, int32_t s0v, int32_t s1v, int8_t *out0,
+                               int8_t *out1)
+{
+    const te_tern_mm *mm = pl->mm;
+    const te_tern_weights *w = mm->w;
+    const int32_t rb = mm->rb, g_count = mm->g;
+    uint32_t acc[4] = {0, 0, 0, 0};
+    for (int32_t p = 0; p < mm->active; ++p) {
+        const int32_t row0 = p * mm->o + o;
+        uint32_t pacc[4] = {0, 0, 0, 0};
+        te_t2_run(R, pl, w->codes + row0 * rb, (const uint8_t *)w->scales + row0 * g_count, x, pacc);
+        for (int r = 0; r < R; ++r) {
+            const uint32_t e = te_tern_pshift(w, row0 + r);
+            for (int q = 0; q < P; ++q) {
+                acc[r * P + q] += pacc[r * P + q] << e;
+            }
+        }
+    }
+    const int32_t out_off = mm->output_offset;
+    const te_range act = mm->act;
+    const int32_t *bias = mm->bias;
+    const int32_t *offs = mm->kind == TE_TK_TO ? w->offset : 0;
+    int8_t v[4];
+    for (int r = 0; r < R; ++r) { /* all loads before the first int8 store (which may alias) */
+        const int32_t oc = o + r;
+        const uint32_t base = bias ? (uint32_t)bias[oc] : 0u;
+        const uint32_t off = offs ? (uint32_t)offs[oc] : 0u;
+        const int32_t mult = mm->mult[oc], shift = mm->shift[oc];
+        v[r * P] = te_tern_out(base + acc[r * P] + off * (uint32_t)s0v, mult, shift, out_off, act);
+        if (P == 2) {
+            v[r * P + 1] = te_tern_out(base + acc[r * P + 1] + off * (uint32_t)s1v, mult, shift, out_off, act);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        out0[o + r] = v[r * P];
+        if (P == 2) {
+            out1[o + r] = v[r * P + 1];
+        }
+    }
+}
+
+static void te_t2_l31(const te_tern_plan *pl, int32_t o, const uint32_t *x, int32_t s0v,
+                      int32_t s1v, int8_t *out0, int8_t *out1)
+{
+    te_t2_lean(3, 1, pl, o, x, s0v, s1v, out0, out1);
+}
+
+static void te_t2_l22(const te_tern_plan *pl, int32_t o, const uint32_t *x, int32_t s0v,
+                      int32_t s1v, int8_t *out0, int8_t *out1)
+{
+    te_t2_lean(2, 2, pl, o, x, s0v, s1v, out0, out1);
+}
+#endif /* TE_TERN_ASM */
+
+void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s0, int32_t s1,
+                    int8_t *out0, int8_t *out1, const uint32_t *tbl)
+{
+    const int p2 = mm->kind == TE_TK_P2;
+    const int32_t taps = p2 ? TE_P2_WORD_TAPS : TE_T2_WORD_TAPS;
+    te_tern_plan pl;
+    pl.mm = mm;
+    pl.nw = (mm->k + taps - 1) / taps;
+    pl.nfull = mm->rb >> 2;
+    pl.gw = mm->n >= mm->k ? pl.nw : mm->n / taps;
+    pl.xwords = (p2 ? 4 : 8) * (pair ? 2 : 1);
+    pl.flush = p2 ? pl.gw : TE_T2_FLUSH_WORDS;
+    pl.tbl = tbl;
+    int32_t o = 0;
+    /* the block holding the code buffer's last row may not over-read its last word */
+    const int32_t o_safe = (mm->active == mm->planes && (mm->rb & 3)) ? mm->o - 3 : mm->o;
+#if TE_TERN_ASM
+    const int lean = !p2 && mm->w->scale_bytes == 1;
+#else
+    (void)o_safe;
+#endif
+    if (pair) {
+        for (; o + 2 <= mm->o; o += 2) {
+#if TE_TERN_ASM
+            if (lean && o + 2 <= o_safe) {
+                te_t2_l22(&pl, o, x, s0, s1, out0, out1);
+                continue;
+            }
+#endif
+            (p2 ? te_p2_b22 : te_t2_b22)(&pl, o, x, s0, s1, out0, out1);
+        }
+        if (o < mm->o) {
+            (p2 ? te_p2_b12 : te_t2_b12)(&pl, o, x, s0, s1, out0, out1);
+        }
+        return;
+    }
+    for (; o + 3 <= mm->o; o += 3) {
+#if TE_TERN_ASM
+        if (lean && o + 3 <= o_safe) {
+            te_t2_l31(&pl, o, x, s0, s1, out0, out1);
+            continue;
+        }
+#endif
+        (p2 ? te_p2_b31 : te_t2_b31)(&pl, o, x, s0, s1, out0, out1);
+    }
+    if (o + 2 <= mm->o) {
+        (p2 ? te_p2_b21 : te_t2_b21)(&pl, o, x, s0, s1, out0, out1);
+        o += 2;
+    }
+    if (o < mm->o) {
+        (p2 ? te_p2_b11 : te_t2_b11)(&pl, o, x, s0, s1, out0, out1);
+    }
+}
+
+#endif /* TE_USE_DSP */

@@ -1,0 +1,130 @@
+/* te_tern_internal.h - private to the ternary kernels (te_*_t2/to/p2_s8.c,
+ * te_nn_tern_s8.c): the shared matrix core and the family drivers. Not part of
+ * the public API; see te_kernels_ternary.h for the contract.
+ */
+#ifndef TE_TERN_INTERNAL_H
+#define TE_TERN_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "te_dsp.h"
+#include "te_kernels_ternary.h"
+
+/* Kernel families. */
+#define TE_TK_T2 0
+#define TE_TK_TO 1
+#define TE_TK_P2 2
+
+/* Taps per DSP word: 16 two-bit codes (t2/to) or 8 nibbles (p2). */
+#define TE_T2_WORD_TAPS 16
+#define TE_P2_WORD_TAPS 8
+
+/* One ternary layer seen as a matrix [O][K] plus its output stage. */
+typedef struct {
+    int32_t kind;      /* TE_TK_* */
+    int32_t k;         /* reduction length K */
+    int32_t o;         /* output rows O */
+    int32_t rb;        /* bytes of one packed code row */
+    int32_t g;         /* groups per row, ceil(K / group) */
+    int32_t n;         /* group size */
+    int32_t planes;    /* planes stored (P) */
+    int32_t active;    /* planes used */
+    const te_tern_weights *w;
+    const int32_t *bias; /* may be NULL */
+    const int32_t *mult;
+    const int32_t *shift;
+    int32_t output_offset;
+    te_range act;
+} te_tern_mm;
+
+/* Checks the weights for `kind` and fills mm; returns TE_OK or TE_ERR_ARG. */
+te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w, int32_t o,
+                          int32_t k, const int32_t *bias, const te_pc_quant *quant,
+                          int32_t output_offset, te_range act);
+
+/* Bytes of DSP working copy of one input vector (int16, padded to whole words). */
+int32_t te_tern_vec_bytes(int32_t kind, int32_t k);
+
+static inline uint32_t te_tern_scale(const te_tern_weights *w, int32_t idx)
+{
+    if (w->scale_bytes == 1) {
+        return ((const uint8_t *)w->scales)[idx];
+    }
+    uint16_t v;
+    memcpy(&v, (const uint8_t *)w->scales + 2 * idx, sizeof(v));
+    return v;
+}
+
+static inline uint32_t te_tern_pshift(const te_tern_weights *w, int32_t idx)
+{
+    return w->plane_shift ? w->plane_shift[idx] : 0u;
+}
+
+/* The output stage of te_mac_output (TFLite's MultiplyByQuantizedMultiplier,
+ * output offset, clamp), same bytes, in about half the instructions: the
+ * rounding doubling high multiply is (a*m + 2^30) >> 31 (one SMLAL), which
+ * equals TFLite's nudge-and-truncate form for every a and every m >= 0 (the
+ * only case where they differ, a = m = INT32_MIN, needs a negative
+ * multiplier, which TFLite never produces), and the rounding right shift is
+ * done without a branch. */
+static inline int8_t te_tern_out(uint32_t acc, int32_t mult, int32_t shift, int32_t off,
+                                 te_range act)
+{
+    const int32_t left = shift & ~(shift >> 31);    /* max(shift, 0) */
+    const int32_t right = (-shift) & ~(-shift >> 31); /* max(-shift, 0) */
+    const int32_t a = (int32_t)(acc << left);
+    const uint64_t ab = (uint64_t)((int64_t)a * mult) + (1u << 30);
+    int32_t x = (int32_t)(uint32_t)(ab >> 31);
+    const int32_t mask = (int32_t)((1u << right) - 1u);
+    const int32_t thr = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
+    x = (x >> right) + ((x & mask) > thr);
+    x += off;
+    x = x < act.min ? act.min : x;
+    x = x > act.max ? act.max : x;
+    return (int8_t)x;
+}
+
+/* Portable: the weight part of the accumulator of row o (planes, groups,
+ * offset*S included; bias not), modulo 2^32, for an int8 vector x[K]. */
+uint32_t te_tern_row_portable(const te_tern_mm *mm, int32_t o, const int8_t *x);
+
+/* Writes out[o*stride] for every row o from the int8 vector x (portable path). */
+void te_tern_vec_portable(const te_tern_mm *mm, const int8_t *x, int8_t *out);
+
+/* DSP fast path available for this layer (group layout fits the word size)? */
+int te_tern_dsp_ok(const te_tern_mm *mm);
+
+#if TE_USE_DSP
+/* Widens x[K] into the kind's int16 working copy: word j at xw[j * stride]
+ * (stride 2 interleaves two vectors), zero padded to whole code words; returns
+ * sum_i x[i] (used by the offset family). */
+int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, int32_t stride);
+/* Writes out0[o] for every row o from one widened vector x (stride 1), or
+ * out0[o] and out1[o] from two interleaved ones (pair != 0), with patch sums
+ * s0, s1. tbl: the p2 decode table (else NULL). */
+void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s0, int32_t s1,
+                    int8_t *out0, int8_t *out1, const uint32_t *tbl);
+/* p2: the 256-entry byte -> (e(lo nibble), e(hi nibble)) int16 pair table. */
+void te_p2_build_table(int32_t levels, uint32_t *tbl);
+#endif
+
+/* Family drivers (te_fc_t2_s8.c, te_conv_t2_s8.c, te_dwconv_t2_s8.c). */
+int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
+te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant *quant,
+                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                     const te_tern_weights *weights, const int32_t *bias,
+                     const te_dims *output_dims, int8_t *output, void *scratch);
+int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
+te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_quant *quant,
+                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                       const te_tern_weights *weights, const int32_t *bias,
+                       const te_dims *output_dims, int8_t *output, void *scratch);
+int32_t te_tern_dwconv_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
+te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_pc_quant *quant,
+                         const te_dims *input_dims, const int8_t *input,
+                         const te_dims *filter_dims, const te_tern_weights *weights,
+                         const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                         void *scratch);
+
+#endif /* TE_TERN_INTERNAL_H */
