@@ -112,6 +112,46 @@ def _save_outputs(path: Path, outputs: list[np.ndarray], plan) -> None:
             os.unlink(tmp)
 
 
+def cmd_export(args) -> int:
+    from .pipeline import export_model
+    opts = dict(method=args.method, group=args.group, planes=args.planes, budget_bits=args.budget_bits,
+                max_flash=args.max_flash, min_agreement=args.min_agreement, config=args.config,
+                layers=args.layer)
+    if args.first_last:
+        opts["first_last"] = args.first_last
+    if args.depthwise:
+        opts["depthwise"] = args.depthwise
+    if args.switchable:
+        opts["switchable"] = True
+    result = export_model(args.model, args.board, args.output, calib=args.calib, percentile=args.percentile,
+                          ternary=args.method != "int8", eval_data=args.eval, force=args.force,
+                          firmware="selftest" if args.selftest else "protocol",
+                          **{k: v for k, v in opts.items() if k != "method" or v != "int8"})
+    print(to_json(result.to_dict()) if args.json else result.summary())
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build_project
+    use_pio = {"auto": "auto", "yes": True, "no": False}[args.platformio]
+    result = build_project(args.dir, board=args.board, use_platformio=use_pio, jobs=args.jobs)
+    if args.json:
+        print(to_json(dict(project=str(result.project), board=result.board.name, method=result.method,
+                           elf=str(result.elf), flash_bytes=result.flash_bytes, ram_bytes=result.ram_bytes,
+                           flash_free=result.flash_free, ram_free=result.ram_free, fits=result.fits,
+                           sizes=result.sizes, planned=result.planned, checks_ok=result.checks_ok,
+                           checks=[dict(name=c.name, planned=c.planned, measured=c.measured, ok=c.ok,
+                                        note=c.note) for c in result.checks])))
+    else:
+        print(result.summary())
+    return 0 if result.fits else 4
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    return run_demo(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ternembed",
@@ -143,6 +183,72 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip activation ranges to the P..100-P percentiles (default: min/max)")
     s.add_argument("--json", action="store_true", help="print a JSON summary")
     s.set_defaults(func=cmd_emulate)
+
+    s = sub.add_parser(
+        "export", help="quantize a model to ternary and write a firmware project",
+        description="Read MODEL, calibrate it if it is float or hybrid, quantize the chosen layers to "
+                    "ternary weights, and write a complete firmware project for BOARD (PlatformIO + "
+                    "Makefile). The project's firmware speaks the serial protocol used by validate and "
+                    "bench (--selftest: a firmware that checks embedded test vectors instead). A report "
+                    "of the quantization is printed and written to DIR/report.json.",
+        epilog="Examples:\n  ternembed export model.tflite --board nucleo -o out/model --calib calib.npz\n"
+               "  ternembed export model.tflite --board qemu_mps2_an386 -o out/m --budget-bits 2.5 --calib c.npz\n"
+               "  ternembed export model.tflite --board nucleo -o out/m --method int8   # no ternary layers",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("model", help="path to a .tflite model (float32, hybrid or int8)")
+    s.add_argument("--board", "-b", required=True, help="target board (see 'ternembed boards'), e.g. nucleo")
+    s.add_argument("--output", "-o", required=True, metavar="DIR", help="project folder to write")
+    s.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+    s.add_argument("--calib", metavar="FILE", help="calibration inputs (.npy/.npz with a leading sample axis, "
+                   "or a folder of images): activation ranges of float models and sensitivity placement")
+    s.add_argument("--percentile", type=float, metavar="P", help="clip float activation ranges to P..100-P")
+    s.add_argument("--eval", metavar="FILE", help="labeled data (.npz with x and y) to report accuracy and "
+                   "agreement with the int8 model")
+    q = s.add_argument_group("quantization")
+    q.add_argument("--method", choices=["int8", "fgq", "twn", "exact", "trn", "hefan", "tga", "pow2", "offset"],
+                   help="weight method for ternary layers (default fgq; int8: keep every layer int8)")
+    q.add_argument("--group", metavar="N", help="group size along the reduction axis: 4..64, or 'channel'")
+    q.add_argument("--planes", type=int, metavar="R", help="residual ternary planes per layer (trn)")
+    q.add_argument("--budget-bits", type=float, metavar="B", help="place layers by sensitivity until the "
+                   "average bits per weight (scales included) is at most B; needs --calib")
+    q.add_argument("--max-flash", metavar="SIZE", help="weight bytes budget, e.g. 64k; needs --calib")
+    q.add_argument("--min-agreement", type=float, metavar="A", help="keep at least this agreement with the "
+                   "int8 model on the calibration data (0..1); needs --calib")
+    q.add_argument("--first-last", choices=["auto", "int8", "ternary"], help="first and last MAC layer "
+                   "(default auto: int8)")
+    q.add_argument("--depthwise", choices=["int8", "ternary", "place"], help="depthwise layers (default int8)")
+    q.add_argument("--switchable", action="store_true", help="residual planes can be switched off at run time")
+    q.add_argument("--layer", action="append", metavar="NAME=SPEC", help="per-layer override by op index or "
+                   "output tensor name, e.g. 3=int8 or conv1=fgq:16 (repeatable)")
+    q.add_argument("--config", metavar="TOML", help="a quantization config file (command-line options win)")
+    s.add_argument("--selftest", action="store_true", help="self-test firmware instead of the serial protocol")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("build", help="build an exported project and check flash/RAM against the plan",
+                       description="Build an exported project (PlatformIO when it can work offline, else "
+                                   "its Makefile with arm-none-eabi-gcc) and compare the ELF's flash and RAM "
+                                   "with the export's plan. Exit code 4 when the firmware does not fit.")
+    s.add_argument("dir", metavar="DIR", help="a project written by 'ternembed export'")
+    s.add_argument("--board", help="build for another board than the one exported for")
+    s.add_argument("--platformio", choices=["auto", "yes", "no"], default="auto",
+                   help="use PlatformIO (default auto: only when it can build offline)")
+    s.add_argument("--jobs", "-j", type=int, help="parallel compile jobs")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_build)
+
+    from .device.commands import add_device_commands
+    add_device_commands(sub)
+
+    s = sub.add_parser("demo", help="the whole loop on a bundled model, on an emulated Cortex-M4",
+                       description="Export the bundled digits model (int8 and ternary), build both for "
+                                   "qemu_mps2_an386, run them in QEMU, validate every test sample over the "
+                                   "serial link bit for bit, benchmark per layer, and print a summary.")
+    s.add_argument("--output", "-o", metavar="DIR", default="ternembed-demo",
+                   help="where the projects go (default ./ternembed-demo; replaced if it holds a demo)")
+    s.add_argument("--board", default="qemu_mps2_an386", help="an emulated board (default qemu_mps2_an386)")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_demo)
     return p
 
 

@@ -117,7 +117,8 @@ def bench(target: "Plan | Path | str", port: str | None, *, runs: int = 20, warm
         inputs = default_test_inputs(plan, 1, seed)
     elif isinstance(inputs, np.ndarray):
         inputs = [inputs]
-    inputs = [x[:1] for x in emulate.check_inputs(plan, list(inputs))]
+    from ..pipeline import to_plan_inputs
+    inputs = [x[:1] for x in emulate.check_inputs(plan, to_plan_inputs(plan, list(inputs)))]
     expected = [np.ascontiguousarray(y[0], dtype=y.dtype.newbyteorder("<")).tobytes()
                 for y in emulate.run(plan, inputs)]
     t0 = time.monotonic()

@@ -344,9 +344,10 @@ def validate(target: "Plan | Path | str", port: str | None, inputs, labels=None,
 
     tgt = resolve_target(target)
     plan = tgt.plan
+    from ..pipeline import to_plan_inputs
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
-    inputs = emulate.check_inputs(plan, list(inputs))
+    inputs = emulate.check_inputs(plan, to_plan_inputs(plan, list(inputs)))
     n = len(inputs[0])
     if max_samples is not None:
         n = min(n, max_samples)

@@ -1,0 +1,85 @@
+"""`ternembed demo`: the whole loop on the bundled digits model, on an emulated board.
+
+export (int8 and ternary) -> build -> run in QEMU -> validate every test sample over the serial
+link against the emulator -> benchmark per layer -> one summary table.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .errors import TernembedError
+from .report import table, to_json
+from .resources import resource_dir
+
+MARKER = ".ternembed-demo"
+CONFIGS = [  # (name, export options)
+    ("int8", dict(ternary=False)),
+    ("ternary fgq16", dict(method="fgq", group=16, first_last="ternary")),
+]
+
+
+def _say(args, text: str) -> None:
+    if not args.json:
+        print(text, flush=True)
+
+
+def run_demo(args) -> int:
+    from .boards import get_board
+    from .build import build_project
+    from .device.bench import bench
+    from .device.run import start_emulator
+    from .device.validate import load_data, validate
+    from .pipeline import export_model
+
+    board = get_board(args.board)
+    if not board.emulated:
+        raise TernembedError(f"the demo runs on an emulated board; {board.name} is a real board "
+                             "(use 'ternembed export/build/flash/validate' for it)")
+    example = resource_dir("examples") / "digits"
+    model, data = example / "digits_int8.tflite", example / "digits_test.npz"
+    out = Path(args.output)
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise TernembedError(f"{out} is not empty and holds no earlier demo; choose another folder with -o")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("written by ternembed demo; the whole folder is replaced by the next demo\n")
+    inputs, labels = load_data(data)
+
+    rows, records = [], []
+    for name, opts in CONFIGS:
+        project = out / name.replace(" ", "_")
+        _say(args, f"\n== {name}: export {model.name} for {board.name}")
+        exported = export_model(model, board.name, project, calib=data, eval_data=data, **opts)
+        if exported.report is not None:
+            _say(args, exported.report.table())
+        _say(args, "== build")
+        built = build_project(project)
+        _say(args, built.summary())
+        _say(args, "== run in QEMU, validate every test sample over the serial link")
+        with start_emulator(project, build=False) as session:
+            result = validate(project, session.url, inputs, labels, out_json=project / "validate.json",
+                              progress=not args.json)
+            _say(args, result.summary())
+            _say(args, "== benchmark")
+            timing = bench(project, session.url, runs=10, out_dir=project / "bench", progress=False)
+            _say(args, timing.summary())
+        total = timing.total()
+        rec = dict(config=name, weight_bytes=exported.weight_bytes, flash_bytes=built.flash_bytes,
+                   ram_bytes=built.ram_bytes, arena_bytes=exported.arena_bytes, samples=result.done,
+                   bit_exact=result.exact, accuracy=result.accuracy, ticks_median=total.get("median_cycles"),
+                   tick_unit=timing.to_dict().get("unit"))
+        records.append(rec)
+        rows.append([name, rec["weight_bytes"], rec["flash_bytes"], rec["ram_bytes"],
+                     f"{result.exact}/{result.done}", f"{result.accuracy:.4f}", rec["ticks_median"]])
+    if args.json:
+        print(to_json(dict(board=board.name, model=str(model), results=records)))
+    else:
+        print(f"\n== summary ({board.name}, {len(inputs[0])} test digits; ticks are QEMU instruction "
+              "counts, proportional to executed instructions)")
+        print(table(["config", "weight B", "flash B", "RAM B", "bit-exact", "accuracy", "ticks/inference"],
+                    rows, "lrrrrrr"))
+        print(f"projects, reports and charts: {out}/")
+    bad = [r for r in records if r["bit_exact"] != r["samples"]]
+    return 3 if bad else 0

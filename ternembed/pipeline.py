@@ -1,0 +1,199 @@
+"""The export pipeline as one Python call, the same one `ternembed export` makes.
+
+    read -> calibrate (float/hybrid) -> lower -> ternarize -> export project (+ report)
+
+>>> from ternembed.pipeline import export_model
+>>> result = export_model("model.tflite", "nucleo", "out/model", calib="calib.npz", method="fgq", group=16)
+>>> print(result.summary())
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .plan import Plan
+
+
+def to_plan_inputs(plan: Plan, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Data for the plan's inputs: float data for an int8 input is quantized with its scale/zero point."""
+    out = []
+    for x, idx in zip(arrays, plan.inputs):
+        buf = plan.buffers[idx]
+        x = np.asarray(x)
+        if buf.dtype == "int8" and np.issubdtype(x.dtype, np.floating):
+            q = np.round(x.astype(np.float64) / buf.scale)  # numpy rounds halves to even; nudge away
+            frac = x.astype(np.float64) / buf.scale
+            q = np.where(np.abs(frac - np.trunc(frac)) == 0.5, np.trunc(frac) + np.sign(frac), q)
+            x = np.clip(q + buf.zero_point, -128, 127).astype(np.int8)
+        out.append(x)
+    return out
+
+
+def load_inputs(path: str | Path, plan: Plan) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Samples (and labels if present) for the plan from .npy/.npz/folder of images."""
+    from .calibrate import load_samples
+    from .device.validate import load_data
+    p = Path(path)
+    if p.is_dir():
+        shape = plan.buffers[plan.inputs[0]].shape[1:]
+        return to_plan_inputs(plan, [load_samples(p, shape)]), None
+    xs, y = load_data(p)
+    xs = [x.reshape((len(x),) + tuple(plan.buffers[i].shape[1:])) if x.ndim and x[0].size ==
+          plan.buffers[i].size else x for x, i in zip(xs, plan.inputs)]
+    return to_plan_inputs(plan, xs), y
+
+
+def build_plan(model: str | Path, calib: str | Path | None = None, percentile: float | None = None
+               ) -> tuple[Plan, list[np.ndarray] | None]:
+    """The int8 plan of a model (float and hybrid models calibrated on `calib`), and the calibration
+    inputs in the plan's input format."""
+    from .calibrate import load_samples, quantize_graph
+    from .lower import lower
+    from .tflite import read
+    graph = read(model)
+    samples = None
+    if calib is not None:
+        samples = [load_samples(calib, graph.tensors[i].shape[1:]) for i in graph.inputs[:1]]
+    plan = lower(quantize_graph(graph, model, samples if graph.kind != "int8" else None, percentile))
+    calib_inputs = to_plan_inputs(plan, samples) if samples is not None else None
+    return plan, calib_inputs
+
+
+def ternary_config(method: str | None = None, group: int | str | None = None, planes: int | None = None,
+                   budget_bits: float | None = None, max_flash: str | int | None = None,
+                   min_agreement: float | None = None, config: str | Path | None = None,
+                   layers: list[str] | None = None, **extra: Any):
+    """A TernaryConfig from a config file, overridden by the options that were given."""
+    from .quantize.policy import TernaryConfig, load_config, parse_spec
+    cfg = load_config(config) if config else TernaryConfig()
+    given = {k: v for k, v in dict(method=method, group=group, planes=planes, budget_bits=budget_bits,
+                                   max_flash=max_flash, min_agreement=min_agreement, **extra).items()
+             if v is not None}
+    overrides = dict(cfg.layers)
+    for item in layers or []:
+        if "=" not in item:
+            raise InputError(f"--layer takes NAME_OR_INDEX=SPEC (e.g. 3=int8 or conv1=fgq:16), got {item!r}")
+        key, spec = item.split("=", 1)
+        overrides[key.strip()] = spec.strip()
+    cfg = cfg.with_overrides(**given, layers=overrides) if (given or layers) else cfg
+    cfg.__post_init__()
+    for v in cfg.layers.values():
+        parse_spec(v, cfg)
+    return cfg
+
+
+@dataclass
+class Evaluation:
+    samples: int
+    accuracy_int8: float | None
+    accuracy: float | None
+    top1_agreement: float | None
+    output_cosine: float
+
+    def line(self) -> str:
+        s = f"eval on {self.samples} samples: "
+        if self.accuracy is not None:
+            s += f"accuracy {self.accuracy:.4f} (int8 {self.accuracy_int8:.4f}), "
+        if self.top1_agreement is not None:
+            s += f"top-1 agreement with int8 {self.top1_agreement:.4f}, "
+        return s + f"output cosine {self.output_cosine:.4f}"
+
+
+def evaluate(int8_plan: Plan, plan: Plan, inputs: list[np.ndarray], labels: np.ndarray | None) -> Evaluation:
+    """Accuracy (with labels) and agreement of `plan` against the int8 plan, in the emulator."""
+    from . import emulate
+    from .quantize.placement import dequantize_outputs
+    ref = dequantize_outputs(int8_plan, emulate.run(int8_plan, inputs))[0].reshape(len(inputs[0]), -1)
+    got = dequantize_outputs(plan, emulate.run(plan, inputs))[0].reshape(len(inputs[0]), -1)
+    cos = float(np.sum(ref * got) / (np.linalg.norm(ref) * np.linalg.norm(got) + 1e-30))
+    classify = ref.shape[1] > 1
+    agree = float((ref.argmax(1) == got.argmax(1)).mean()) if classify else None
+    acc = acc8 = None
+    if labels is not None and classify:
+        labels = np.asarray(labels).astype(int).reshape(-1)
+        acc, acc8 = float((got.argmax(1) == labels).mean()), float((ref.argmax(1) == labels).mean())
+    return Evaluation(len(inputs[0]), acc8, acc, agree, cos)
+
+
+@dataclass
+class ExportSummary:
+    out_dir: Path
+    board: str
+    firmware: str
+    int8_weight_bytes: int
+    weight_bytes: int
+    arena_bytes: int
+    model_hash: str
+    report: Any = None  # TernaryReport, or None for an int8 export
+    evaluation: Evaluation | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = []
+        if self.report is not None:
+            lines.append(self.report.table())
+        if self.evaluation is not None:
+            lines.append(self.evaluation.line())
+        lines.append(f"exported {self.firmware} firmware for {self.board} to {self.out_dir}: weights "
+                     f"{self.weight_bytes:,} B (int8 {self.int8_weight_bytes:,} B, "
+                     f"{self.weight_bytes / max(self.int8_weight_bytes, 1):.3f}x), arena {self.arena_bytes:,} B")
+        lines.append(f"next: ternembed build {self.out_dir}")
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+    def to_dict(self) -> dict:
+        return dict(out_dir=str(self.out_dir), board=self.board, firmware=self.firmware,
+                    int8_weight_bytes=self.int8_weight_bytes, weight_bytes=self.weight_bytes,
+                    arena_bytes=self.arena_bytes, model_hash=self.model_hash,
+                    quantization=None if self.report is None else self.report.to_dict(),
+                    evaluation=None if self.evaluation is None else vars(self.evaluation), notes=self.notes)
+
+
+def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: str | Path | None = None,
+                 percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
+                 firmware: str = "protocol", force: bool = False, **config_options: Any) -> ExportSummary:
+    """Read, quantize and export a model as a firmware project. config_options go to ternary_config."""
+    from .boards import get_board
+    board_obj = get_board(board)  # unknown boards fail before any work
+    if firmware not in ("protocol", "selftest"):
+        raise InputError(f"firmware must be 'protocol' or 'selftest', got {firmware!r}")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise InputError(f"{out} exists and is not empty; use --force to replace it, or choose another folder")
+    int8_plan, calib_inputs = build_plan(model, calib, percentile)
+    plan, report = int8_plan, None
+    if ternary:
+        from .quantize.plan_pass import ternarize_plan
+        cfg = ternary_config(**config_options)
+        if cfg.budgeted and calib_inputs is None:
+            raise InputError("a budget (--budget-bits, --max-flash, --min-agreement) places layers by "
+                             "measured sensitivity: give calibration data with --calib FILE")
+        plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
+    evaluation = None
+    if eval_data is not None:
+        x, y = load_inputs(eval_data, int8_plan)
+        evaluation = evaluate(int8_plan, plan, x, y)
+    if firmware == "protocol":
+        from .device.firmware import export_protocol_project
+        result = export_protocol_project(plan, board_obj, out, force=force)
+    else:
+        from .render import export_project
+        result = export_project(plan, board_obj, out, force=force)
+    summary = ExportSummary(out, board_obj.name, firmware, int8_plan.weight_bytes, plan.weight_bytes,
+                            result.arena_bytes, result.model_hash, report, evaluation)
+    write_json_atomic(out / "report.json", summary.to_dict())
+    return summary
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    from .report import to_json
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(to_json(data))
+    os.replace(tmp, path)
