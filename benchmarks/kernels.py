@@ -209,7 +209,7 @@ def make_cases(seed: int = 6, include_ternary: bool = True, configs=None) -> lis
             g = dict(geo)
             if fam == "dwconv":
                 g.setdefault("out_channels", 0)
-            step = TC.random_step(rng, kernel, zero_frac=0.4, **g, **kw)
+            step = TC.random_step(rng, kernel, zero_frac=0.4, act=(-128, 127), **g, **kw)
             x = TC.random_input(rng, step)
             tag = f"s{si}_t{ti}"
             c = TC.render_call(step, x, tag, variant=variant)

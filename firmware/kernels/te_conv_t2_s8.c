@@ -14,7 +14,8 @@
  * SMLADs. The portable path runs te_tern_row_portable per pixel.
  *
  * Scratch (te_conv_t2_s8_get_buffer_size): two widened patches, the p2 table,
- * and one int8 patch.
+ * 16 * O bytes of accumulators, 20 * O bytes of output records and one int8
+ * patch.
  */
 #include "te_tern_internal.h"
 
@@ -26,12 +27,43 @@ static int32_t te_tern_conv_k(const te_dims *input_dims, const te_dims *filter_d
 int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims)
 {
     const int32_t k = te_tern_conv_k(input_dims, filter_dims);
-    return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + ((k + 3) & ~3);
+    return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + ((k + 3) & ~3) +
+           36 * filter_dims->n;
 }
 
 int32_t te_conv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims)
 {
     return te_tern_conv_buffer_size(TE_TK_T2, input_dims, filter_dims);
+}
+
+/* Small copies and fills word by word (newlib-nano's memcpy/memset go byte by byte). */
+static void te_tern_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t v;
+        TE_TERN_KEEP_LOOP();
+        memcpy(&v, src + i, 4);
+        memcpy(dst + i, &v, 4);
+    }
+    for (; i < n; ++i) {
+        TE_TERN_KEEP_LOOP();
+        dst[i] = src[i];
+    }
+}
+
+static void te_tern_fill(int8_t *dst, int8_t value, int32_t n)
+{
+    const uint32_t v = 0x01010101u * (uint8_t)value;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        TE_TERN_KEEP_LOOP();
+        memcpy(dst + i, &v, 4);
+    }
+    for (; i < n; ++i) {
+        TE_TERN_KEEP_LOOP();
+        dst[i] = value;
+    }
 }
 
 /* The int8 patch [KH][KW][C] of output pixel (oy, ox), padded taps = pad_value. */
@@ -46,22 +78,22 @@ static void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, i
     for (int32_t ky = 0; ky < kh; ++ky) {
         const int32_t iy = iy0 + ky * p->dilation_h;
         if (iy < 0 || iy >= in->h) {
-            memset(dst, pad_value, (size_t)(kw * c));
+            te_tern_fill(dst, pad_value, kw * c);
             dst += kw * c;
             continue;
         }
         const int8_t *row = image + iy * in->w * c;
         if (whole_rows) {
-            memcpy(dst, row + ix0 * c, (size_t)(kw * c));
+            te_tern_copy(dst, row + ix0 * c, kw * c);
             dst += kw * c;
             continue;
         }
         for (int32_t kx = 0; kx < kw; ++kx) {
             const int32_t ix = ix0 + kx * p->dilation_w;
             if (ix < 0 || ix >= in->w) {
-                memset(dst, pad_value, (size_t)c);
+                te_tern_fill(dst, pad_value, c);
             } else {
-                memcpy(dst, row + ix * c, (size_t)c);
+                te_tern_copy(dst, row + ix * c, c);
             }
             dst += c;
         }
@@ -95,15 +127,19 @@ te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_q
     const int direct = kh == 1 && kw == 1 && params->stride_h == 1 && params->stride_w == 1 &&
                        params->pad_top == 0 && params->pad_left == 0 && ow == in.w && oh <= in.h;
     const int32_t vbytes = te_tern_vec_bytes(kind, k);
-    int8_t *patch = (int8_t *)scratch + 2 * vbytes + (kind == TE_TK_P2 ? 1024 : 0);
+    int8_t *patch = (int8_t *)scratch + 2 * vbytes + (kind == TE_TK_P2 ? 1024 : 0) + 36 * rows;
     const int32_t pixels = oh * ow;
 #if TE_USE_DSP
     if (te_tern_dsp_ok(&mm)) {
         uint32_t *xw = (uint32_t *)scratch;
+        uint32_t *accbuf = xw + vbytes / 2 + (kind == TE_TK_P2 ? 256 : 0);
         const uint32_t *tbl = 0;
         if (kind == TE_TK_P2) {
             te_p2_build_table(weights->levels, xw + vbytes / 2);
             tbl = xw + vbytes / 2;
+        }
+        if (in.n * pixels >= 3) { /* records pay off over a few pixels */
+            te_tern_prep_out(&mm, accbuf + 4 * rows);
         }
         for (int32_t b = 0; b < in.n; ++b) {
             const int8_t *image = input + b * in.h * in.w * in.c;
@@ -128,7 +164,7 @@ te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_q
                     s1 = te_tern_widen(kind, x, k, xw + 1, 2);
                 }
                 te_tern_mm_dsp(&mm, xw, pair, s0, s1, out + px * rows,
-                               pair ? out + (px + 1) * rows : 0, tbl);
+                               pair ? out + (px + 1) * rows : 0, tbl, accbuf);
             }
         }
         return TE_OK;

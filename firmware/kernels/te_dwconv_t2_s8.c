@@ -173,34 +173,61 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
                 int32_t oc = 0;
 #if TE_USE_DSP
                 if (narrow && mult_depth == 1) {
+                    /* whole window inside the image: no per-tap checks */
+                    const int interior = iy0 >= 0 && iy0 + (kh - 1) * dh < in.h && ix0 >= 0 &&
+                                         ix0 + (kw - 1) * dw < in.w;
+                    const int8_t *x0 = image + (iy0 * in.w + ix0) * in.c;
+                    const int32_t xstep = dw * in.c, ystep = dh * in.w * in.c;
                     for (; oc < oc4; oc += 4) {
                         int32_t acc0 = bias ? bias[oc] : 0;
                         int32_t acc1 = bias ? bias[oc + 1] : 0;
                         int32_t acc2 = bias ? bias[oc + 2] : 0;
                         int32_t acc3 = bias ? bias[oc + 3] : 0;
                         const uint8_t *wp = wt + 2 * oc;
-                        for (int32_t ky = 0; ky < kh; ++ky) {
-                            const int32_t iy = iy0 + ky * dh;
-                            const int row_in = iy >= 0 && iy < in.h;
-                            for (int32_t kx = 0; kx < kw; ++kx, wp += 2 * oc_count) {
-                                const int32_t ix = ix0 + kx * dw;
-                                const int32_t xw = (row_in && ix >= 0 && ix < in.w)
-                                    ? te_read_s8x4(image + (iy * in.w + ix) * in.c + oc)
-                                    : pad_word;
-                                const int32_t xe = te_sxtb16(xw), xo = te_sxtb16_ror8(xw);
-                                int32_t w02, w13;
-                                memcpy(&w02, wp, 4);
-                                memcpy(&w13, wp + 4, 4);
-                                acc0 = te_smlabb(xe, w02, acc0);
-                                acc2 = te_smlatt(xe, w02, acc2);
-                                acc1 = te_smlabb(xo, w13, acc1);
-                                acc3 = te_smlatt(xo, w13, acc3);
+                        if (interior) {
+                            const int8_t *xr = x0 + oc;
+                            for (int32_t ky = 0; ky < kh; ++ky, xr += ystep) {
+                                const int8_t *xp = xr;
+                                for (int32_t kx = 0; kx < kw; ++kx, xp += xstep, wp += 2 * oc_count) {
+                                    const int32_t xw = te_read_s8x4(xp);
+                                    const int32_t xe = te_sxtb16(xw), xo = te_sxtb16_ror8(xw);
+                                    int32_t w02, w13;
+                                    memcpy(&w02, wp, 4);
+                                    memcpy(&w13, wp + 4, 4);
+                                    acc0 = te_smlabb(xe, w02, acc0);
+                                    acc2 = te_smlatt(xe, w02, acc2);
+                                    acc1 = te_smlabb(xo, w13, acc1);
+                                    acc3 = te_smlatt(xo, w13, acc3);
+                                }
+                            }
+                        } else {
+                            for (int32_t ky = 0; ky < kh; ++ky) {
+                                const int32_t iy = iy0 + ky * dh;
+                                const int row_in = iy >= 0 && iy < in.h;
+                                for (int32_t kx = 0; kx < kw; ++kx, wp += 2 * oc_count) {
+                                    const int32_t ix = ix0 + kx * dw;
+                                    const int32_t xw = (row_in && ix >= 0 && ix < in.w)
+                                        ? te_read_s8x4(image + (iy * in.w + ix) * in.c + oc)
+                                        : pad_word;
+                                    const int32_t xe = te_sxtb16(xw), xo = te_sxtb16_ror8(xw);
+                                    int32_t w02, w13;
+                                    memcpy(&w02, wp, 4);
+                                    memcpy(&w13, wp + 4, 4);
+                                    acc0 = te_smlabb(xe, w02, acc0);
+                                    acc2 = te_smlatt(xe, w02, acc2);
+                                    acc1 = te_smlabb(xo, w13, acc1);
+                                    acc3 = te_smlatt(xo, w13, acc3);
+                                }
                             }
                         }
-                        out[oc] = te_mac_output(acc0, mult[oc], shift[oc], out_off, act);
-                        out[oc + 1] = te_mac_output(acc1, mult[oc + 1], shift[oc + 1], out_off, act);
-                        out[oc + 2] = te_mac_output(acc2, mult[oc + 2], shift[oc + 2], out_off, act);
-                        out[oc + 3] = te_mac_output(acc3, mult[oc + 3], shift[oc + 3], out_off, act);
+                        const int8_t v0 = te_tern_out((uint32_t)acc0, mult[oc], shift[oc], out_off, act);
+                        const int8_t v1 = te_tern_out((uint32_t)acc1, mult[oc + 1], shift[oc + 1], out_off, act);
+                        const int8_t v2 = te_tern_out((uint32_t)acc2, mult[oc + 2], shift[oc + 2], out_off, act);
+                        const int8_t v3 = te_tern_out((uint32_t)acc3, mult[oc + 3], shift[oc + 3], out_off, act);
+                        out[oc] = v0;
+                        out[oc + 1] = v1;
+                        out[oc + 2] = v2;
+                        out[oc + 3] = v3;
                     }
                 }
 #endif
@@ -223,7 +250,7 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
                             acc += (uint32_t)x * (uint32_t)wv;
                         }
                     }
-                    out[oc] = te_mac_output((int32_t)acc, mult[oc], shift[oc], out_off, act);
+                    out[oc] = te_tern_out(acc, mult[oc], shift[oc], out_off, act);
                 }
             }
         }

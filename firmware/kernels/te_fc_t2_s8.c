@@ -7,9 +7,14 @@
  * (folded; may be NULL), output [N][O] int8.
  *
  * DSP path: each input row is widened once into int16 pairs in the scratch
- * buffer and then shared by every output row (te_nn_tern_s8.c: 4 rows per pass
- * for one input row, 2 rows x 2 input rows when N >= 2). Portable path: the
- * per-tap loop of te_tern_row_portable, no scratch used.
+ * buffer and then shared by every output row (te_nn_tern_s8.c: 3 rows per pass
+ * for one input row, 2 rows x 2 input rows when N >= 2); the accumulators wait
+ * in scratch for one output loop. Portable path: the per-tap loop of
+ * te_tern_row_portable, no scratch used.
+ *
+ * Scratch: two widened input rows (2 * 2 * roundup(K, 16) bytes; p2: 8-tap
+ * words, plus its 1 KiB decode table), 16 * O bytes of accumulators and
+ * 20 * O bytes of output records.
  */
 #include "te_tern_internal.h"
 
@@ -17,7 +22,7 @@ int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te
 {
     (void)input_dims;
     const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
-    return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0);
+    return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + 36 * filter_dims->n;
 }
 
 te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant *quant,
@@ -48,19 +53,24 @@ te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant
         }
         const int32_t vwords = te_tern_vec_bytes(kind, k) / 4;
         uint32_t *xw = (uint32_t *)scratch;
+        uint32_t *accbuf = xw + 2 * vwords;
         const uint32_t *tbl = 0;
         if (kind == TE_TK_P2) {
-            te_p2_build_table(weights->levels, xw + 2 * vwords);
-            tbl = xw + 2 * vwords;
+            te_p2_build_table(weights->levels, accbuf);
+            tbl = accbuf;
+            accbuf += 256;
+        }
+        if (batches >= 3) { /* records pay off over a few input rows */
+            te_tern_prep_out(&mm, accbuf + 4 * rows);
         }
         for (int32_t b = 0; b < batches; b += 2) {
             if (b + 1 < batches) { /* two input rows, interleaved */
                 const int32_t s0 = te_tern_widen(kind, input + b * k, k, xw, 2);
                 const int32_t s1 = te_tern_widen(kind, input + (b + 1) * k, k, xw + 1, 2);
-                te_tern_mm_dsp(&mm, xw, 1, s0, s1, output + b * rows, output + (b + 1) * rows, tbl);
+                te_tern_mm_dsp(&mm, xw, 1, s0, s1, output + b * rows, output + (b + 1) * rows, tbl, accbuf);
             } else {
                 const int32_t s0 = te_tern_widen(kind, input + b * k, k, xw, 1);
-                te_tern_mm_dsp(&mm, xw, 0, s0, 0, output + b * rows, 0, tbl);
+                te_tern_mm_dsp(&mm, xw, 0, s0, 0, output + b * rows, 0, tbl, accbuf);
             }
         }
         return TE_OK;

@@ -80,6 +80,11 @@ te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w
     mm->shift = quant->shift;
     mm->output_offset = output_offset;
     mm->act = act;
+    mm->rec = 0;
+    mm->simple_out = act.min == -128 && act.max == 127;
+    for (int32_t i = 0; i < o && mm->simple_out; ++i) {
+        mm->simple_out = quant->shift[i] <= 0;
+    }
     return TE_OK;
 }
 
@@ -195,10 +200,73 @@ static inline uint32_t te_tern_rd32(const uint8_t *p)
 
 static inline uint32_t te_lo16(int32_t v) { return (uint32_t)v & 0xFFFFu; }
 
+/* Words of zeros (newlib-nano's memset goes byte by byte). */
+static inline void te_tern_zero(uint32_t *p, int32_t n)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        TE_TERN_KEEP_LOOP();
+        p[i] = 0;
+    }
+}
+
+/* PKHBT / PKHTB: (lo16 of a, lo16 of b) and (hi16 of a, hi16 of b) as int16 pairs. */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+static inline uint32_t te_pk_lo(int32_t a, int32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t te_pk_hi(int32_t a, int32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+static inline uint32_t te_pk_lo(int32_t a, int32_t b) { return te_lo16(a) | ((uint32_t)b << 16); }
+static inline uint32_t te_pk_hi(int32_t a, int32_t b)
+{
+    return ((uint32_t)a >> 16) | ((uint32_t)b & 0xFFFF0000u);
+}
+#endif
+
+/* One 16-tap block of t2/to: words m = (x[m], x[m+8]) at o[m * S]. */
+TE_TERN_INLINE void te_t2_widen_block(const int8_t *xb, uint32_t *o, int S)
+{
+    const int32_t a0 = te_read_s8x4(xb), a1 = te_read_s8x4(xb + 4);
+    const int32_t c0 = te_read_s8x4(xb + 8), c1 = te_read_s8x4(xb + 12);
+    const int32_t a0e = te_sxtb16(a0), a0o = te_sxtb16_ror8(a0);
+    const int32_t c0e = te_sxtb16(c0), c0o = te_sxtb16_ror8(c0);
+    const int32_t a1e = te_sxtb16(a1), a1o = te_sxtb16_ror8(a1);
+    const int32_t c1e = te_sxtb16(c1), c1o = te_sxtb16_ror8(c1);
+    o[0 * S] = te_pk_lo(a0e, c0e); /* (x0, x8) */
+    o[1 * S] = te_pk_lo(a0o, c0o); /* (x1, x9) */
+    o[2 * S] = te_pk_hi(a0e, c0e); /* (x2, x10) */
+    o[3 * S] = te_pk_hi(a0o, c0o);
+    o[4 * S] = te_pk_lo(a1e, c1e);
+    o[5 * S] = te_pk_lo(a1o, c1o);
+    o[6 * S] = te_pk_hi(a1e, c1e);
+    o[7 * S] = te_pk_hi(a1o, c1o);
+}
+
+static void te_t2_widen_s1(const int8_t *x, int32_t blocks, uint32_t *xw)
+{
+    for (int32_t b = 0; b < blocks; ++b) {
+        te_t2_widen_block(x + 16 * b, xw + 8 * b, 1);
+    }
+}
+
+static void te_t2_widen_s2(const int8_t *x, int32_t blocks, uint32_t *xw)
+{
+    for (int32_t b = 0; b < blocks; ++b) {
+        te_t2_widen_block(x + 16 * b, xw + 16 * b, 2);
+    }
+}
+
 int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, int32_t stride)
 {
     int32_t sum = 0;
-    const uint32_t ones = 0x00010001u;
     if (kind == TE_TK_P2) {
         /* natural pairs: xw[j] = (x[2j], x[2j+1]), 8 taps per 4 words */
         const int32_t full = k >> 2;
@@ -206,8 +274,8 @@ int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, in
         for (; b < full; ++b) {
             const int32_t a = te_read_s8x4(x + 4 * b);
             const int32_t e = te_sxtb16(a), od = te_sxtb16_ror8(a);
-            xw[(2 * b) * stride] = te_lo16(e) | ((uint32_t)od << 16);
-            xw[(2 * b + 1) * stride] = ((uint32_t)e >> 16) | ((uint32_t)od & 0xFFFF0000u);
+            xw[(2 * b) * stride] = te_pk_lo(e, od);
+            xw[(2 * b + 1) * stride] = te_pk_hi(e, od);
         }
         const int32_t words = ((k + 7) >> 3) * 4;
         for (int32_t j = 2 * b; j < words; ++j) {
@@ -219,31 +287,18 @@ int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, in
     }
     /* t2/to: block b of 16 taps -> words 8b+m = (x[16b+m], x[16b+m+8]) */
     const int32_t full = k >> 4;
-    int32_t b = 0;
-    for (; b < full; ++b) {
-        const int8_t *xb = x + 16 * b;
-        uint32_t *o = xw + 8 * b * stride;
-        for (int32_t h = 0; h < 2; ++h) {
-            const int32_t a = te_read_s8x4(xb + 4 * h);
-            const int32_t c = te_read_s8x4(xb + 8 + 4 * h);
-            const int32_t ae = te_sxtb16(a), ao = te_sxtb16_ror8(a);
-            const int32_t ce = te_sxtb16(c), co = te_sxtb16_ror8(c);
-            const uint32_t w0 = te_lo16(ae) | ((uint32_t)ce << 16);
-            const uint32_t w1 = te_lo16(ao) | ((uint32_t)co << 16);
-            const uint32_t w2 = ((uint32_t)ae >> 16) | ((uint32_t)ce & 0xFFFF0000u);
-            const uint32_t w3 = ((uint32_t)ao >> 16) | ((uint32_t)co & 0xFFFF0000u);
-            o[(4 * h + 0) * stride] = w0;
-            o[(4 * h + 1) * stride] = w1;
-            o[(4 * h + 2) * stride] = w2;
-            o[(4 * h + 3) * stride] = w3;
-            if (kind == TE_TK_TO) {
-                sum = te_smlad((int32_t)w0, (int32_t)ones, sum);
-                sum = te_smlad((int32_t)w1, (int32_t)ones, sum);
-                sum = te_smlad((int32_t)w2, (int32_t)ones, sum);
-                sum = te_smlad((int32_t)w3, (int32_t)ones, sum);
-            }
+    if (stride == 1) {
+        te_t2_widen_s1(x, full, xw);
+    } else {
+        te_t2_widen_s2(x, full, xw);
+    }
+    if (kind == TE_TK_TO) {
+        const int32_t ones = 0x00010001;
+        for (int32_t j = 0; j < 8 * full; ++j) {
+            sum = te_smlad((int32_t)xw[j * stride], ones, sum);
         }
     }
+    const int32_t b = full;
     if (16 * b < k) {
         for (int32_t m = 0; m < 8; ++m) {
             const int32_t i = 16 * b + m;
@@ -536,6 +591,119 @@ te_t2_groups22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32
     pacc[2] = st.pacc[2];
     pacc[3] = st.pacc[3];
 }
+
+/* A whole sweep over nb row blocks of one plane, in one piece of assembly:
+ * for each block (R rows), for each of its G groups (gw words each, the last
+ * `last` words), the word loop, then pa[i] += scale * (sum_i >> 14) with the
+ * uint8 scales of the block's rows; then on to the next block (codes +R rows,
+ * accumulators +R*P, scales +R rows, inputs rewound). pa must start zeroed. */
+typedef struct {
+    uint32_t *pa;       /* 0: accumulators of the current block */
+    const uint8_t *sc;  /* 4: scale of row 0 of the current block, current group */
+    int32_t gc;         /* 8: groups left in this block */
+    int32_t g;          /* 12: groups per row (G), also the stride between rows' scales */
+    int32_t gw;         /* 16: words per group */
+    int32_t last;       /* 20: words of the last group */
+    int32_t bc;         /* 24: blocks left */
+    int32_t cstep;      /* 28: R*rb - 4*nw: code pointer to the next block */
+    int32_t xback;      /* 32: bytes of input consumed per block */
+    int32_t sstep;      /* 36: (R-1)*G: scale pointer to the next block */
+} te_t2_sweep;
+
+#define TE_A_GROUP_START                                             \
+    "ldr %[d], %[stp]\n\t"                                           \
+    "ldr %[n], [%[d], #8]\n\t"                                       \
+    "cmp %[n], #1\n\t"                                               \
+    "ite eq\n\t"                                                     \
+    "ldreq %[n], [%[d], #20]\n\t"                                    \
+    "ldrne %[n], [%[d], #16]\n\t"
+#define TE_A_SFLUSH(sr, wr, off)                                     \
+    "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
+    "ldr %[n], [%[xa], #" #off "]\n\t"                               \
+    "mla %[n], %[" #wr "], %[" #sr "], %[n]\n\t"                     \
+    "str %[n], [%[xa], #" #off "]\n\t"                               \
+    "movs %[" #sr "], #0\n\t"
+#define TE_A_BLOCK_END(accbytes)                                     \
+    "ldr %[n], [%[d], #8]\n\t"                                       \
+    "subs %[n], %[n], #1\n\t"                                        \
+    "str %[n], [%[d], #8]\n\t"                                       \
+    "bne 2b\n\t"                                                     \
+    "ldr %[n], [%[d], #28]\n\t"                                      \
+    "add %[c], %[c], %[n]\n\t"                                       \
+    "ldr %[n], [%[d], #32]\n\t"                                      \
+    "sub %[x], %[x], %[n]\n\t"                                       \
+    "ldr %[n], [%[d], #36]\n\t"                                      \
+    "ldr %[xa], [%[d], #4]\n\t"                                      \
+    "add %[xa], %[xa], %[n]\n\t"                                     \
+    "str %[xa], [%[d], #4]\n\t"                                      \
+    "ldr %[xa], [%[d], #0]\n\t"                                      \
+    "add %[xa], %[xa], #" #accbytes "\n\t"                           \
+    "str %[xa], [%[d], #0]\n\t"                                      \
+    "ldr %[n], [%[d], #12]\n\t"                                      \
+    "str %[n], [%[d], #8]\n\t"                                       \
+    "ldr %[n], [%[d], #24]\n\t"                                      \
+    "subs %[n], %[n], #1\n\t"                                        \
+    "str %[n], [%[d], #24]\n\t"                                      \
+    "bne 2b\n\t"
+
+static void te_t2_sweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, n;
+    uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
+    __asm__ volatile(
+        "2:\n\t"
+        TE_A_GROUP_START
+        "1:\n\t"
+        TE_A_WORD31
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[xb], [%[d], #12]\n\t"
+        "ldr %[xa], [%[d], #4]\n\t"
+        "ldrb %[w0], [%[xa]]\n\t"
+        "ldrb %[w1], [%[xa], %[xb]]\n\t"
+        "ldrb %[w2], [%[xa], %[xb], lsl #1]\n\t"
+        "adds %[xa], %[xa], #1\n\t"
+        "str %[xa], [%[d], #4]\n\t"
+        "ldr %[xa], [%[d], #0]\n\t"
+        TE_A_SFLUSH(s0, w0, 0) TE_A_SFLUSH(s1, w1, 4) TE_A_SFLUSH(s2, w2, 8)
+        TE_A_BLOCK_END(12)
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [c] "+r"(c), [x] "+r"(x), [n] "=&r"(n),
+          [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
+        : "cc", "memory");
+}
+
+static void te_t2_sweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
+    uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
+    __asm__ volatile(
+        "2:\n\t"
+        TE_A_GROUP_START
+        "1:\n\t"
+        "ldr %[w1], [%[c], %[rb]]\n\t"
+        "ldr %[w0], [%[c]], #4\n\t"
+        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[xb], [%[d], #12]\n\t"
+        "ldr %[xa], [%[d], #4]\n\t"
+        "ldrb %[w0], [%[xa]]\n\t"
+        "ldrb %[w1], [%[xa], %[xb]]\n\t"
+        "adds %[xa], %[xa], #1\n\t"
+        "str %[xa], [%[d], #4]\n\t"
+        "ldr %[xa], [%[d], #0]\n\t"
+        TE_A_SFLUSH(s0, w0, 0) TE_A_SFLUSH(s1, w0, 4) TE_A_SFLUSH(s2, w1, 8) TE_A_SFLUSH(s3, w1, 12)
+        TE_A_BLOCK_END(16)
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(c), [x] "+r"(x),
+          [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
+        : "cc", "memory");
+}
 #endif /* TE_TERN_ASM */
 
 /* 2 rows x 1 vector */
@@ -709,10 +877,10 @@ typedef struct {
     const uint32_t *tbl;
 } te_tern_plan;
 
-/* Rows o..o+R-1 against P vectors; writes the outputs. */
+/* Rows o..o+R-1 against P vectors: acc[(o + r) * P + q] = the weight part of the
+ * accumulator (planes, groups and plane shifts; no bias, no offset term). */
 TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int P, int p2,
-                                  const uint32_t *x, int32_t s0v, int32_t s1v, int8_t *out0,
-                                  int8_t *out1)
+                                  const uint32_t *x, uint32_t *accbuf)
 {
     const te_tern_mm *mm = pl->mm;
     const te_tern_weights *w = mm->w;
@@ -728,8 +896,7 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
         const int32_t nsafe = (p == mm->planes - 1 && o + R == mm->o) ? pl->nfull : nw;
         uint32_t pacc[6] = {0, 0, 0, 0, 0, 0};
         int32_t wb = 0;
-        int32_t g = 0;
-        for (; g < g_count; ++g) {
+        for (int32_t g = 0; g < g_count; ++g) {
             const int32_t we = te_tern_min(wb + gw, nw);
             do {
                 const int32_t n = te_tern_min(we - wb, pl->flush);
@@ -762,26 +929,16 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
             }
         }
     }
-    for (int r = 0; r < R; ++r) {
-        const int32_t oc = o + r;
-        const uint32_t base = mm->bias ? (uint32_t)mm->bias[oc] : 0u;
-        const uint32_t off = mm->kind == TE_TK_TO ? (uint32_t)w->offset[oc] : 0u;
-        const int32_t mult = mm->mult[oc], shift = mm->shift[oc];
-        out0[oc] = te_tern_out(base + acc[r * P] + off * (uint32_t)s0v, mult, shift,
-                               mm->output_offset, mm->act);
-        if (P == 2) {
-            out1[oc] = te_tern_out(base + acc[r * P + 1] + off * (uint32_t)s1v, mult, shift,
-                                   mm->output_offset, mm->act);
-        }
+    for (int i = 0; i < R * P; ++i) {
+        accbuf[o * P + i] = acc[i];
     }
 }
 
 /* One function per block shape, so that each is compiled on its own. */
 #define TE_TERN_BLOCK_FN(name, R, P, P2)                                                       \
-    static void name(const te_tern_plan *pl, int32_t o, const uint32_t *x, int32_t s0v,        \
-                     int32_t s1v, int8_t *out0, int8_t *out1)                                  \
+    static void name(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)   \
     {                                                                                          \
-        te_tern_block(pl, o, R, P, P2, x, s0v, s1v, out0, out1);                               \
+        te_tern_block(pl, o, R, P, P2, x, accbuf);                                             \
     }
 TE_TERN_BLOCK_FN(te_t2_b31, 3, 1, 0)
 TE_TERN_BLOCK_FN(te_t2_b21, 2, 1, 0)
@@ -796,94 +953,249 @@ TE_TERN_BLOCK_FN(te_p2_b12, 1, 2, 1)
 
 #if TE_TERN_ASM
 /* Lean blocks for the common case (t2/to, uint8 scales): every plane of a row
- * block in at most two calls of the assembly group loops, then the outputs.
- * The block that holds the last row of the code buffer (whose partial last
- * word must not be read whole) takes the generic block instead. */
-TE_TERN_INLINE void te_t2_run(int R, const te_tern_plan *pl, const uint8_t *crow,
-                              const uint8_t *scp, const uint32_t *x, uint32_t *pacc)
-{
-    const te_tern_mm *mm = pl->mm;
-    const int32_t rb = mm->rb, nw = pl->nw, gw = pl->gw, g_count = mm->g;
-    const int32_t xw = pl->xwords;
-    if (gw <= TE_T2_FLUSH_WORDS) {
-        const int32_t lw = nw - (g_count - 1) * gw; /* words of the last group */
-        if (R == 3) {
-            te_t2_groups31(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
-        } else {
-            te_t2_groups22(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
-        }
-        return;
-    }
-    for (int32_t g = 0; g < g_count; ++g) { /* long groups: flush every 32 words */
-        const int32_t we = te_tern_min(g * gw + gw, nw);
-        for (int32_t wb = g * gw; wb < we; wb += TE_T2_FLUSH_WORDS) {
-            const int32_t n = te_tern_min(we - wb, TE_T2_FLUSH_WORDS);
-            if (R == 3) {
-                te_t2_groups31(crow + 4 * wb, rb, x + xw * wb, n, 1, n, scp + g, g_count, pacc);
-            } else {
-                te_t2_groups22(crow + 4 * wb, rb, x + xw * wb, n, 1, n, scp + g, g_count, pacc);
-            }
-        }
-    }
-}
-
-TE_TERN_INLINE void te_t2_lean(int R, int P, const te_tern_plan *pl, int32_t o,
-                               const uint32_t *x, int32_t s0v, int32_t s1v, int8_t *out0,
-                               int8_t *out1)
+ * block in one call of the assembly group loop (two for groups over 512
+ * taps). The block that holds the last row of the code buffer (whose partial
+ * last word must not be read whole) takes the generic block instead. */
+TE_TERN_INLINE void te_t2_lean(int R, const te_tern_plan *pl, int32_t o, const uint32_t *x,
+                               uint32_t *accbuf)
 {
     const te_tern_mm *mm = pl->mm;
     const te_tern_weights *w = mm->w;
-    const int32_t rb = mm->rb, g_count = mm->g;
-    uint32_t acc[4] = {0, 0, 0, 0};
+    const int32_t rb = mm->rb, nw = pl->nw, gw = pl->gw, g_count = mm->g;
+    const int32_t xw = pl->xwords;
+    const int n = R == 3 ? 3 : 4; /* accumulators: 3 x 1 or 2 x 2 */
+    uint32_t *acc = accbuf + (R == 3 ? o : 2 * o);
     for (int32_t p = 0; p < mm->active; ++p) {
         const int32_t row0 = p * mm->o + o;
+        const uint8_t *crow = w->codes + row0 * rb;
+        const uint8_t *scp = (const uint8_t *)w->scales + row0 * g_count;
         uint32_t pacc[4] = {0, 0, 0, 0};
-        te_t2_run(R, pl, w->codes + row0 * rb, (const uint8_t *)w->scales + row0 * g_count, x, pacc);
-        for (int r = 0; r < R; ++r) {
-            const uint32_t e = te_tern_pshift(w, row0 + r);
-            for (int q = 0; q < P; ++q) {
-                acc[r * P + q] += pacc[r * P + q] << e;
+        if (gw <= TE_T2_FLUSH_WORDS) {
+            const int32_t lw = nw - (g_count - 1) * gw; /* words of the last group */
+            if (R == 3) {
+                te_t2_groups31(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
+            } else {
+                te_t2_groups22(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
+            }
+        } else {
+            for (int32_t g = 0; g < g_count; ++g) { /* long groups: flush every 32 words */
+                const int32_t we = te_tern_min(g * gw + gw, nw);
+                for (int32_t wb = g * gw; wb < we; wb += TE_T2_FLUSH_WORDS) {
+                    const int32_t k = te_tern_min(we - wb, TE_T2_FLUSH_WORDS);
+                    if (R == 3) {
+                        te_t2_groups31(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
+                    } else {
+                        te_t2_groups22(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
+                    }
+                }
             }
         }
-    }
-    const int32_t out_off = mm->output_offset;
-    const te_range act = mm->act;
-    const int32_t *bias = mm->bias;
-    const int32_t *offs = mm->kind == TE_TK_TO ? w->offset : 0;
-    int8_t v[4];
-    for (int r = 0; r < R; ++r) { /* all loads before the first int8 store (which may alias) */
-        const int32_t oc = o + r;
-        const uint32_t base = bias ? (uint32_t)bias[oc] : 0u;
-        const uint32_t off = offs ? (uint32_t)offs[oc] : 0u;
-        const int32_t mult = mm->mult[oc], shift = mm->shift[oc];
-        v[r * P] = te_tern_out(base + acc[r * P] + off * (uint32_t)s0v, mult, shift, out_off, act);
-        if (P == 2) {
-            v[r * P + 1] = te_tern_out(base + acc[r * P + 1] + off * (uint32_t)s1v, mult, shift, out_off, act);
+        if (p == 0 && !w->plane_shift) {
+            for (int i = 0; i < n; ++i) {
+                acc[i] = pacc[i];
+            }
+            continue;
         }
-    }
-    for (int r = 0; r < R; ++r) {
-        out0[o + r] = v[r * P];
-        if (P == 2) {
-            out1[o + r] = v[r * P + 1];
+        for (int i = 0; i < n; ++i) {
+            const uint32_t e = te_tern_pshift(w, row0 + (R == 3 ? i : i >> 1));
+            acc[i] = (p == 0 ? 0u : acc[i]) + (pacc[i] << e);
         }
     }
 }
 
-static void te_t2_l31(const te_tern_plan *pl, int32_t o, const uint32_t *x, int32_t s0v,
-                      int32_t s1v, int8_t *out0, int8_t *out1)
+static void te_t2_l31(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
 {
-    te_t2_lean(3, 1, pl, o, x, s0v, s1v, out0, out1);
+    te_t2_lean(3, pl, o, x, accbuf);
 }
 
-static void te_t2_l22(const te_tern_plan *pl, int32_t o, const uint32_t *x, int32_t s0v,
-                      int32_t s1v, int8_t *out0, int8_t *out1)
+static void te_t2_l22(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
 {
-    te_t2_lean(2, 2, pl, o, x, s0v, s1v, out0, out1);
+    te_t2_lean(2, pl, o, x, accbuf);
 }
 #endif /* TE_TERN_ASM */
 
+/* The output stage for every row: bias (+ offset * patch sum) + acc[o * P + q],
+ * requantized, for P vectors. Specialized for the common case of no left shift
+ * (every shift <= 0) and the full int8 clamp range. */
+TE_TERN_INLINE void te_tern_outputs_impl(const te_tern_mm *mm, int P, int simple,
+                                         const uint32_t *acc, int32_t s0, int32_t s1,
+                                         int8_t *out0, int8_t *out1)
+{
+    const int32_t *bias = mm->bias, *mult = mm->mult, *shift = mm->shift;
+    const int32_t *offs = mm->kind == TE_TK_TO ? mm->w->offset : 0;
+    const int32_t out_off = mm->output_offset, rows = mm->o;
+    const te_range act = simple ? (te_range){-128, 127} : mm->act;
+    for (int32_t o = 0; o < rows; ++o) {
+        const uint32_t b = bias ? (uint32_t)bias[o] : 0u;
+        const uint32_t f = offs ? (uint32_t)offs[o] : 0u;
+        const int32_t sh = shift[o], m = mult[o];
+        const int32_t left = simple ? 0 : sh & ~(sh >> 31);
+        const int32_t right = simple ? -sh : (-sh) & ~(-sh >> 31);
+        const int32_t mask = (int32_t)((1u << right) - 1u), half = mask >> 1;
+        const int8_t v0 = (int8_t)te_tern_rq(b + acc[o * P] + f * (uint32_t)s0, left, right, m, mask,
+                                             half, out_off, act);
+        if (P == 2) {
+            out1[o] = (int8_t)te_tern_rq(b + acc[o * P + 1] + f * (uint32_t)s1, left, right, m,
+                                         mask, half, out_off, act);
+        }
+        out0[o] = v0;
+    }
+}
+
+#define TE_TERN_OUT_FN(name, P, SIMPLE)                                                        \
+    static void name(const te_tern_mm *mm, const uint32_t *acc, int32_t s0, int32_t s1,        \
+                     int8_t *out0, int8_t *out1)                                               \
+    {                                                                                          \
+        te_tern_outputs_impl(mm, P, SIMPLE, acc, s0, s1, out0, out1);                          \
+    }
+TE_TERN_OUT_FN(te_tern_out1s, 1, 1)
+TE_TERN_OUT_FN(te_tern_out1g, 1, 0)
+TE_TERN_OUT_FN(te_tern_out2s, 2, 1)
+TE_TERN_OUT_FN(te_tern_out2g, 2, 0)
+
+void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
+{
+    mm->rec = 0;
+    if (!mm->simple_out || !mm->bias || mm->kind == TE_TK_TO) {
+        return;
+    }
+    for (int32_t o = 0; o < mm->o; ++o) {
+        const uint32_t right = (uint32_t)(-mm->shift[o]);
+        const uint32_t mask = (1u << right) - 1u;
+        rec[5 * o + 0] = (uint32_t)mm->bias[o];
+        rec[5 * o + 1] = (uint32_t)mm->mult[o];
+        rec[5 * o + 2] = right;
+        rec[5 * o + 3] = mask;
+        rec[5 * o + 4] = mask >> 1;
+    }
+    mm->rec = (const int32_t *)rec;
+}
+
+#if TE_TERN_ASM
+/* The simple output stage (no left shift, clamp [-128, 127], no offset term)
+ * for n rows of one vector, accumulators `stride` words apart, per-row records
+ * from te_tern_prep_out: the same arithmetic as te_tern_rq, 19 instructions an
+ * output. */
+#define TE_A_OUTVEC(stride_bytes)                                    \
+    "1:\n\t"                                                         \
+    "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
+    "ldmia %[rec]!, {%[b], %[m], %[r], %[mk], %[hf]}\n\t"            \
+    "add %[a], %[a], %[b]\n\t"                                       \
+    "mov %[lo], #0x40000000\n\t"                                     \
+    "mov %[hi], #0\n\t"                                              \
+    "smlal %[lo], %[hi], %[a], %[m]\n\t"                             \
+    "lsr %[lo], %[lo], #31\n\t"                                      \
+    "orr %[a], %[lo], %[hi], lsl #1\n\t"                             \
+    "and %[mk], %[a], %[mk]\n\t"                                     \
+    "add %[hf], %[hf], %[a], lsr #31\n\t"                            \
+    "asr %[a], %[a], %[r]\n\t"                                       \
+    "cmp %[mk], %[hf]\n\t"                                           \
+    "it gt\n\t"                                                      \
+    "addgt %[a], %[a], #1\n\t"                                       \
+    "add %[a], %[a], %[off]\n\t"                                     \
+    "ssat %[a], #8, %[a]\n\t"                                        \
+    "strb %[a], [%[out]], #1\n\t"                                    \
+    "subs %[n], %[n], #1\n\t"                                        \
+    "bne 1b\n\t"
+
+static void te_tern_outvec_asm(const uint32_t *acc, int stride2, const int32_t *rec, int32_t off,
+                               int32_t n, int8_t *out)
+{
+    /* ldmia needs its registers in ascending order: pin them */
+    register uint32_t b __asm__("r4");
+    register uint32_t m __asm__("r5");
+    register uint32_t r __asm__("r6");
+    register uint32_t mk __asm__("r7");
+    register uint32_t hf __asm__("r8");
+    uint32_t a, lo, hi;
+    if (stride2) {
+        __asm__ volatile(TE_A_OUTVEC(8)
+                         : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
+                           [lo] "=&r"(lo), [hi] "=&r"(hi), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r),
+                           [mk] "=&r"(mk), [hf] "=&r"(hf)
+                         : [off] "r"(off)
+                         : "cc", "memory");
+    } else {
+        __asm__ volatile(TE_A_OUTVEC(4)
+                         : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
+                           [lo] "=&r"(lo), [hi] "=&r"(hi), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r),
+                           [mk] "=&r"(mk), [hf] "=&r"(hf)
+                         : [off] "r"(off)
+                         : "cc", "memory");
+    }
+}
+#endif
+
+#if TE_TERN_ASM
+/* The same without records (when they would not pay for themselves, e.g. one
+ * FC input row): 26 instructions an output. */
+#define TE_A_OUTVEC_DIRECT(stride_bytes)                             \
+    "1:\n\t"                                                         \
+    "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
+    "ldr %[t], [%[bias]], #4\n\t"                                    \
+    "add %[a], %[a], %[t]\n\t"                                       \
+    "ldr %[t], [%[mult]], #4\n\t"                                    \
+    "mov %[lo], #0x40000000\n\t"                                     \
+    "mov %[hi], #0\n\t"                                              \
+    "smlal %[lo], %[hi], %[a], %[t]\n\t"                             \
+    "lsr %[lo], %[lo], #31\n\t"                                      \
+    "orr %[a], %[lo], %[hi], lsl #1\n\t"                             \
+    "ldr %[r], [%[shift]], #4\n\t"                                   \
+    "rsb %[r], %[r], #0\n\t"                                         \
+    "mvn %[mk], #0\n\t"                                              \
+    "lsl %[mk], %[mk], %[r]\n\t"                                     \
+    "mvn %[mk], %[mk]\n\t"                                           \
+    "and %[t], %[a], %[mk]\n\t"                                      \
+    "lsr %[mk], %[mk], #1\n\t"                                       \
+    "add %[mk], %[mk], %[a], lsr #31\n\t"                            \
+    "asr %[a], %[a], %[r]\n\t"                                       \
+    "cmp %[t], %[mk]\n\t"                                            \
+    "it gt\n\t"                                                      \
+    "addgt %[a], %[a], #1\n\t"                                       \
+    "add %[a], %[a], %[off]\n\t"                                     \
+    "ssat %[a], #8, %[a]\n\t"                                        \
+    "strb %[a], [%[out]], #1\n\t"                                    \
+    "subs %[n], %[n], #1\n\t"                                        \
+    "bne 1b\n\t"
+
+static void te_tern_outvec_direct(const uint32_t *acc, const int32_t *bias, const int32_t *mult,
+                                  const int32_t *shift, int32_t off, int32_t n, int8_t *out)
+{
+    uint32_t a, t, lo, hi, r, mk;
+    __asm__ volatile(TE_A_OUTVEC_DIRECT(4)
+                     : [acc] "+r"(acc), [bias] "+r"(bias), [mult] "+r"(mult), [shift] "+r"(shift),
+                       [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a), [t] "=&r"(t), [lo] "=&r"(lo),
+                       [hi] "=&r"(hi), [r] "=&r"(r), [mk] "=&r"(mk)
+                     : [off] "r"(off)
+                     : "cc", "memory");
+}
+#endif
+
+static void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s0,
+                            int32_t s1, int8_t *out0, int8_t *out1)
+{
+#if TE_TERN_ASM
+    if (mm->rec) {
+        te_tern_outvec_asm(acc, P == 2, mm->rec, mm->output_offset, mm->o, out0);
+        if (P == 2) {
+            te_tern_outvec_asm(acc + 1, 1, mm->rec, mm->output_offset, mm->o, out1);
+        }
+        return;
+    }
+    if (P == 1 && mm->simple_out && mm->bias && mm->kind != TE_TK_TO) {
+        te_tern_outvec_direct(acc, mm->bias, mm->mult, mm->shift, mm->output_offset, mm->o, out0);
+        return;
+    }
+#endif
+    if (P == 2) {
+        (mm->simple_out ? te_tern_out2s : te_tern_out2g)(mm, acc, s0, s1, out0, out1);
+    } else {
+        (mm->simple_out ? te_tern_out1s : te_tern_out1g)(mm, acc, s0, s1, out0, out1);
+    }
+}
+
 void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s0, int32_t s1,
-                    int8_t *out0, int8_t *out1, const uint32_t *tbl)
+                    int8_t *out0, int8_t *out1, const uint32_t *tbl, uint32_t *accbuf)
 {
     const int p2 = mm->kind == TE_TK_P2;
     const int32_t taps = p2 ? TE_P2_WORD_TAPS : TE_T2_WORD_TAPS;
@@ -895,45 +1207,89 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
     pl.xwords = (p2 ? 4 : 8) * (pair ? 2 : 1);
     pl.flush = p2 ? pl.gw : TE_T2_FLUSH_WORDS;
     pl.tbl = tbl;
+    const int32_t rows = mm->o;
     int32_t o = 0;
     /* the block holding the code buffer's last row may not over-read its last word */
-    const int32_t o_safe = (mm->active == mm->planes && (mm->rb & 3)) ? mm->o - 3 : mm->o;
+    const int32_t o_safe = (mm->active == mm->planes && (mm->rb & 3)) ? rows - 3 : rows;
 #if TE_TERN_ASM
     const int lean = !p2 && mm->w->scale_bytes == 1;
 #else
     (void)o_safe;
 #endif
+#if TE_TERN_ASM
+    /* full row blocks below o_safe: one assembly sweep per plane */
+    const int32_t R = pair ? 2 : 3;
+    const int32_t nb = lean && pl.gw <= TE_T2_FLUSH_WORDS ? o_safe / R : 0;
+    if (nb > 0) {
+        const te_tern_weights *w = mm->w;
+        const int32_t P = pair ? 2 : 1, g_count = mm->g, n_acc = nb * R * P;
+        const int shifted = mm->active > 1 && w->plane_shift;
+        uint32_t *tmp = accbuf + 2 * rows; /* second half of the accumulator scratch */
+        te_tern_zero(accbuf, n_acc);
+        for (int32_t p = 0; p < mm->active; ++p) {
+            uint32_t *dst = shifted ? tmp : accbuf;
+            if (shifted) {
+                te_tern_zero(tmp, n_acc);
+            }
+            te_t2_sweep st;
+            st.pa = dst;
+            st.sc = (const uint8_t *)w->scales + p * rows * g_count;
+            st.gc = g_count;
+            st.g = g_count;
+            st.gw = pl.gw;
+            st.last = pl.nw - (g_count - 1) * pl.gw;
+            st.bc = nb;
+            st.cstep = R * mm->rb - 4 * pl.nw;
+            st.xback = 4 * pl.nw * pl.xwords;
+            st.sstep = (R - 1) * g_count;
+            const uint8_t *c = w->codes + p * rows * mm->rb;
+            if (pair) {
+                te_t2_sweep22(c, mm->rb, x, &st);
+            } else {
+                te_t2_sweep31(c, mm->rb, x, &st);
+            }
+            if (shifted) {
+                for (int32_t i = 0; i < n_acc; ++i) {
+                    accbuf[i] += tmp[i] << w->plane_shift[p * rows + i / P];
+                }
+            }
+        }
+        o = nb * R;
+    }
+#endif
     if (pair) {
-        for (; o + 2 <= mm->o; o += 2) {
+        for (; o + 2 <= rows; o += 2) {
 #if TE_TERN_ASM
             if (lean && o + 2 <= o_safe) {
-                te_t2_l22(&pl, o, x, s0, s1, out0, out1);
+                te_t2_l22(&pl, o, x, accbuf);
                 continue;
             }
 #endif
-            (p2 ? te_p2_b22 : te_t2_b22)(&pl, o, x, s0, s1, out0, out1);
+            (p2 ? te_p2_b22 : te_t2_b22)(&pl, o, x, accbuf);
         }
-        if (o < mm->o) {
-            (p2 ? te_p2_b12 : te_t2_b12)(&pl, o, x, s0, s1, out0, out1);
+        if (o < rows) {
+            (p2 ? te_p2_b12 : te_t2_b12)(&pl, o, x, accbuf);
         }
+        te_tern_outputs(mm, 2, accbuf, s0, s1, out0, out1);
         return;
     }
-    for (; o + 3 <= mm->o; o += 3) {
+    for (; o + 3 <= rows; o += 3) {
 #if TE_TERN_ASM
         if (lean && o + 3 <= o_safe) {
-            te_t2_l31(&pl, o, x, s0, s1, out0, out1);
+            te_t2_l31(&pl, o, x, accbuf);
             continue;
         }
 #endif
-        (p2 ? te_p2_b31 : te_t2_b31)(&pl, o, x, s0, s1, out0, out1);
+        (p2 ? te_p2_b31 : te_t2_b31)(&pl, o, x, accbuf);
     }
-    if (o + 2 <= mm->o) {
-        (p2 ? te_p2_b21 : te_t2_b21)(&pl, o, x, s0, s1, out0, out1);
+    if (o + 2 <= rows) {
+        (p2 ? te_p2_b21 : te_t2_b21)(&pl, o, x, accbuf);
         o += 2;
     }
-    if (o < mm->o) {
-        (p2 ? te_p2_b11 : te_t2_b11)(&pl, o, x, s0, s1, out0, out1);
+    if (o < rows) {
+        (p2 ? te_p2_b11 : te_t2_b11)(&pl, o, x, accbuf);
     }
+    te_tern_outputs(mm, 1, accbuf, s0, 0, out0, 0);
 }
 
 #endif /* TE_USE_DSP */

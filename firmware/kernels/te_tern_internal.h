@@ -11,6 +11,14 @@
 #include "te_dsp.h"
 #include "te_kernels_ternary.h"
 
+/* An empty statement the compiler cannot see through: keeps GCC from turning
+ * short copy/fill loops into calls of newlib-nano's byte-by-byte memcpy/memset. */
+#if defined(__GNUC__)
+#define TE_TERN_KEEP_LOOP() __asm__ volatile("")
+#else
+#define TE_TERN_KEEP_LOOP() (void)0
+#endif
+
 /* Kernel families. */
 #define TE_TK_T2 0
 #define TE_TK_TO 1
@@ -36,6 +44,8 @@ typedef struct {
     const int32_t *shift;
     int32_t output_offset;
     te_range act;
+    int simple_out;    /* every shift <= 0 and act = [-128, 127] */
+    const int32_t *rec; /* DSP: per-row output records (te_tern_prep_out), or NULL */
 } te_tern_mm;
 
 /* Checks the weights for `kind` and fills mm; returns TE_OK or TE_ERR_ARG. */
@@ -68,21 +78,27 @@ static inline uint32_t te_tern_pshift(const te_tern_weights *w, int32_t idx)
  * only case where they differ, a = m = INT32_MIN, needs a negative
  * multiplier, which TFLite never produces), and the rounding right shift is
  * done without a branch. */
-static inline int8_t te_tern_out(uint32_t acc, int32_t mult, int32_t shift, int32_t off,
-                                 te_range act)
+static inline int32_t te_tern_rq(uint32_t acc, int32_t left, int32_t right, int32_t mult,
+                                 int32_t mask, int32_t half, int32_t off, te_range act)
 {
-    const int32_t left = shift & ~(shift >> 31);    /* max(shift, 0) */
-    const int32_t right = (-shift) & ~(-shift >> 31); /* max(-shift, 0) */
     const int32_t a = (int32_t)(acc << left);
     const uint64_t ab = (uint64_t)((int64_t)a * mult) + (1u << 30);
     int32_t x = (int32_t)(uint32_t)(ab >> 31);
-    const int32_t mask = (int32_t)((1u << right) - 1u);
-    const int32_t thr = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
+    const int32_t thr = half + (int32_t)((uint32_t)x >> 31);
     x = (x >> right) + ((x & mask) > thr);
     x += off;
     x = x < act.min ? act.min : x;
     x = x > act.max ? act.max : x;
-    return (int8_t)x;
+    return x;
+}
+
+static inline int8_t te_tern_out(uint32_t acc, int32_t mult, int32_t shift, int32_t off,
+                                 te_range act)
+{
+    const int32_t left = shift & ~(shift >> 31);      /* max(shift, 0) */
+    const int32_t right = (-shift) & ~(-shift >> 31); /* max(-shift, 0) */
+    const int32_t mask = (int32_t)((1u << right) - 1u);
+    return (int8_t)te_tern_rq(acc, left, right, mult, mask, mask >> 1, off, act);
 }
 
 /* Portable: the weight part of the accumulator of row o (planes, groups,
@@ -102,11 +118,20 @@ int te_tern_dsp_ok(const te_tern_mm *mm);
 int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, int32_t stride);
 /* Writes out0[o] for every row o from one widened vector x (stride 1), or
  * out0[o] and out1[o] from two interleaved ones (pair != 0), with patch sums
- * s0, s1. tbl: the p2 decode table (else NULL). */
+ * s0, s1. tbl: the p2 decode table (else NULL); accbuf: 4*O words of scratch. */
 void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s0, int32_t s1,
-                    int8_t *out0, int8_t *out1, const uint32_t *tbl);
+                    int8_t *out0, int8_t *out1, const uint32_t *tbl, uint32_t *accbuf);
 /* p2: the 256-entry byte -> (e(lo nibble), e(hi nibble)) int16 pair table. */
 void te_p2_build_table(int32_t levels, uint32_t *tbl);
+#endif
+
+#if TE_USE_DSP
+/* Words of scratch te_tern_prep_out needs: 5 per row. */
+#define TE_TERN_REC_WORDS 5
+/* For the simple output stage (see te_tern_mm.simple_out): per row {bias, multiplier,
+ * right shift, rounding mask, half mask}, so that the output loop loads them with
+ * one LDM. Sets mm->rec (left NULL when the simple stage does not apply). */
+void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec);
 #endif
 
 /* Family drivers (te_fc_t2_s8.c, te_conv_t2_s8.c, te_dwconv_t2_s8.c). */

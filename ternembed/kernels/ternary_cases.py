@@ -67,9 +67,9 @@ def scratch_bytes(kernel: str, params: dict, in_shape: tuple[int, ...], variant:
             O = int(params["out_channels"])
             P = int(params.get("planes", 1))
             return lut_scratch_bytes(K, O, P)
-        return 2 * vec + table
+        return 2 * vec + table + 36 * int(params["out_channels"])
     if fam == "conv":
-        return 2 * vec + table + ((K + 3) & ~3)
+        return 2 * vec + table + ((K + 3) & ~3) + 36 * int(params["out_channels"])
     kh, kw = params["kernel_hw"]
     return 4 * int(kh) * int(kw) * int(params["out_channels"])
 
@@ -103,12 +103,14 @@ def random_step(rng: np.random.Generator, kernel: str, *, out_channels: int, dep
                 in_hw=(5, 5), in_channels: int = 8, kernel_hw=(3, 3), stride=(1, 1), dilation=(1, 1),
                 pad=(1, 1), depth_multiplier: int = 1, planes: int = 1, active_planes: int | None = None,
                 group: int | None = None, scale_bits: int = 8, levels: int = 2, zero_frac: float = 0.4,
-                switchable: bool = False, scale_max: int | None = None, extreme: bool = False) -> Step:
+                switchable: bool = False, scale_max: int | None = None, extreme: bool = False,
+                act: tuple[int, int] | None = None) -> Step:
     """A contract-valid random ternary Step for ``kernel`` (e.g. "conv_t2_s8").
 
     FC: ``depth`` = K, ``out_channels`` = O. conv: K = KH*KW*in_channels. dwconv: ``out_channels``
     is ignored, O = in_channels * depth_multiplier, K = KH*KW. ``group`` None = one group per row.
-    ``extreme`` pushes scales to their maximum and the bias to the accumulator bound.
+    ``extreme`` pushes scales to their maximum and the bias to the accumulator bound; ``act``
+    fixes the clamp range (default random).
     The input's spatial size is kept in params["_in_hw"] (not part of the contract).
     """
     fam, kind = family_of(kernel), kind_of(kernel)
@@ -160,6 +162,8 @@ def random_step(rng: np.random.Generator, kernel: str, *, out_channels: int, dep
     lo = int(rng.integers(-128, 0)) if rng.random() < 0.5 else -128
     hi = int(rng.integers(0, 128)) if rng.random() < 0.5 else 127
     lo, hi = min(lo, out_offset), max(hi, out_offset)
+    if act is not None:
+        lo, hi = (int(v) for v in act)
     # requantization: spread a typical accumulator over the int8 range
     Wa, offa = decode_weights(params, kind)
     typ = np.sqrt((Wa.astype(np.float64) ** 2).sum(axis=1) + (0 if offa is None else K * offa.astype(np.float64) ** 2)) * 74.0
