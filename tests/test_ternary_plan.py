@@ -260,7 +260,7 @@ def test_planes_are_switchable_prefixes_and_error_falls(ad) -> None:
     errs = []
     for k in (1, 2, 3):
         sub = set_active_planes(full, k)
-        alone, _ = ternarize_plan(plan, TernaryConfig(method="trn", group=64, planes=k), calib)
+        alone, _ = ternarize_plan(plan, TernaryConfig(method="trn", group=64, planes=k, switchable=True), calib)
         for a, b in zip(sub.steps, alone.steps):
             if b.kernel.endswith("_t2_s8"):  # the k-plane fit is the prefix of the 3-plane fit
                 K, O = int(b.params["depth"]), int(b.params["out_channels"])
@@ -370,3 +370,85 @@ def test_toml_config_and_overrides(tmp_path, ad) -> None:
         config_from_dict({"methdo": "fgq"})
     with pytest.raises(InputError):
         ternarize_plan(plan, TernaryConfig(budget_bits=3.0))  # a budget needs calibration data
+
+
+# ------------------------------------------------------------------- calibration-aware options
+def test_feedback_fit_lowers_output_error(ad) -> None:
+    """Error-feedback refits on calibration statistics beat plain weight-L2 fits in e^T C e."""
+    from ternembed.emulate import run
+    from ternembed.quantize import calibfit as CF
+    plan, x = ad
+    vals = run(plan, [x[::2]], keep_all=True)
+    for L in mac_layers(plan)[1:4]:
+        st = CF.layer_stats(L, vals[L.step.inputs[0]])
+        for spec in ("fgq:group=64", "trn:group=64,planes=2", "pow2:levels=3,group=32", "offset:group=64"):
+            plain = fit_layer(L.w, parse_spec(spec))
+            fb = CF.refit(L.w, plain, st)
+            assert fb.kind == plain.kind and np.array_equal(fb.c, plain.c) and fb.group == plain.group
+            assert CF.output_error(L.w, fb.dequantize(), st) <= CF.output_error(L.w, plain.dequantize(), st)
+        fb = CF.refit(L.w, fit_layer(L.w, parse_spec("fgq:group=64")), st)
+        assert CF.output_error(L.w, fb.dequantize(), st) < 0.9 * CF.output_error(
+            L.w, fit_layer(L.w, parse_spec("fgq:group=64")).dequantize(), st)
+
+
+def make_chain(rng: np.random.Generator) -> tuple[Plan, np.ndarray]:
+    """conv -> depthwise -> FC, each step as lower() builds it (zero points, padding, stride)."""
+    p1, x = make_plan("conv", rng, O=6, C=4, H=6, W=5, stride=(2, 1), pad=(1, 1))
+    oh, ow = p1.buffers[1].shape[1:3]
+    p2, _ = make_plan("dw", rng, C=6, M=1, H=oh, W=ow, in_zp=p1.buffers[1].zero_point, out_zp=3)
+    K = int(np.prod(p2.buffers[1].shape[1:]))
+    p3, _ = make_plan("fc", rng, O=5, K=K, in_zp=3, out_zp=-1)
+    bufs = {0: p1.buffers[0], 1: p1.buffers[1],
+            2: Buffer(2, "z", p2.buffers[1].shape, "int8", p2.buffers[1].scale, 3),
+            3: Buffer(3, "out", (1, 5), "int8", 0.9, -1)}
+    bufs[1].scale = p2.buffers[0].scale
+    s1, s2, s3 = p1.steps[0], p2.steps[0], p3.steps[0]
+    steps = [Step(0, s1.op_type, s1.kernel, [0], [1], s1.params, s1.macs),
+             Step(1, s2.op_type, s2.kernel, [1], [2], s2.params, s2.macs),
+             Step(2, s3.op_type, s3.kernel, [2], [3], s3.params, s3.macs)]
+    return Plan("chain", bufs, steps, [0], [3]), x
+
+
+@pytest.mark.parametrize("bc", ["off", "layer", "sequential"])
+def test_calibration_options_keep_the_contract(bc: str) -> None:
+    """Feedback fits, bias correction and the sequential pass change constants, not the contract."""
+    rng = np.random.default_rng(11)
+    plan, x = make_chain(rng)
+    y8 = emulate.run(plan, [x], keep_all=True)
+    cfg = TernaryConfig(first_last="ternary", depthwise="ternary", bias_correction=bc, fit="feedback",
+                        layers={"0": "trn:group=8,planes=2", "2": "fgq:group=16"})
+    new, rep = ternarize_plan(plan, cfg, [x])
+    vals = emulate.run(new, [x], keep_all=True)
+    for st in new.steps:
+        assert st.kernel in TK.TERNARY_KERNELS
+        got = vals[st.outputs[0]]
+        assert np.array_equal(got.reshape(-1), reference(st, vals[st.inputs[0]].reshape(
+            (len(x),) + tuple(new.buffers[st.inputs[0]].shape[1:]))).reshape(-1))
+    assert all(L.output_error is not None for L in rep.layers)
+    assert y8[3].shape == vals[3].shape
+
+
+def test_sequential_bias_correction_on_real_model(ad) -> None:
+    plan, x = ad
+    a, ra = ternarize_plan(plan, TernaryConfig(method="fgq", bias_correction="layer"), [x[::2]])
+    b, rb = ternarize_plan(plan, TernaryConfig(method="fgq", bias_correction="sequential"), [x[::2]])
+    c, rc = ternarize_plan(plan, TernaryConfig(method="fgq", bias_correction=False), [x[::2]])
+    assert a.steps[1].params["bias"].tolist() == b.steps[1].params["bias"].tolist()  # first ternary layer
+    assert a.steps[2].params["bias"].tolist() != b.steps[2].params["bias"].tolist()  # later ones move
+    assert rc.agreement["nmse"] > ra.agreement["nmse"]  # bias correction matters on AD
+
+
+def test_layer_proxy_sensitivity_and_classifier_metrics() -> None:
+    from shared_data import int8_cases
+    from ternembed.lower import lower
+    from ternembed.tflite import read
+    case = [c for c in int8_cases() if c.name == "sww_int8"][0]
+    plan = lower(read(case.model))
+    x = case.inputs[0]
+    for sens in ("model", "layer"):
+        new, rep = ternarize_plan(plan, TernaryConfig(budget_bits=3.0, sensitivity=sens, depthwise="place"), [x])
+        assert rep.task == "classify" and 0 <= rep.agreement["top1_agreement"] <= 1
+        assert rep.bits_per_weight <= 3.0 and rep.budget["met"]
+        assert any(L.op_type == "DEPTHWISE_CONV_2D" for L in rep.layers)
+    new, rep = ternarize_plan(plan, TernaryConfig(min_agreement=0.97), [x])
+    assert rep.agreement["top1_agreement"] >= 0.97

@@ -16,8 +16,8 @@ instead (a cheaper proxy that ignores how errors propagate).
 Greedy: every placeable layer starts at its cheapest setting; then the upgrade (to any costlier
 setting of one layer) with the largest loss reduction per extra byte that still fits the budget
 is applied, until none fits. Budgets: ``budget_bits`` (average bits per weight over all MAC layers,
-weights + scales, see :func:`ternembed.quantize.plan_pass.quant_bytes`), ``max_flash`` (all constant
-bytes of the plan). ``min_agreement``: the greedy path is followed (within any other budget) and the
+codes + group scales, int8 = 8, see :func:`ternembed.quantize.plan_pass.quant_bytes`), ``max_flash``
+(all constant bytes of the plan, biases and requantization included). ``min_agreement``: the greedy path is followed (within any other budget) and the
 shortest prefix whose *measured* agreement (top-1 for classifiers, mean output cosine otherwise)
 reaches the target is taken (binary search over the path, a few full reruns).
 """
@@ -121,11 +121,14 @@ class Evaluator:
         ys = [y.reshape(self.n, -1) for y in dequantize_outputs(self.plan, outs)]
         nmse = sum(float(((y - r) ** 2).sum()) for y, r in zip(ys, self.ref)) / self.den
         y, r = ys[0], self.ref[0]
+        if y.shape[1] == 1:  # one value per input: the cosine is taken over the inputs
+            y, r = y.reshape(1, -1), r.reshape(1, -1)
         num = (y * r).sum(axis=1)
         den = np.linalg.norm(y, axis=1) * np.linalg.norm(r, axis=1)
         cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(np.all(y == r, axis=1), 1.0, 0.0))
         m: dict[str, Any] = dict(nmse=nmse, cosine=float(cos.mean()), samples=self.n, task=self.task)
         if self.task == "classify":
+            y, r = ys[0], self.ref[0]
             m["top1_agreement"] = float((y.argmax(axis=1) == r.argmax(axis=1)).mean())
         return m
 
@@ -160,10 +163,12 @@ class Placement:
                 for pos, cs in self.candidates.items() for c in cs]
 
 
-def place(plan: Plan, layers, placeable, fixed: dict[int, Step], cfg, ev: Evaluator,
-          means: dict[int, np.ndarray | None] | None = None) -> Placement:
-    """Choose a setting for every placeable layer under the config's budget (see module doc)."""
-    from .plan_pass import build_step, fit_layer, quant_bytes
+def place(plan: Plan, layers, placeable, fixed: dict[int, Step], cfg, ev: Evaluator, make_step) -> Placement:
+    """Choose a setting for every placeable layer under the config's budget (see module doc).
+
+    ``make_step(layer, spec) -> Step`` builds a candidate (the pass's fitting and step building).
+    """
+    from .plan_pass import quant_bytes
 
     specs = cfg.candidate_specs()
     cands: dict[int, list[Candidate]] = {}
@@ -172,7 +177,7 @@ def place(plan: Plan, layers, placeable, fixed: dict[int, Step], cfg, ev: Evalua
         int8_q = quant_bytes(L.step)
         entries = [Candidate("int8", None, int8_q, L.step.weight_bytes, 0.0)]
         for spec in specs:
-            st = build_step(L, fit_layer(L.w, spec), cfg.switchable, (means or {}).get(L.pos))
+            st = make_step(L, spec)
             q = quant_bytes(st)
             if q >= int8_q:
                 continue  # never worth it: not smaller than int8
@@ -205,11 +210,11 @@ def place(plan: Plan, layers, placeable, fixed: dict[int, Step], cfg, ev: Evalua
     q, f, loss = totals(state)
     if not fits(q, f):
         what = []
-        if q_lim is not None:
+        if q_lim is not None and q > q_lim + 1e-9:
             what.append(f"{cfg.budget_bits} bits/weight (cheapest placement: "
                         f"{8 * (q + fixed_q) / total_w:.3f})")
-        if f_lim is not None:
-            what.append(f"{cfg.max_flash} flash bytes (cheapest: {f + flash_fixed})")
+        if f_lim is not None and f > f_lim:
+            what.append(f"{cfg.max_flash} flash bytes (cheapest placement: {f + flash_fixed})")
         notes.append("budget cannot be met: " + " and ".join(what) + "; the cheapest placement is used")
     path = [dict(state)]
     trace = [dict(step="start", qbytes=q, loss=loss)]

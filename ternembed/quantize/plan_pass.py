@@ -64,18 +64,28 @@ one real scale per output channel in units of the int8 weight quantum, shared by
 plane p's divided by a power of two 2^k chosen so its scales still fit the integer width;
 ``c_o`` is the last plane's unit and ``plane_shift`` the accumulated k's); p2
 ``W = scales * sign * 2^(levels-|v|)`` with ``c_o = s_o * 2^-(levels-1)``; to ``c_o = s_o``.
-Then, with the int8 step's folded bias ``bias_f = bias_q + input_offset * sum_i w_q`` and
-requantization (mult_o, shift_o) = quantize_multiplier(s_in * s_w[o] / s_out):
+With calibration inputs the codes and group scales are then re-chosen on the same integer grid
+by error feedback (:mod:`ternembed.quantize.calibfit`). With the int8 step's folded bias
+``bias_f = bias_q + input_offset * sum_i w_q`` and requantization (mult_o, shift_o) =
+quantize_multiplier(s_in * s_w[o] / s_out):
 
     bias_q    = bias_f - input_offset * sum_i w_q[o, i]           (the int32 bias of the model)
-    bias_o    = round_half_away(bias_q / c_o) + input_offset * (sum_i W[o, i] + K * offset_o)
+    delta_o   = sum_i m_i * (w_q[o, i] - c_o * (W[o, i] + offset_o))    (bias correction; 0 without
+                calibration data; m_i = calibration mean of x_i - zp at tap i)
+    bias_o    = round_half_away((bias_q + delta_o) / c_o) + input_offset * (sum_i W[o, i] + K * offset_o)
     (multiplier, shift)_o = quantize_multiplier(M_o * c_o),  M_o = mult_o * 2^(shift_o - 31)
 
-``M_o`` is the original real multiplier s_in * s_w[o] / s_out (the Buffers' scales give s_in and
-s_out, so s_w[o] = M_o * s_out / s_in). When c_o is a power of two the original multiplier is kept
-verbatim and only the shift moves; when c_o = 1 (already-ternary weights, packed losslessly with
-scales = |w_q| per row) the step computes bit for bit what the int8 step computed. If the
-accumulator bound fails, c_o is doubled (shifts first, then scales halved) until it holds.
+``delta_o`` keeps the layer's mean accumulator on the calibration data equal to the int8 layer's
+(ternary fits do not preserve sums of weights, and inputs after ReLU or with a large zero point
+have a large mean, so without it the error is dominated by a per-channel offset; with
+``bias_correction = "sequential"`` the m multiplying the ternary weights is the mean the layer sees
+inside the partly ternarized network). ``M_o`` is the
+original real multiplier s_in * s_w[o] / s_out (the Buffers' scales give s_in and s_out, so
+s_w[o] = M_o * s_out / s_in). When c_o is a power of two the original multiplier is kept verbatim
+and only the shift moves; when c_o = 1 (already-ternary weights, packed losslessly with scales =
+|w_q| per row) the step computes bit for bit what the int8 step computed. If the accumulator bound
+fails, c_o is doubled (shifts first, then scales halved) until it holds. With switchable planes
+bias row k-1 uses the combined weight of the first k planes (and its own delta).
 
 Already-ternary layers (every output row in {-m_o, 0, +m_o}, :func:`detect_ternary`) are packed
 losslessly (one group per row, scales = m_o, c_o = 1) whenever that is smaller than int8.
@@ -343,13 +353,16 @@ def _requant(real_mult: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return mult, shift
 
 
-def _bias_rows(layer: MacLayer, fit: LayerFit, switchable: bool,
-               mean_in: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+def _bias_rows(layer: MacLayer, fit: LayerFit, switchable: bool, mean_in: np.ndarray | None = None,
+               mean_q: np.ndarray | dict | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """Bias rows (one per allowed plane count) and the matching combined weights.
 
-    ``mean_in`` (the calibration mean of x - zp per tap, [K] or [O, K]) turns on the bias
-    correction: the expected change of the accumulator, sum_i mean_i * (w_q - c W)[o, i], is
-    added back to the bias before rounding, so the layer's mean output is preserved.
+    ``mean_in`` (the calibration mean of x - zp per tap of the int8 network, [K] or [O, K]) turns
+    on the bias correction: the bias is chosen so that the layer's mean accumulator equals the int8
+    layer's, sum_i mean_in_i * w_q[o, i] = bias shift + sum_i mean_q_i * (c W)[o, i], with
+    ``mean_q`` the mean input the ternary layer actually sees (defaults to ``mean_in``; the
+    sequential correction passes the mean inside the partly ternarized network, as one array or
+    as {plane count (None = all planes): array}).
     """
     in_off = int(layer.step.params.get("input_offset", 0))
     counts = range(1, fit.planes + 1) if (switchable and fit.kind == "t2" and fit.planes > 1) else [fit.planes]
@@ -361,9 +374,14 @@ def _bias_rows(layer: MacLayer, fit: LayerFit, switchable: bool,
         if fit.offset is not None:
             fold = fold + K * fit.offset
         bq = layer.bias_q.astype(np.float64)
-        if mean_in is not None and not fit.lossless:
+        if mean_in is not None and not (fit.lossless and not mean_q):
             deq = fit.c[:, None] * (W + (0 if fit.offset is None else fit.offset[:, None]))
-            bq = bq + (np.broadcast_to(mean_in, deq.shape) * (layer.w - deq)).sum(axis=1)
+            mq = mean_q
+            if isinstance(mean_q, dict):
+                mq = mean_q.get(k, mean_q.get(None)) if k != fit.planes else mean_q.get(None, mean_q.get(k))
+            mq = mean_in if mq is None else mq
+            bq = bq + (np.broadcast_to(mean_in, deq.shape) * layer.w).sum(axis=1) \
+                - (np.broadcast_to(mq, deq.shape) * deq).sum(axis=1)
         rows.append(_round_half_away(bq / fit.c).astype(np.int64) + in_off * fold)
         Ws.append(W)
     return np.stack(rows), Ws
@@ -384,13 +402,14 @@ def _bad_rows(fit: LayerFit, rows: np.ndarray, Ws: list[np.ndarray], shift: np.n
 
 
 def build_step(layer: MacLayer, fit: LayerFit, switchable: bool = False,
-               mean_in: np.ndarray | None = None) -> Step:
+               mean_in: np.ndarray | None = None, mean_q: np.ndarray | dict | None = None) -> Step:
     """The ternary Step for one int8 MAC layer (see the module docstring for the params).
 
-    ``mean_in``: calibration mean input per tap (:func:`layer_mean_input`) for bias correction.
+    ``mean_in`` / ``mean_q``: calibration mean input per tap (:func:`layer_mean_input`) of the
+    int8 network / of the ternary network, for the bias correction (see :func:`_bias_rows`).
     """
     for _ in range(80):
-        rows, Ws = _bias_rows(layer, fit, switchable, mean_in)
+        rows, Ws = _bias_rows(layer, fit, switchable, mean_in, mean_q)
         if fit.lossless:
             mult = np.broadcast_to(np.asarray(layer.step.params["multiplier"], np.int32), (layer.out_channels,)).copy()
             shift = np.broadcast_to(np.asarray(layer.step.params["shift"], np.int32), (layer.out_channels,)).copy()
@@ -449,14 +468,17 @@ def layer_mean_input(layer: MacLayer, x: np.ndarray) -> np.ndarray:
 
 
 def quant_bytes(step: Step) -> int:
-    """Flash bytes of a MAC step's weights and scales: everything but one bias row and the shifts.
+    """Flash bytes of a MAC step's weight representation: what ternarization changes.
 
-    int8: O*K weights + 4*O multiplier bytes. Ternary: packed codes + group scales + plane shifts
-    + offsets + multiplier + the extra bias rows of switchable planes. bits/weight = 8 * this / (O*K).
+    int8: the O*K weight bytes. Ternary: packed codes + integer group scales + plane shifts +
+    offsets + the extra bias rows of switchable planes. Not counted (every MAC step has them, int8
+    or ternary, one int32 each per output channel): one bias row, the requantization multiplier
+    (which also carries the per-channel scale s_o of the FGQ form) and the shift.
+    bits/weight = 8 * quant_bytes / (O*K): int8 8.0, FGQ N=64 2.125, N=16 2.5 (METHODS.md).
     """
     p = step.params
     O = int(np.asarray(p["multiplier"]).size)
-    return int(step.weight_bytes - 4 * O - np.asarray(p["shift"]).nbytes)
+    return int(step.weight_bytes - 4 * O - np.asarray(p["multiplier"]).nbytes - np.asarray(p["shift"]).nbytes)
 
 
 def set_active_planes(plan: Plan, planes: int | dict[int, int]) -> Plan:
@@ -529,6 +551,47 @@ def _decide(plan: Plan, layers: list[MacLayer], cfg: TernaryConfig) -> tuple[dic
 
 
 # --------------------------------------------------------------------------------------- pass
+def _sequential_correction(plan: Plan, steps: list[Step], layers: list[MacLayer], fits: dict[int, LayerFit],
+                           stats: dict[int, Any], ev, switchable: bool) -> None:
+    """Empirical bias correction in execution order: each ternary layer's bias is rebuilt from the
+    mean input it sees inside the network whose earlier layers are already ternary, so mean shifts
+    do not accumulate from layer to layer. With switchable planes there is one pass per plane count
+    k (every step running min(k, P) planes), each setting bias row k-1. Replaces entries of
+    ``steps`` in place."""
+    from ..emulate import ADAPTERS
+    by_pos = {L.pos: L for L in layers}
+    tern = [k for k, s in enumerate(steps) if s is not plan.steps[k] and id(s) in fits and k in stats]
+    if not tern:
+        return
+    pmax = max(fits[id(steps[k])].planes for k in tern)
+    passes: list[int | None] = list(range(1, pmax + 1)) if (switchable and pmax > 1) else [None]
+    mus: dict[int, dict[int | None, np.ndarray]] = {k: {} for k in tern}
+    for count in passes:
+        vals = dict(ev.values)
+        dirty = False
+        for k, step in enumerate(steps):
+            if k in mus:
+                fit = fits[id(step)]
+                if dirty and (count is None or count <= fit.planes):
+                    mus[k][count] = layer_mean_input(by_pos[k], vals[step.inputs[0]])
+                    new = build_step(by_pos[k], fit, switchable, stats[k].mean, mus[k])
+                    fits[id(new)] = fit
+                    steps[k] = step = new
+                dirty = True
+            elif step is not plan.steps[k]:
+                dirty = True
+            if not dirty:
+                continue
+            run = step
+            if count is not None and "active_planes" in step.params:
+                n = min(count, int(step.params["planes"]))
+                run = Step(step.op_index, step.op_type, step.kernel, step.inputs, step.outputs,
+                           dict(step.params, active_planes=n), step.macs)
+            res = ADAPTERS[run.kernel](run, [vals[i] for i in run.inputs])
+            out = plan.buffers[run.outputs[0]]
+            vals[run.outputs[0]] = np.asarray(res).reshape((ev.n,) + tuple(out.shape[1:])).astype(out.dtype)
+
+
 def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
                    calib_inputs: Sequence[np.ndarray] | None = None):
     """Turn chosen int8 MAC steps of ``plan`` into ternary steps. Returns (new_plan, report).
@@ -539,6 +602,7 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
     report (:class:`ternembed.quantize.summary.TernaryReport`) measures output errors and
     agreement when calibration inputs are given.
     """
+    from . import calibfit as CF
     from . import placement as PL
     from .summary import build_report
     from ..kernels import ternary as _kernels  # noqa: F401  (registers the emulator adapters)
@@ -551,11 +615,26 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
     evaluator = None
     if calib_inputs is not None:
         evaluator = PL.Evaluator(plan, list(calib_inputs), cfg.task)
-    means: dict[int, np.ndarray | None] = {}
-    for L in layers:
-        means[L.pos] = None
-        if evaluator is not None and cfg.bias_correction:
-            means[L.pos] = layer_mean_input(L, evaluator.values[L.step.inputs[0]])
+    stats: dict[int, Any] = {}
+    feedback = cfg.fit == "feedback" or (cfg.fit == "auto" and evaluator is not None)
+    if cfg.fit == "feedback" and evaluator is None:
+        from ..errors import InputError
+        raise InputError(f"{plan.name}: fit = 'feedback' needs calibration inputs")
+    if evaluator is not None and (feedback or cfg.bias_correction != "off"):
+        for L in layers:
+            stats[L.pos] = CF.layer_stats(L, evaluator.values[L.step.inputs[0]])
+
+    fits: dict[int, LayerFit] = {}  # id(step) -> fit, for the sequential bias correction
+
+    def make_step(L: MacLayer, spec: MethodSpec) -> Step:
+        fit = fit_layer(L.w, spec)
+        st = stats.get(L.pos)
+        if feedback and st is not None:
+            fit = CF.refit(L.w, fit, st, sequential=cfg.switchable)
+        mean = st.mean if (st is not None and cfg.bias_correction != "off") else None
+        step = build_step(L, fit, cfg.switchable, mean)
+        fits[id(step)] = fit
+        return step
 
     # already-ternary layers: lossless when cheaper than int8 (and not forced int8 by an override)
     for L in layers:
@@ -574,7 +653,7 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
             continue
         spec = decided[L.pos]
         if spec is not None and not spec.is_int8:
-            chosen[L.pos] = build_step(L, fit_layer(L.w, spec), cfg.switchable, means[L.pos])
+            chosen[L.pos] = make_step(L, spec)
 
     placement = None
     placeable = [L for L in layers if decided[L.pos] is None and L.pos not in chosen]
@@ -582,7 +661,7 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
         if evaluator is None:
             from ..errors import InputError
             raise InputError(f"{plan.name}: a budget (bits, flash or agreement) needs calibration inputs")
-        placement = PL.place(plan, layers, placeable, chosen, cfg, evaluator, means)
+        placement = PL.place(plan, layers, placeable, chosen, cfg, evaluator, make_step)
         for pos, st in placement.choice.items():
             if st is not None:
                 chosen[pos] = st
@@ -591,6 +670,8 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
     steps = list(plan.steps)
     for pos, st in chosen.items():
         steps[pos] = st
+    if evaluator is not None and cfg.bias_correction == "sequential":
+        _sequential_correction(plan, steps, layers, fits, stats, evaluator, cfg.switchable)
     new_plan = Plan(plan.name, dict(plan.buffers), steps, list(plan.inputs), list(plan.outputs), plan.source_kind)
     report = build_report(plan, new_plan, layers, why, cfg, evaluator, placement, notes)
     return new_plan, report

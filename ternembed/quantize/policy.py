@@ -28,15 +28,21 @@ Config file (TOML), all keys optional::
     first_last = "auto"     # "int8" | "ternary" | "auto" (int8 unless a budget places them)
     depthwise = "int8"      # "int8" | "ternary" | "place" (let the budget placement decide)
     switchable = false      # store one bias row per plane so planes can be switched off at run time
-    budget_bits = 3.0       # average bits/weight over MAC layers, scales included
+    budget_bits = 3.0       # average bits/weight over MAC layers: codes + group scales (int8 = 8;
+                            # FGQ N=64 = 2.125); biases and requantization are not counted here
     max_flash = "64k"       # total constant bytes of the plan
     min_agreement = 0.99    # top-1 agreement (classifiers) or output cosine, on calibration data
     max_planes = 3          # placement candidates: 1..max_planes planes at `group`, and int8
     candidates = ["fgq:group=16", "trn:group=64,planes=2"]   # or an explicit candidate list
     task = "auto"           # "classify" | "regress" | "auto"
     sensitivity = "model"   # "model" (rerun the rest of the network) | "layer" (layer output proxy)
-    bias_correction = true  # with calibration inputs: keep each layer's mean accumulator (see plan_pass)
+    bias_correction = "layer"  # with calibration inputs: keep each layer's mean accumulator on the
+                            # int8 network's inputs; "sequential": on the inputs the layer sees in the
+                            # partly ternarized network (helped IC, hurt SWW in our measurements);
+                            # "off"; true/false = layer/off
     detect_lossless = true  # pack already-ternary layers losslessly
+    fit = "auto"            # "plain" weight-L2 fits | "feedback" error-feedback fits on calibration
+                            # statistics (see calibfit) | "auto": feedback when calibration inputs exist
 
     [layers]                # per-layer overrides: op index or buffer name -> spec
     0 = "int8"
@@ -205,7 +211,8 @@ class TernaryConfig:
     task: str = "auto"
     sensitivity: str = "model"
     detect_lossless: bool = True
-    bias_correction: bool = True
+    bias_correction: str = "layer"
+    fit: str = "auto"
     layers: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -216,6 +223,14 @@ class TernaryConfig:
             raise InputError(f"depthwise must be int8, ternary or place (got {self.depthwise!r})")
         if self.task not in ("auto", "classify", "regress"):
             raise InputError(f"task must be auto, classify or regress (got {self.task!r})")
+        if self.bias_correction is True:
+            self.bias_correction = "layer"
+        elif self.bias_correction is False:
+            self.bias_correction = "off"
+        if self.bias_correction not in ("sequential", "layer", "off"):
+            raise InputError(f"bias_correction must be sequential, layer or off (got {self.bias_correction!r})")
+        if self.fit not in ("auto", "plain", "feedback"):
+            raise InputError(f"fit must be auto, plain or feedback (got {self.fit!r})")
         if self.sensitivity not in ("model", "layer"):
             raise InputError(f"sensitivity must be model or layer (got {self.sensitivity!r})")
         if self.budget_bits is not None and self.budget_bits <= 0:

@@ -31,7 +31,7 @@ class LayerReport:
     planes: int | None
     levels: int | None
     sparsity: float  # share of taps whose combined integer weight is 0
-    bits_per_weight: float  # 8 * (weights + scales bytes) / weights
+    bits_per_weight: float  # 8 * (codes + group scales + plane shifts + offsets) / weights (plan_pass.quant_bytes)
     int8_bits_per_weight: float
     weight_bytes: int  # all constant bytes of the step
     int8_weight_bytes: int
