@@ -346,3 +346,32 @@ def test_kernels_on_cores_under_qemu(tmp_path, core):
     for i, (step, x, variant) in enumerate(cases):
         np.testing.assert_array_equal(got[i], expected(step, x).reshape(-1),
                                       err_msg=f"case {i} {step.kernel}/{variant} on {core}")
+
+
+# ------------------------------------------------------------------ cost model (measured data)
+def test_costmodel_estimates_and_choices():
+    from ternembed import costmodel as CM
+    rng = np.random.default_rng(11)
+    steps = [TC.random_step(rng, "fc_t2_s8", out_channels=128, depth=640, group=64),
+             TC.random_step(rng, "fc_t2_s8", out_channels=10, depth=256, group=None),
+             TC.random_step(rng, "conv_t2_s8", out_channels=64, in_channels=64, kernel_hw=(1, 1), pad=(0, 0),
+                            in_hw=(25, 5), group=64),
+             TC.random_step(rng, "conv_to_s8", out_channels=16, in_channels=16, in_hw=(8, 8)),
+             TC.random_step(rng, "dwconv_p2_s8", out_channels=0, in_channels=16, in_hw=(8, 8))]
+    classes = [CM.shape_class(s) for s in steps]
+    assert classes == ["fc_wide", "fc_narrow", "conv_1x1", "conv_kxk", "dwconv"]
+    for s in steps:
+        for core in ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m0plus"):
+            for opt in CM.OPTIMIZE:
+                v = CM.choose_variant(s, core, opt)
+                assert v in CM.variants(s.kernel)
+                est = CM.estimate(s, core, v)
+                assert est.instructions > 0 and est.instructions_per_mac > 0.3
+                assert est.scratch_bytes == TC.scratch_bytes(s.kernel, s.params, (1,), v) or s.kernel.startswith("fc")
+    # the measured trade-off: on DSP cores the SMLAD kernel beats the table lookup, and "size" never
+    # picks the variant with more scratch
+    assert CM.choose_variant(steps[0], "cortex-m4", "speed") == "default"
+    small = min(CM.variants("fc_t2_s8"), key=lambda v: CM.scratch_bytes(steps[0], v))
+    assert CM.choose_variant(steps[0], "cortex-m0plus", "size") == small
+    with pytest.raises(ValueError):
+        CM.choose_variant(steps[0], "cortex-m4", "fastest")

@@ -38,20 +38,25 @@
  * result to int32, so intermediate wrap-around cannot change it).
  *
  * Variants (same arguments, same results, different speed; the exporter picks
- * one per layer from ternembed/costmodel.py):
- *   te_fc_t2_s8 / te_conv_t2_s8   DSP: codes decoded in registers, one AND per
- *       two weights, into (+-2^14, 0) int16 pairs consumed by SMLAD against an
- *       int16 copy of the input that is widened once per vector (and reused by
- *       every output row); 4 rows x 1 vector (FC) or 2 rows x 2 pixels (conv)
- *       per pass. Fast path for group % 16 == 0 or group >= K; other groups
- *       take the portable loop.
- *   te_fc_t2_lut_s8               table lookup (T-MAC style): per 4 inputs a
- *       256-entry table of all partial sums, indexed directly by a code byte
- *       and shared by all output rows. Plain C (no DSP instructions needed);
- *       group % 4 == 0 or group >= K, otherwise it falls back to te_fc_t2_s8.
- *   te_dwconv_t2_s8 (and _to, _p2) decode the weights once per call into a
- *       [KH*KW][C*M] table of integer weights and run the int8 depthwise loop
- *       structure (4 channels per step, SMLABB/SMLATT) on it.
+ * one per layer with ternembed/costmodel.py):
+ *   te_fc_t2_s8 / te_conv_t2_s8 (and _to): on DSP cores the codes are decoded
+ *       in registers, one AND per two weights, into (+-2^14, 0) int16 pairs
+ *       consumed by SMLAD against an int16 copy of the input widened once per
+ *       vector and shared by every output row; 3 rows x 1 vector (FC) or 2 rows
+ *       x 2 pixels/input rows (conv, batched FC) per pass, group scaling inside
+ *       the loop, then one output loop. Fast path for group % 16 == 0 or
+ *       group >= K with uint8 scales; other layouts take slower generic code
+ *       (group % 16 != 0 and group < K: the portable loop).
+ *   te_fc_t2_lut_s8: table lookup (T-MAC style): per 4 inputs a 256-entry table
+ *       of all partial sums, indexed directly by a code byte and shared by all
+ *       output rows and planes. Plain C, the same on every core; group % 4 == 0
+ *       or group >= K (otherwise the portable loop). Slower than te_fc_t2_s8 on
+ *       Cortex-M4/M7 at the measured shapes (see benchmarks/results/kernels.md).
+ *   te_dwconv_t2_s8 (and _to, _p2): the weights are decoded once per call into
+ *       a [KH*KW][C*M] table of integer weights and the int8 depthwise loop
+ *       structure (4 channels per step, SMLABB/SMLATT) runs on it.
+ *   *_p2_s8 on DSP cores: a 256-entry byte -> int16-pair table (built per call)
+ *       feeds SMLAD; group % 8 == 0 or group >= K.
  */
 #ifndef TE_KERNELS_TERNARY_H
 #define TE_KERNELS_TERNARY_H

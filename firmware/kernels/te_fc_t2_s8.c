@@ -12,17 +12,21 @@
  * in scratch for one output loop. Portable path: the per-tap loop of
  * te_tern_row_portable, no scratch used.
  *
- * Scratch: two widened input rows (2 * 2 * roundup(K, 16) bytes; p2: 8-tap
- * words, plus its 1 KiB decode table), 16 * O bytes of accumulators and
- * 20 * O bytes of output records.
+ * Scratch (te_fc_t2_s8_get_buffer_size): one widened input row (two when N >= 2;
+ * 2 * roundup(K, 16) bytes each, p2: 8-tap words, plus its 1 KiB decode table),
+ * 8 * O bytes of accumulators (16 * O when N >= 2) and, when N >= 3, 20 * O
+ * bytes of output records.
  */
 #include "te_tern_internal.h"
 
 int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims)
 {
-    (void)input_dims;
-    const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
-    return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + 36 * filter_dims->n;
+    const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c, o = filter_dims->n;
+    const int32_t n = input_dims->n;
+    /* widened rows (two when batched), p2 table, accumulators (2*O words per
+     * row in a pass), output records (from 3 input rows on) */
+    return (n >= 2 ? 2 : 1) * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) +
+           (n >= 2 ? 16 : 8) * o + (n >= 3 ? 20 * o : 0);
 }
 
 te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant *quant,
@@ -53,7 +57,7 @@ te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant
         }
         const int32_t vwords = te_tern_vec_bytes(kind, k) / 4;
         uint32_t *xw = (uint32_t *)scratch;
-        uint32_t *accbuf = xw + 2 * vwords;
+        uint32_t *accbuf = xw + (batches >= 2 ? 2 : 1) * vwords;
         const uint32_t *tbl = 0;
         if (kind == TE_TK_P2) {
             te_p2_build_table(weights->levels, accbuf);
@@ -61,7 +65,7 @@ te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant
             accbuf += 256;
         }
         if (batches >= 3) { /* records pay off over a few input rows */
-            te_tern_prep_out(&mm, accbuf + 4 * rows);
+            te_tern_prep_out(&mm, accbuf + 4 * rows); /* batches >= 2: 4*O accumulator words */
         }
         for (int32_t b = 0; b < batches; b += 2) {
             if (b + 1 < batches) { /* two input rows, interleaved */

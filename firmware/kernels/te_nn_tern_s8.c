@@ -1224,7 +1224,7 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
         const te_tern_weights *w = mm->w;
         const int32_t P = pair ? 2 : 1, g_count = mm->g, n_acc = nb * R * P;
         const int shifted = mm->active > 1 && w->plane_shift;
-        uint32_t *tmp = accbuf + 2 * rows; /* second half of the accumulator scratch */
+        uint32_t *tmp = accbuf + P * rows; /* second half of the accumulator scratch */
         te_tern_zero(accbuf, n_acc);
         for (int32_t p = 0; p < mm->active; ++p) {
             uint32_t *dst = shifted ? tmp : accbuf;

@@ -118,7 +118,8 @@ int te_tern_dsp_ok(const te_tern_mm *mm);
 int32_t te_tern_widen(int32_t kind, const int8_t *x, int32_t k, uint32_t *xw, int32_t stride);
 /* Writes out0[o] for every row o from one widened vector x (stride 1), or
  * out0[o] and out1[o] from two interleaved ones (pair != 0), with patch sums
- * s0, s1. tbl: the p2 decode table (else NULL); accbuf: 4*O words of scratch. */
+ * s0, s1. tbl: the p2 decode table (else NULL); accbuf: 2*O words of scratch per
+ * vector. */
 void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s0, int32_t s1,
                     int8_t *out0, int8_t *out1, const uint32_t *tbl, uint32_t *accbuf);
 /* p2: the 256-entry byte -> (e(lo nibble), e(hi nibble)) int16 pair table. */

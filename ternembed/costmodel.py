@@ -1,0 +1,241 @@
+"""Kernel cost model: measured instructions per MAC of every kernel variant, and the variant choice.
+
+The numbers come from ``benchmarks/kernels.py --write`` (QEMU ``-icount``, gcc -O3, one firmware
+per core and build), stored in ``ternembed/kernel_costs.json``: for each C function, configuration
+(int8, t2, t2 g=K, t2 2 planes, t2 lut, to, p2 L=2), benchmark shape, core (cortex-m4, cortex-m7)
+and build (dsp, portable) the instructions per MAC and the scratch bytes.
+
+A Step is mapped to a *shape class* (:func:`shape_class`: ``fc_wide``, ``fc_narrow``, ``conv_1x1``,
+``conv_kxk``, ``dwconv``); within the class the measured shape nearest in (K, O) is used. Cores
+without the DSP extension (Cortex-M0/M0+/M3/M23) use the portable-build measurements; other cores
+without measurements of their own use the Cortex-M4 ones.
+
+Variants (the C function the exporter calls for a ternary Step, see ``firmware/include/
+te_kernels_ternary.h``): ``default`` (``te_<kernel>``, SMLAD decode on DSP cores) for every
+kernel, and ``lut`` (``te_fc_t2_lut_s8``, table lookup) for ``fc_t2_s8``. All variants of a kernel
+take the same packed weights and compute the same bytes; they differ in speed and scratch RAM.
+
+``choose_variant(step, core, optimize)``: ``"speed"`` = fewest estimated instructions; ``"size"`` =
+least scratch RAM (then fewest instructions); ``"balanced"`` = fewest instructions among the
+variants whose scratch is at most twice the smallest plus 1 KiB.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .kernels.ternary_cases import c_function, scratch_bytes as _tern_scratch
+
+__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "estimate",
+           "choose_variant", "scratch_bytes", "costs", "NO_DSP_CORES"]
+
+COSTS_PATH = Path(__file__).with_name("kernel_costs.json")
+OPTIMIZE = ("speed", "size", "balanced")
+NO_DSP_CORES = {"cortex-m0", "cortex-m0plus", "cortex-m0+", "cortex-m1", "cortex-m3", "cortex-m23"}
+_VARIANTS = {"fc_t2_s8": ("default", "lut")}
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: kernel cost table missing; run `python benchmarks/kernels.py --write`")
+    return json.loads(p.read_text())
+
+
+def costs(path: Path | str | None = None) -> dict:
+    """The measured table (``entries``: list of dicts) and its calibration."""
+    return _load(str(path or COSTS_PATH))
+
+
+@dataclass(frozen=True)
+class VariantCost:
+    variant: str
+    function: str  # C function
+    instructions: float  # estimate for the whole call
+    instructions_per_mac: float
+    scratch_bytes: int
+    basis: str  # which measurement it came from
+
+
+def _family(kernel: str) -> str:
+    return kernel.split("_")[0]
+
+
+def _geometry(step) -> tuple[int, int, tuple[int, int]]:
+    """(K, O, kernel_hw) of a MAC step (int8 or ternary)."""
+    p = step.params
+    fam = _family(step.kernel)
+    if "depth" in p:  # ternary
+        K, O = int(p["depth"]), int(p["out_channels"])
+        khw = tuple(int(v) for v in p.get("kernel_hw", (1, 1)))
+        return K, O, khw
+    w = np.asarray(p["weights"])
+    if fam == "fc":
+        return int(np.prod(w.shape[1:])), int(w.shape[0]), (1, 1)
+    if fam == "conv":
+        return int(np.prod(w.shape[1:])), int(w.shape[0]), (int(w.shape[1]), int(w.shape[2]))
+    return int(w.shape[1] * w.shape[2]), int(w.shape[3]), (int(w.shape[1]), int(w.shape[2]))
+
+
+def shape_class(step) -> str:
+    """fc_wide (O >= 32) | fc_narrow | conv_1x1 | conv_kxk | dwconv."""
+    fam = _family(step.kernel)
+    K, O, khw = _geometry(step)
+    if fam == "fc":
+        return "fc_wide" if O >= 32 else "fc_narrow"
+    if fam == "conv":
+        return "conv_1x1" if khw == (1, 1) else "conv_kxk"
+    return "dwconv"
+
+
+def _macs(step) -> int:
+    if step.macs:
+        return int(step.macs)
+    p = step.params
+    K, O, _ = _geometry(step)
+    if _family(step.kernel) == "fc":
+        return K * O * int(p.get("rows", 1))
+    oh, ow = p["out_hw"]
+    return K * O * int(oh) * int(ow)
+
+
+def _config_of(step, variant: str) -> str:
+    """The benchmark configuration label that best matches a step."""
+    kind = step.kernel.split("_")[1]
+    if kind == "s8":
+        return "int8"
+    if kind == "to":
+        return "to"
+    if kind == "p2":
+        return "p2 L=2"
+    if variant == "lut":
+        return "t2 lut"
+    p = step.params
+    K = int(p.get("depth", 0))
+    if int(p.get("group", 0)) >= K:
+        return "t2 g=K"
+    return "t2"
+
+
+def _core_key(core: str) -> tuple[str, str]:
+    c = core.lower().replace("_", "-")
+    if c in NO_DSP_CORES:
+        return "cortex-m4", "portable"
+    if c in ("cortex-m4", "cortex-m7"):
+        return c, "dsp"
+    return "cortex-m4", "dsp"  # M33/M35P/M55 with DSP: nearest measured
+
+
+def _pick(entries, function: str, config: str, sclass: str, core: str, build: str, K: int, O: int):
+    cands = [e for e in entries if e["function"] == function and e["config"] == config and e["core"] == core
+             and e["build"] == build]
+    if not cands:
+        cands = [e for e in entries if e["function"] == function and e["core"] == core and e["build"] == build
+                 and e["config"].split()[0] == config.split()[0]]
+    if not cands:
+        return None
+    same = [e for e in cands if e["shape_class"] == sclass] or cands
+
+    def dist(e):
+        k, o = _shape_ko(e)
+        return abs(math.log(max(k, 1) / max(K, 1))) + abs(math.log(max(o, 1) / max(O, 1)))
+    return min(same, key=dist)
+
+
+def _shape_ko(e) -> tuple[int, int]:
+    """(K, O) of a benchmark shape label, e.g. 'fc 640->128', 'pw 64->64 25x5', 'dw3x3 64ch 25x5'."""
+    s = e["shape"]
+    try:
+        if s.startswith("dw"):
+            c = int(s.split()[1].rstrip("ch"))
+            kh = int(s[2])
+            return kh * kh, c
+        a, b = s.split()[1].split("->")
+        k = int(a)
+        if s.startswith("conv") and "x" in s.split()[0]:
+            kh = int(s.split()[0][4])
+            k *= kh * kh
+        return k, int(b)
+    except (ValueError, IndexError):
+        return 1, 1
+
+
+def variants(kernel: str) -> tuple[str, ...]:
+    """The C variants of a kernel name (int8 kernels: just 'default')."""
+    return _VARIANTS.get(kernel, ("default",))
+
+
+def scratch_bytes(step, variant: str = "default") -> int:
+    """Scratch RAM of the C kernel for this step and variant (ternary kernels; int8: conv im2col)."""
+    if step.kernel.split("_")[1] == "s8":
+        if _family(step.kernel) == "conv":
+            K, _, _ = _geometry(step)
+            return 2 * K
+        return 0
+    p = step.params
+    return int(_tern_scratch(step.kernel, p, (), variant))
+
+
+def estimate(step, core: str, variant: str = "default", table: dict | None = None) -> VariantCost:
+    """Estimated instructions of one call of ``step`` on ``core`` with ``variant``."""
+    t = table or costs()
+    ckey, build = _core_key(core)
+    kind = step.kernel.split("_")[1]
+    function = f"{_family(step.kernel)}_s8" if kind == "s8" else c_function(step.kernel, variant)
+    config = _config_of(step, variant)
+    K, O, _ = _geometry(step)
+    e = _pick(t["entries"], function, config, shape_class(step), ckey, build, K, O)
+    if e is None:
+        raise KeyError(f"no measurement for {function} ({config}) on {ckey}/{build}")
+    ipm = float(e["instructions_per_mac"])
+    planes = int(step.params.get("active_planes", step.params.get("planes", 1))) if kind == "t2" else 1
+    if planes > 1 and "planes" not in e["config"]:
+        ipm *= planes  # residual planes cost about one pass each (measured: 2 planes ~ 1.9-2x)
+    macs = _macs(step)
+    return VariantCost(variant, function, ipm * macs, ipm, scratch_bytes(step, variant),
+                       f"{e['function']} {e['config']} {e['shape']} {e['core']}/{e['build']}")
+
+
+def choose_variant(step, core: str, optimize: str = "speed", table: dict | None = None) -> str:
+    """The variant to export for ``step`` on ``core`` ('default' or e.g. 'lut')."""
+    if optimize not in OPTIMIZE:
+        raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)} (got {optimize!r})")
+    opts = variants(step.kernel)
+    if len(opts) == 1:
+        return opts[0]
+    ests = []
+    for v in opts:
+        try:
+            ests.append(estimate(step, core, v, table))
+        except KeyError:
+            continue
+    if not ests:
+        return "default"
+    if optimize == "speed":
+        return min(ests, key=lambda c: (c.instructions, c.scratch_bytes)).variant
+    if optimize == "size":
+        return min(ests, key=lambda c: (c.scratch_bytes, c.instructions)).variant
+    smallest = min(c.scratch_bytes for c in ests)
+    ok = [c for c in ests if c.scratch_bytes <= 2 * smallest + 1024]
+    return min(ok, key=lambda c: c.instructions).variant
+
+
+def summary(step, core: str, table: dict | None = None) -> list[dict[str, Any]]:
+    """Every variant's estimate, for reports."""
+    out = []
+    for v in variants(step.kernel):
+        try:
+            c = estimate(step, core, v, table)
+        except KeyError:
+            continue
+        out.append(dict(variant=c.variant, function=c.function, instructions=round(c.instructions),
+                        instructions_per_mac=round(c.instructions_per_mac, 3), scratch_bytes=c.scratch_bytes,
+                        basis=c.basis))
+    return out
