@@ -184,6 +184,8 @@ def _random_case(rng, kernel):
     fam, kind = TC.family_of(kernel), TC.kind_of(kernel)
     kw = dict(planes=int(rng.integers(1, 4)) if kind == "t2" else 1, scale_bits=int(rng.choice([8, 8, 12])),
               levels=int(rng.integers(1, 8)), zero_frac=float(rng.uniform(0.0, 0.9)))
+    if rng.random() < 0.4:  # the full int8 range: the DSP paths' fast output stage
+        kw["act"] = (-128, 127)
     if kind == "t2" and kw["planes"] > 1 and rng.random() < 0.4:
         kw["active_planes"] = int(rng.integers(1, kw["planes"] + 1))
         kw["switchable"] = True
@@ -280,7 +282,16 @@ def _firmware_cases():
     for rep in range(3):
         step, x = _random_case(rng, "fc_t2_s8")
         cases.append((step, x, "lut"))
-    # the benchmark shapes, small batch
+    # the benchmark shapes, small batch; full-range outputs (the output records, scale folding)
+    for kernel, kw in (("fc_t2_s8", dict(out_channels=7, depth=100, group=None)),
+                       ("fc_t2_s8", dict(out_channels=9, depth=600, group=None, planes=2, active_planes=1,
+                                         switchable=True)),
+                       ("conv_t2_s8", dict(out_channels=7, in_channels=20, kernel_hw=(1, 1), pad=(0, 0),
+                                           in_hw=(3, 3), group=None)),
+                       ("conv_t2_s8", dict(out_channels=5, in_channels=8, in_hw=(4, 3), group=16, planes=3)),
+                       ("conv_to_s8", dict(out_channels=6, in_channels=16, in_hw=(3, 3), group=None))):
+        step = TC.random_step(rng, kernel, act=(-128, 127), **kw)
+        cases.append((step, TC.random_input(rng, step, batches=3), "default"))
     step = TC.random_step(rng, "fc_t2_s8", out_channels=10, depth=256, group=64)
     cases.append((step, TC.random_input(rng, step), "default"))
     cases.append((step, TC.random_input(rng, step), "lut"))

@@ -14,7 +14,7 @@
  * SMLADs. The portable path runs te_tern_row_portable per pixel.
  *
  * Scratch (te_conv_t2_s8_get_buffer_size): two widened patches, the p2 table,
- * 16 * O bytes of accumulators, 20 * O bytes of output records and one int8
+ * 16 * O bytes of accumulators, 24 * O bytes of output records and one int8
  * patch.
  */
 #include "te_tern_internal.h"
@@ -28,7 +28,7 @@ int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const 
 {
     const int32_t k = te_tern_conv_k(input_dims, filter_dims);
     return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + ((k + 3) & ~3) +
-           36 * filter_dims->n;
+           40 * filter_dims->n;
 }
 
 int32_t te_conv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims)
@@ -127,7 +127,7 @@ te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_q
     const int direct = kh == 1 && kw == 1 && params->stride_h == 1 && params->stride_w == 1 &&
                        params->pad_top == 0 && params->pad_left == 0 && ow == in.w && oh <= in.h;
     const int32_t vbytes = te_tern_vec_bytes(kind, k);
-    int8_t *patch = (int8_t *)scratch + 2 * vbytes + (kind == TE_TK_P2 ? 1024 : 0) + 36 * rows;
+    int8_t *patch = (int8_t *)scratch + 2 * vbytes + (kind == TE_TK_P2 ? 1024 : 0) + 40 * rows;
     const int32_t pixels = oh * ow;
 #if TE_USE_DSP
     if (te_tern_dsp_ok(&mm)) {

@@ -14,7 +14,7 @@
  *
  * Scratch (te_fc_t2_s8_get_buffer_size): one widened input row (two when N >= 2;
  * 2 * roundup(K, 16) bytes each, p2: 8-tap words, plus its 1 KiB decode table),
- * 8 * O bytes of accumulators (16 * O when N >= 2) and, when N >= 3, 20 * O
+ * 8 * O bytes of accumulators (16 * O when N >= 2) and, when N >= 3, 24 * O
  * bytes of output records.
  */
 #include "te_tern_internal.h"
@@ -26,7 +26,7 @@ int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te
     /* widened rows (two when batched), p2 table, accumulators (2*O words per
      * row in a pass), output records (from 3 input rows on) */
     return (n >= 2 ? 2 : 1) * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) +
-           (n >= 2 ? 16 : 8) * o + (n >= 3 ? 20 * o : 0);
+           (n >= 2 ? 16 : 8) * o + (n >= 3 ? 24 * o : 0);
 }
 
 te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant *quant,

@@ -81,6 +81,7 @@ te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w
     mm->output_offset = output_offset;
     mm->act = act;
     mm->rec = 0;
+    mm->fold = 0;
     mm->simple_out = act.min == -128 && act.max == 127;
     for (int32_t i = 0; i < o && mm->simple_out; ++i) {
         mm->simple_out = quant->shift[i] <= 0;
@@ -704,6 +705,73 @@ static void te_t2_sweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
 }
+
+/* Sweeps for one group per row and one plane with the scales folded into the
+ * output records (te_tern_prep_out): each block is `last` words, then the
+ * sums, shifted back by 14, are stored as they are. */
+#define TE_A_FSTORE(sr, off)                                         \
+    "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
+    "str %[" #sr "], [%[xa], #" #off "]\n\t"                         \
+    "movs %[" #sr "], #0\n\t"
+#define TE_A_FBLOCK_END(accbytes)                                    \
+    "ldr %[n], [%[d], #28]\n\t"                                      \
+    "add %[c], %[c], %[n]\n\t"                                       \
+    "ldr %[n], [%[d], #32]\n\t"                                      \
+    "sub %[x], %[x], %[n]\n\t"                                       \
+    "add %[xa], %[xa], #" #accbytes "\n\t"                           \
+    "str %[xa], [%[d], #0]\n\t"                                      \
+    "ldr %[n], [%[d], #24]\n\t"                                      \
+    "subs %[n], %[n], #1\n\t"                                        \
+    "str %[n], [%[d], #24]\n\t"                                      \
+    "bne 2b\n\t"
+
+static void te_t2_fsweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, n;
+    uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
+    __asm__ volatile(
+        "2:\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[n], [%[d], #20]\n\t"
+        "1:\n\t"
+        TE_A_WORD31
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[xa], [%[d], #0]\n\t"
+        TE_A_FSTORE(s0, 0) TE_A_FSTORE(s1, 4) TE_A_FSTORE(s2, 8)
+        TE_A_FBLOCK_END(12)
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [c] "+r"(c), [x] "+r"(x), [n] "=&r"(n),
+          [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
+        : "cc", "memory");
+}
+
+static void te_t2_fsweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
+    uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
+    __asm__ volatile(
+        "2:\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[n], [%[d], #20]\n\t"
+        "1:\n\t"
+        "ldr %[w1], [%[c], %[rb]]\n\t"
+        "ldr %[w0], [%[c]], #4\n\t"
+        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "ldr %[d], %[stp]\n\t"
+        "ldr %[xa], [%[d], #0]\n\t"
+        TE_A_FSTORE(s0, 0) TE_A_FSTORE(s1, 4) TE_A_FSTORE(s2, 8) TE_A_FSTORE(s3, 12)
+        TE_A_FBLOCK_END(16)
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(c), [x] "+r"(x),
+          [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [xa] "=&r"(xa), [xb] "=&r"(xb),
+          [d] "=&r"(d)
+        : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
+        : "cc", "memory");
+}
 #endif /* TE_TERN_ASM */
 
 /* 2 rows x 1 vector */
@@ -913,7 +981,8 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
                     te_tern_inner(kind, R, P, tb, 4, x + pl->xwords * pl->nfull, 1, s, pl->tbl);
                 }
                 for (int r = 0; r < R; ++r) {
-                    const uint32_t a = te_tern_scale(w, (row0 + r) * g_count + g);
+                    /* fold: the scale (and plane shift) sit in the output records */
+                    const uint32_t a = mm->fold ? 1u : te_tern_scale(w, (row0 + r) * g_count + g);
                     for (int q = 0; q < P; ++q) {
                         const int32_t v = p2 ? s[r * P + q] : (s[r * P + q] >> 14);
                         pacc[r * P + q] += a * (uint32_t)v;
@@ -923,7 +992,7 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
             } while (wb < we);
         }
         for (int r = 0; r < R; ++r) {
-            const uint32_t e = te_tern_pshift(w, row0 + r);
+            const uint32_t e = mm->fold ? 0u : te_tern_pshift(w, row0 + r);
             for (int q = 0; q < P; ++q) {
                 acc[r * P + q] += pacc[r * P + q] << e;
             }
@@ -1056,31 +1125,38 @@ TE_TERN_OUT_FN(te_tern_out2g, 2, 0)
 void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
 {
     mm->rec = 0;
+    mm->fold = 0;
     if (!mm->simple_out || !mm->bias || mm->kind == TE_TK_TO) {
         return;
     }
+    /* one group per row, one plane, short rows: the scale moves into the record */
+    const int fold = mm->kind == TE_TK_T2 && mm->g == 1 && mm->active == 1 &&
+                     (mm->k + TE_T2_WORD_TAPS - 1) / TE_T2_WORD_TAPS <= TE_T2_FLUSH_WORDS;
     for (int32_t o = 0; o < mm->o; ++o) {
         const uint32_t right = (uint32_t)(-mm->shift[o]);
         const uint32_t mask = (1u << right) - 1u;
-        rec[5 * o + 0] = (uint32_t)mm->bias[o];
-        rec[5 * o + 1] = (uint32_t)mm->mult[o];
-        rec[5 * o + 2] = right;
-        rec[5 * o + 3] = mask;
-        rec[5 * o + 4] = mask >> 1;
+        uint32_t *r = rec + TE_TERN_REC_WORDS * o;
+        r[0] = (uint32_t)mm->bias[o];
+        r[1] = (uint32_t)mm->mult[o];
+        r[2] = right;
+        r[3] = mask;
+        r[4] = mask >> 1;
+        r[5] = fold ? te_tern_scale(mm->w, o) << te_tern_pshift(mm->w, o) : 1u;
     }
     mm->rec = (const int32_t *)rec;
+    mm->fold = fold;
 }
 
 #if TE_TERN_ASM
 /* The simple output stage (no left shift, clamp [-128, 127], no offset term)
  * for n rows of one vector, accumulators `stride` words apart, per-row records
- * from te_tern_prep_out: the same arithmetic as te_tern_rq, 19 instructions an
- * output. */
+ * from te_tern_prep_out (the scale, 1 unless folded, times the accumulator plus
+ * the bias, then te_tern_rq's arithmetic), 19 instructions an output. */
 #define TE_A_OUTVEC(stride_bytes)                                    \
     "1:\n\t"                                                         \
     "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
-    "ldmia %[rec]!, {%[b], %[m], %[r], %[mk], %[hf]}\n\t"            \
-    "add %[a], %[a], %[b]\n\t"                                       \
+    "ldmia %[rec]!, {%[b], %[m], %[r], %[mk], %[hf], %[sc]}\n\t"    \
+    "mla %[a], %[a], %[sc], %[b]\n\t"                                \
     "mov %[lo], #0x40000000\n\t"                                     \
     "mov %[hi], #0\n\t"                                              \
     "smlal %[lo], %[hi], %[a], %[m]\n\t"                             \
@@ -1107,19 +1183,20 @@ static void te_tern_outvec_asm(const uint32_t *acc, int stride2, const int32_t *
     register uint32_t r __asm__("r6");
     register uint32_t mk __asm__("r7");
     register uint32_t hf __asm__("r8");
+    register uint32_t sc __asm__("r9");
     uint32_t a, lo, hi;
     if (stride2) {
         __asm__ volatile(TE_A_OUTVEC(8)
                          : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
                            [lo] "=&r"(lo), [hi] "=&r"(hi), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r),
-                           [mk] "=&r"(mk), [hf] "=&r"(hf)
+                           [mk] "=&r"(mk), [hf] "=&r"(hf), [sc] "=&r"(sc)
                          : [off] "r"(off)
                          : "cc", "memory");
     } else {
         __asm__ volatile(TE_A_OUTVEC(4)
                          : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
                            [lo] "=&r"(lo), [hi] "=&r"(hi), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r),
-                           [mk] "=&r"(mk), [hf] "=&r"(hf)
+                           [mk] "=&r"(mk), [hf] "=&r"(hf), [sc] "=&r"(sc)
                          : [off] "r"(off)
                          : "cc", "memory");
     }
@@ -1182,6 +1259,21 @@ static void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, in
         }
         return;
     }
+#else
+    if (mm->rec) { /* the C twin of te_tern_outvec_asm */
+        const te_range full = {-128, 127};
+        for (int q = 0; q < P; ++q) {
+            int8_t *out = q ? out1 : out0;
+            for (int32_t o = 0; o < mm->o; ++o) {
+                const int32_t *r = mm->rec + TE_TERN_REC_WORDS * o;
+                const uint32_t a = (uint32_t)r[5] * acc[o * P + q] + (uint32_t)r[0];
+                out[o] = (int8_t)te_tern_rq(a, 0, r[2], r[1], r[3], r[4], mm->output_offset, full);
+            }
+        }
+        return;
+    }
+#endif
+#if TE_TERN_ASM
     if (P == 1 && mm->simple_out && mm->bias && mm->kind != TE_TK_TO) {
         te_tern_outvec_direct(acc, mm->bias, mm->mult, mm->shift, mm->output_offset, mm->o, out0);
         return;
@@ -1219,7 +1311,7 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
 #if TE_TERN_ASM
     /* full row blocks below o_safe: one assembly sweep per plane */
     const int32_t R = pair ? 2 : 3;
-    const int32_t nb = lean && pl.gw <= TE_T2_FLUSH_WORDS ? o_safe / R : 0;
+    const int32_t nb = (lean || mm->fold) && pl.gw <= TE_T2_FLUSH_WORDS ? o_safe / R : 0;
     if (nb > 0) {
         const te_tern_weights *w = mm->w;
         const int32_t P = pair ? 2 : 1, g_count = mm->g, n_acc = nb * R * P;
@@ -1243,10 +1335,10 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
             st.xback = 4 * pl.nw * pl.xwords;
             st.sstep = (R - 1) * g_count;
             const uint8_t *c = w->codes + p * rows * mm->rb;
-            if (pair) {
-                te_t2_sweep22(c, mm->rb, x, &st);
+            if (mm->fold) {
+                (pair ? te_t2_fsweep22 : te_t2_fsweep31)(c, mm->rb, x, &st);
             } else {
-                te_t2_sweep31(c, mm->rb, x, &st);
+                (pair ? te_t2_sweep22 : te_t2_sweep31)(c, mm->rb, x, &st);
             }
             if (shifted) {
                 for (int32_t i = 0; i < n_acc; ++i) {
@@ -1260,7 +1352,7 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
     if (pair) {
         for (; o + 2 <= rows; o += 2) {
 #if TE_TERN_ASM
-            if (lean && o + 2 <= o_safe) {
+            if (lean && !mm->fold && o + 2 <= o_safe) {
                 te_t2_l22(&pl, o, x, accbuf);
                 continue;
             }
@@ -1275,7 +1367,7 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
     }
     for (; o + 3 <= rows; o += 3) {
 #if TE_TERN_ASM
-        if (lean && o + 3 <= o_safe) {
+        if (lean && !mm->fold && o + 3 <= o_safe) {
             te_t2_l31(&pl, o, x, accbuf);
             continue;
         }

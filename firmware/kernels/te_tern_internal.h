@@ -46,6 +46,7 @@ typedef struct {
     te_range act;
     int simple_out;    /* every shift <= 0 and act = [-128, 127] */
     const int32_t *rec; /* DSP: per-row output records (te_tern_prep_out), or NULL */
+    int fold;           /* DSP: scales folded into the records, accumulators unscaled */
 } te_tern_mm;
 
 /* Checks the weights for `kind` and fills mm; returns TE_OK or TE_ERR_ARG. */
@@ -127,11 +128,13 @@ void te_p2_build_table(int32_t levels, uint32_t *tbl);
 #endif
 
 #if TE_USE_DSP
-/* Words of scratch te_tern_prep_out needs: 5 per row. */
-#define TE_TERN_REC_WORDS 5
+/* Words of scratch te_tern_prep_out needs: 6 per row. */
+#define TE_TERN_REC_WORDS 6
 /* For the simple output stage (see te_tern_mm.simple_out): per row {bias, multiplier,
- * right shift, rounding mask, half mask}, so that the output loop loads them with
- * one LDM. Sets mm->rec (left NULL when the simple stage does not apply). */
+ * right shift, rounding mask, half mask, scale}, so that the output loop loads them
+ * with one LDM. Sets mm->rec (left NULL when the simple stage does not apply) and
+ * mm->fold (one group per row and one plane: the group scale, shifted by the plane
+ * shift, goes into the record instead of the accumulation; else scale = 1). */
 void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec);
 #endif
 

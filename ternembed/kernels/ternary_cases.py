@@ -69,9 +69,9 @@ def scratch_bytes(kernel: str, params: dict, in_shape: tuple[int, ...], variant:
             return lut_scratch_bytes(K, O, P)
         n = int(in_shape[0]) if len(in_shape) else int(params.get("rows", 1))
         O = int(params["out_channels"])
-        return (2 if n >= 2 else 1) * vec + table + (16 if n >= 2 else 8) * O + (20 * O if n >= 3 else 0)
+        return (2 if n >= 2 else 1) * vec + table + (16 if n >= 2 else 8) * O + (24 * O if n >= 3 else 0)
     if fam == "conv":
-        return 2 * vec + table + ((K + 3) & ~3) + 36 * int(params["out_channels"])
+        return 2 * vec + table + ((K + 3) & ~3) + 40 * int(params["out_channels"])
     kh, kw = params["kernel_hw"]
     return 4 * int(kh) * int(kw) * int(params["out_channels"])
 
