@@ -1,6 +1,7 @@
 """The command line: clear one-line errors with exit code 2, JSON output, files written atomically."""
 import json
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -134,3 +135,42 @@ def test_help_reads_well():
         assert code == 0 and "usage:" in out
     code, out, err = run()
     assert code == 2
+
+
+DIGITS = Path(__file__).resolve().parent.parent / "examples/digits"
+
+
+def test_export_unknown_board_lists_the_known_ones(tmp_path):
+    code, out, err = run("export", DIGITS / "digits_int8.tflite", "--board", "nucleo_zz", "-o", tmp_path / "p")
+    assert_clean_error(code, out, err, "nucleo_zz", "qemu_mps2_an386", "nucleo_f446re")
+    assert not (tmp_path / "p").exists()
+
+
+def test_export_refuses_a_non_empty_folder_without_force(tmp_path):
+    (tmp_path / "mine.txt").write_text("user data")
+    code, out, err = run("export", DIGITS / "digits_int8.tflite", "-b", "nucleo", "-o", tmp_path, "--method", "int8")
+    assert_clean_error(code, out, err, "--force")
+    assert (tmp_path / "mine.txt").read_text() == "user data"
+
+
+def test_export_budget_needs_calibration(tmp_path):
+    code, out, err = run("export", DIGITS / "digits_int8.tflite", "-b", "nucleo", "-o", tmp_path / "p",
+                         "--budget-bits", "3")
+    assert_clean_error(code, out, err, "--calib")
+
+
+def test_export_int8_then_build_reports_matching_sizes(tmp_path):
+    from shutil import which
+    if which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    code, out, err = run("export", DIGITS / "digits_int8.tflite", "-b", "qemu_mps2_an386", "-o", tmp_path / "p",
+                         "--method", "int8", "--eval", DIGITS / "digits_test.npz", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["evaluation"]["accuracy"] > 0.9 and (tmp_path / "p" / "report.json").exists()
+    code, out, err = run("build", tmp_path / "p", "--json")
+    assert code == 0, err
+    built = json.loads(out)
+    assert built["fits"] and built["checks_ok"]
+    weights = next(c for c in built["checks"] if c["name"] == "weights")
+    assert weights["planned"] == weights["measured"] == report["weight_bytes"]
