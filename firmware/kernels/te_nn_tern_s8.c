@@ -330,7 +330,9 @@ void te_p2_build_table(int32_t levels, uint32_t *tbl)
  * itself, spills in them. The C twins below compute exactly the same sums (the
  * same products, added modulo 2^32) and are what the emulated-DSP host build
  * runs; the QEMU tests run the assembly. */
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__)
+/* Only in optimized builds: at -O0 GCC keeps r7 as the frame pointer and cannot
+ * give the loops their 14 registers. */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__)
 #define TE_TERN_ASM 1
 #else
 #define TE_TERN_ASM 0
