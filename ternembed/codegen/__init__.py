@@ -11,6 +11,7 @@ from __future__ import annotations
 from .core import (EMITTERS, EmitContext, GeneratedModel, c_float, c_int, c_struct_value, emitter,
                    generate, supported_kernels)
 from . import emitters  # noqa: F401,E402  (registers the kernel call emitters)
+from . import emitters_ternary  # noqa: F401,E402  (registers the ternary kernel emitters)
 from .hashing import plan_hash
 from .names import Namer, c_comment, c_identifier, c_string
 
