@@ -144,3 +144,7 @@ def _mean(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.pool import mean
     p = step.params
     return mean(args[0], p["axes"], p["op"], p["keep_dims"])
+
+
+# The ternary kernels register their adapters on import (they import `adapter` from here).
+from .kernels import ternary as _ternary  # noqa: E402,F401

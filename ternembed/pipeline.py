@@ -157,7 +157,8 @@ class ExportSummary:
 
 def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: str | Path | None = None,
                  percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
-                 firmware: str = "protocol", force: bool = False, **config_options: Any) -> ExportSummary:
+                 firmware: str = "protocol", force: bool = False, optimize: str = "speed",
+                 **config_options: Any) -> ExportSummary:
     """Read, quantize and export a model as a firmware project. config_options go to ternary_config."""
     from .boards import get_board
     board_obj = get_board(board)  # unknown boards fail before any work
@@ -175,6 +176,10 @@ def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: s
             raise InputError("a budget (--budget-bits, --max-flash, --min-agreement) places layers by "
                              "measured sensitivity: give calibration data with --calib FILE")
         plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
+        from .codegen.emitters_ternary import assign_variants
+        if optimize not in ("speed", "size", "balanced"):
+            raise InputError(f"optimize must be speed, size or balanced, got {optimize!r}")
+        plan = assign_variants(plan, board_obj.core, optimize)  # kernel variant per layer from the cost model
     evaluation = None
     if eval_data is not None:
         x, y = load_inputs(eval_data, int8_plan)
