@@ -185,6 +185,8 @@ def settings(m: Model) -> list[tuple[str, TernaryConfig | str | None]]:
     rows: list[tuple[str, TernaryConfig | str | None]] = [("int8 original", None)]
     if "float_model" in m.extra:
         rows.append(("fp32 original", "float"))
+    if m.kind == "classify":
+        rows.append(("int8 + 1-LSB noise", "noise"))
     return rows + [
         ("TWN per channel", TernaryConfig(method="twn")),
         ("FGQ N=16", TernaryConfig(method="fgq", group=16)),
@@ -212,6 +214,13 @@ def run_model(m: Model, log: Callable[[str], None]) -> list[dict[str, Any]]:
             rows.append(row)
             log(f"{m.name:13s} {label:26s} " + _fmt(row))
             continue
+        if cfg == "noise":  # noise floor: +-1 LSB on 0.1% of the second MAC layer's outputs
+            y = _noisy_run(m)
+            row = dict(model=m.name, setting=label, weight_bytes=m.plan.weight_bytes, ratio=1.0, bits=8.0,
+                       seconds=time.perf_counter() - t0, **evaluate(m, m.plan, y, y8))
+            rows.append(row)
+            log(f"{m.name:13s} {label:26s} " + _fmt(row))
+            continue
         if cfg is None:
             plan, rep = m.plan, None
         else:
@@ -228,6 +237,26 @@ def run_model(m: Model, log: Callable[[str], None]) -> list[dict[str, Any]]:
         rows.append(row)
         log(f"{m.name:13s} {label:26s} " + _fmt(row))
     return rows
+
+
+def _noisy_run(m: Model, frac: float = 0.001, seed: int = 0) -> np.ndarray:
+    """The int8 plan with +-1 added to a random 0.1% of the second MAC layer's int8 outputs."""
+    from ternembed.emulate import ADAPTERS
+    from ternembed.quantize.plan_pass import mac_layers
+    plan = m.plan
+    pos = mac_layers(plan)[1].pos
+    vals = emulate.run(plan, m.inputs, keep_all=True)
+    out = plan.steps[pos].outputs[0]
+    rng = np.random.default_rng(seed)
+    v = vals[out].astype(np.int64)
+    hit = rng.random(v.shape) < frac
+    vals[out] = np.clip(v + hit * rng.choice([-1, 1], v.shape), -128, 127).astype(np.int8)
+    n = len(m.inputs[0])
+    for step in plan.steps[pos + 1:]:
+        res = ADAPTERS[step.kernel](step, [vals[i] for i in step.inputs])
+        b = plan.buffers[step.outputs[0]]
+        vals[step.outputs[0]] = np.asarray(res).reshape((n,) + tuple(b.shape[1:])).astype(b.dtype)
+    return vals[plan.outputs[0]]
 
 
 def _fmt(row: dict) -> str:
@@ -248,7 +277,9 @@ def _int8_bits(plan) -> float:
 
 
 def _dash(r: dict) -> str:
-    return "float" if r["setting"].startswith("fp32") else "all 8"
+    if r["setting"].startswith("fp32"):
+        return "float"
+    return "all 8, noise" if "noise" in r["setting"] else "all 8"
 
 
 def _short(L) -> str:
@@ -265,6 +296,31 @@ TARGETS = """\
 
 | target | measured | met |
 |---|---|---|
+"""
+
+
+NOTES = """\
+Notes on the targets:
+
+- IC (ResNet-8) is not met, by a wide margin, and we see no post-training path to it on these
+  inputs: 520 of the 540 are crops of two photographs, far from CIFAR-10, on which the network
+  is fragile. The fp32 model itself agrees with the int8 model on only about 89% of them, and the
+  int8 model perturbed by +-1 LSB on 0.1% of one layer's outputs already loses about 5-7 points
+  (rows above). At 4 bits the placement has to put the two largest layers (74% of the weights)
+  at one ternary plane. What was tried, measured on this benchmark: TWN / exact / FGQ N=16..64 /
+  TRN up to 4 planes / pow2 levels 2-3 / RTN offset fits; bias correction (+20 points at 1 plane);
+  error-feedback fits on calibration statistics (+20 points at 1 plane, +8 at 2 planes); a
+  sequential (in-network) bias correction (+7 points for TRN on IC, but it hurt SWW, so it is an
+  option, not the default); mixed placement candidates (FGQ N=16/64, TRN, pow2; +1 to +5 points);
+  Hessian damping 0.001-0.2 (no effect). On the 20 CIFAR-10 images the 4-bit placement keeps the
+  int8 accuracy.
+- Weight bytes <= 0.5x int8 at a 4-bit budget: bits/w counts codes and group scales only (int8 = 8),
+  so biases and per-channel requantization (12 bytes per output channel, int8 or ternary) come on
+  top and a pure 4-bit budget lands at 0.50-0.57x; the '<= 0.5x' rows add the flash cap and meet it
+  everywhere except hello_world, whose 684 bytes are mostly biases and requantization of 33 channels.
+- micro_speech has 4 inputs and hello_world one output value per input: their agreement numbers say
+  little. The uniform rows of micro_speech are all int8 because its two MAC layers are a depthwise
+  layer and the last layer (the defaults keep both int8).
 """
 
 
@@ -315,7 +371,9 @@ def markdown(rows: list[dict[str, Any]], models: list[Model], seconds: float) ->
            "'<= 0.5x' row adds a flash cap of half the int8 weight bytes. Fits use error feedback and bias",
            "correction on calibration statistics. Calibration uses every other input; the held-out columns",
            "use only the others. Layers: per MAC layer 8 = int8, 1/2/3 = ternary planes, L = lossless.",
-           "fp32 original: the float model in ai-edge-litert on the float inputs (weight B = float bytes).", ""]
+           "fp32 original: the float model in ai-edge-litert on the float inputs (weight B = float bytes).",
+           "int8 + 1-LSB noise: the int8 plan with +-1 added to a random 0.1% of the second MAC layer's",
+           "outputs -- how much top-1 agreement the smallest possible perturbation already costs.", ""]
     for m in models:
         mr = [r for r in rows if r["model"] == m.name]
         if not mr:
@@ -347,6 +405,7 @@ def markdown(rows: list[dict[str, Any]], models: list[Model], seconds: float) ->
         out.append("")
     t, _ = targets(rows)
     out.append(t)
+    out.append(NOTES)
     out.append(f"Run time: {seconds:.0f} s.")
     return "\n".join(out) + "\n"
 

@@ -37,7 +37,12 @@ import numpy as np
 from . import ternary as T
 from .policy import SOLVER_OF
 
-__all__ = ["LayerStats", "layer_stats", "refit"]
+__all__ = ["LayerStats", "layer_stats", "refit", "output_error", "MIN_ROWS"]
+
+#: Fewer calibration patches than this and there is no covariance: the pass keeps the plain fit.
+#: (With fewer rows than K the damped covariance is low-rank plus a ridge: the feedback then
+#: compensates errors along the calibration directions only, and may fit those inputs closely.)
+MIN_ROWS = 2
 
 
 @dataclass
@@ -49,8 +54,8 @@ class LayerStats:
     """
 
     mean: np.ndarray
-    cov: np.ndarray
-    U: np.ndarray
+    cov: np.ndarray | None
+    U: np.ndarray | None
     rows: int
 
 
@@ -66,11 +71,13 @@ def _upper_inv_chol(C: np.ndarray, damp: float) -> np.ndarray:
     return np.swapaxes(L, -1, -2)
 
 
-def layer_stats(layer, x: np.ndarray, max_rows: int = 16384, damp: float = 0.01, seed: int = 0) -> LayerStats:
+def layer_stats(layer, x: np.ndarray, max_rows: int = 16384, damp: float = 0.01, seed: int = 0,
+                with_cov: bool = True) -> LayerStats:
     """Mean and covariance of the layer's input patches on calibration inputs ``x`` (int8, batch first).
 
     At most ``max_rows`` patches are used (an evenly spread, seeded choice), so big convolutions
-    stay cheap; the mean uses all patches.
+    stay cheap; the mean uses all patches. ``with_cov=False`` (or fewer than MIN_ROWS patches)
+    gives the mean only (for the bias correction).
     """
     from ..kernels.ternary import _patches
     p = layer.step.params
@@ -88,6 +95,9 @@ def layer_stats(layer, x: np.ndarray, max_rows: int = 16384, damp: float = 0.01,
             cols = pt.reshape(-1, ws[1] * ws[2], x.shape[3])  # [rows, taps, C]
     n = cols.shape[0]
     mean_all = cols.astype(np.float64).mean(axis=0) - zp if n else np.zeros(cols.shape[1:])
+    if not with_cov or n < MIN_ROWS:
+        mean = mean_all if layer.family != "dwconv" else np.repeat(mean_all.T, int(p["depth_multiplier"]), axis=0)
+        return LayerStats(mean, None, None, n)
     if n > max_rows:
         idx = np.sort(rng.choice(n, max_rows, replace=False))
         cols = cols[idx]

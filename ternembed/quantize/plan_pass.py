@@ -620,16 +620,20 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
     if cfg.fit == "feedback" and evaluator is None:
         from ..errors import InputError
         raise InputError(f"{plan.name}: fit = 'feedback' needs calibration inputs")
-    if evaluator is not None and (feedback or cfg.bias_correction != "off"):
-        for L in layers:
-            stats[L.pos] = CF.layer_stats(L, evaluator.values[L.step.inputs[0]])
+    use_stats = evaluator is not None and (feedback or cfg.bias_correction != "off")
+
+    def layer_stats(L: MacLayer):
+        """Calibration statistics of a layer, computed on first use (only ternary candidates need them)."""
+        if use_stats and L.pos not in stats:
+            stats[L.pos] = CF.layer_stats(L, evaluator.values[L.step.inputs[0]], with_cov=feedback)
+        return stats.get(L.pos)
 
     fits: dict[int, LayerFit] = {}  # id(step) -> fit, for the sequential bias correction
 
     def make_step(L: MacLayer, spec: MethodSpec) -> Step:
         fit = fit_layer(L.w, spec)
-        st = stats.get(L.pos)
-        if feedback and st is not None:
+        st = layer_stats(L)
+        if feedback and st is not None and st.rows >= CF.MIN_ROWS:
             fit = CF.refit(L.w, fit, st, sequential=cfg.switchable)
         mean = st.mean if (st is not None and cfg.bias_correction != "off") else None
         step = build_step(L, fit, cfg.switchable, mean)
