@@ -425,6 +425,8 @@ def _build_and_run(tprojects, name, config, board):
 
 
 QEMU_CASES = [(m, c, b) for m in QEMU_MODELS for c in QEMU_CONFIGS for b in QEMU_BOARDS]
+# every other shared model in one ternary configuration too
+QEMU_CASES += [(m, "fgq16", b) for m in MODELS if m not in QEMU_MODELS for b in QEMU_BOARDS]
 
 
 @pytest.mark.qemu
