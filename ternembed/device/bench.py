@@ -208,7 +208,10 @@ def bar_chart_png(result: BenchResult) -> bytes:
     from PIL import Image, ImageDraw, ImageFont
 
     rows = result.table()
-    font = ImageFont.load_default()
+    try:
+        font = ImageFont.load_default(size=13)  # scalable font (Pillow >= 10.1 with FreeType)
+    except TypeError:
+        font = ImageFont.load_default()
     unit = result.device.get("cycles_unit", "cycles")
     labels = [f"{r['index']:>3} {r['op'][:16]} {r['name'][:22]}" for r in rows]
 
