@@ -8,11 +8,12 @@
  * the input reads the input zero point (-input_offset), which the folded bias
  * cancels exactly.
  *
- * DSP path (M == 1, KH*KW <= TE_DW_TAPS): blocks of four channels in the
+ * DSP path (M == 1): blocks of four channels in the
  * outer loop, every output pixel of the block inside. Per block:
  *  - the weights are widened once into a stack table (per tap, the (c0,c2)
- *    and (c1,c3) int16 pairs) and the requantization records (te_mac_rq)
- *    prepared once;
+ *    and (c1,c3) int16 pairs, and the tap's input offset; kernels of up to
+ *    TE_DW_TAPS taps, larger ones widen in the loop) and the requantization
+ *    records (te_mac_rq, te_mac_srq) prepared once;
  *  - padded taps are not visited: with z = -input_offset the pad value,
  *        acc = bias_f + sum_taps xt*w = (bias_f + z*sum_taps w) + sum_in (x - z)*w
  *    (xt = x inside, z outside; exact modulo 2^32 like the int32 sums it
@@ -25,7 +26,7 @@
  *  - the output stage applies the four records, SSATs and packs the four
  *    bytes, clamps them with SSUB8/SEL when the activation is narrower than
  *    int8, and stores one word.
- * Remaining channels, M > 1 and larger kernels use the portable loop.
+ * Remaining channels and M > 1 use the portable loop.
  */
 #include <string.h>
 
@@ -34,8 +35,11 @@
 #include "te_dsp.h"
 
 /* Largest kernel (KH*KW) of the DSP block path: its widened weights take
- * 12 bytes per tap of stack (300 bytes for 5x5). */
-#define TE_DW_TAPS 25
+ * 12 bytes per tap of stack (972 bytes for 9x9 or 10x8); larger kernels widen
+ * the weights in the loop instead. */
+#ifndef TE_DW_TAPS
+#define TE_DW_TAPS 81
+#endif
 
 #if TE_USE_DSP
 
@@ -156,6 +160,24 @@ static inline void te_dw_run(te_dw_acc *acc, uintptr_t origin, const te_dw_tap *
 #endif
 }
 
+/* As te_dw_run without a table (kernels of more than TE_DW_TAPS taps): n taps
+ * whose inputs are xstep bytes apart from origin and whose weights are wstep
+ * bytes apart from w. */
+static inline void te_dw_run_direct(te_dw_acc *acc, uintptr_t origin, const int8_t *w, int32_t n,
+                                    int32_t xstep, int32_t wstep, int32_t nz2)
+{
+    for (; n > 0; --n, origin += (uintptr_t)(intptr_t)xstep, w += wstep) {
+        const int32_t xw = te_read_s8x4((const int8_t *)origin);
+        const int32_t ww = te_read_s8x4(w);
+        const int32_t xe = te_sxtab16(nz2, xw), xo = te_dw_sxtab16_ror8(nz2, xw);
+        const int32_t we = te_sxtb16(ww), wo = te_sxtb16_ror8(ww);
+        acc->a0 = te_smlabb(xe, we, acc->a0);
+        acc->a2 = te_smlatt(xe, we, acc->a2);
+        acc->a1 = te_smlabb(xo, wo, acc->a1);
+        acc->a3 = te_smlatt(xo, wo, acc->a3);
+    }
+}
+
 /* The four output bytes of one pixel, packed, from the full records rq[0..3]:
  * requantize, add the offset, SSAT. */
 static inline uint32_t te_dw_out4(const te_mac_rq *rq, const te_dw_acc *acc, int32_t off)
@@ -251,45 +273,29 @@ static inline void te_dw_range(int32_t start, int32_t step, int32_t n, int32_t s
 /* te_dw_out4 reads the records at 28-byte steps, te_dw_out4_short at 16. */
 typedef char te_mac_srq_layout_check[sizeof(te_mac_rq) == 28 && sizeof(te_mac_srq) == 16 ? 1 : -1];
 
-/* The block path for channels [c, c + 4) of one image. */
-static void te_dw_block4(const te_dwconv_params *p, const te_dims *in, const int8_t *image,
-                         int32_t kh, int32_t kw, const int8_t *filter, const int32_t *bias,
-                         const te_pc_quant *quant, int32_t oh, int32_t ow, int32_t oc_count,
-                         int32_t c, int8_t *output)
+#if defined(__GNUC__)
+#define TE_DW_INLINE static inline __attribute__((always_inline))
+#else
+#define TE_DW_INLINE static inline
+#endif
+
+/* Every output pixel of one channel block; `table` is a constant at each call
+ * (the tap table, or weights widened in the loop for kernels above TE_DW_TAPS). */
+TE_DW_INLINE void te_dw_pixels(const te_dwconv_params *p, const te_dims *in, const int8_t *image,
+                               int32_t kh, int32_t kw, const int8_t *filter, int32_t oh, int32_t ow,
+                               int32_t oc_count, int32_t c, int8_t *output, const te_dw_tap *tab,
+                               const te_mac_rq *rq, const te_mac_srq *srq, const uint32_t *base,
+                               int short_rq, const int table)
 {
-    te_dw_tap tab[TE_DW_TAPS];
-    te_mac_rq rq[4];
-    te_mac_srq srq[4];
-    uint32_t base[4]; /* bias_f + z * sum w, modulo 2^32 */
     const int32_t z = -p->input_offset;
     const int32_t off = p->output_offset;
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t in_w = in->w, in_c = in->c;
-    int short_rq = 1;
-    for (int j = 0; j < 4; ++j) {
-        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
-        base[j] = bias ? (uint32_t)bias[c + j] : 0u;
-        te_mac_rq_init(&rq[j], m, shift);
-        short_rq &= te_mac_srq_init(&srq[j], m, shift, off);
-    }
-    for (int32_t ky = 0; ky < kh; ++ky) {
-        for (int32_t kx = 0; kx < kw; ++kx) {
-            const int32_t t = ky * kw + kx;
-            const int8_t *w = filter + t * oc_count + c;
-            const int32_t word = te_read_s8x4(w);
-            tab[t].off = (ky * dh * in_w + kx * dw) * in_c;
-            tab[t].we = (uint32_t)te_sxtb16(word);
-            tab[t].wo = (uint32_t)te_sxtb16_ror8(word);
-            for (int j = 0; j < 4; ++j) {
-                base[j] += (uint32_t)(z * w[j]);
-            }
-        }
-    }
+    const int32_t taps = kh * kw;
     const int32_t nz2 = (int32_t)(((uint32_t)(uint16_t)(int16_t)-z) * 0x00010001u);
     const int clamp = p->activation.min > -128 || p->activation.max < 127;
     const uint32_t lo4 = 0x01010101u * (uint8_t)p->activation.min;
     const uint32_t hi4 = 0x01010101u * (uint8_t)p->activation.max;
-    const int32_t taps = kh * kw;
     /* output columns whose kernel lies inside the image: [ox_lo, ox_hi) */
     const int32_t ox_lo = (p->pad_left + sw - 1) / sw;
     const int32_t last = in_w - 1 - (kw - 1) * dw + p->pad_left; /* ox*sw <= last */
@@ -310,7 +316,17 @@ static void te_dw_block4(const te_dwconv_params *p, const te_dims *in, const int
                            (uintptr_t)(intptr_t)((iy0 * in_w - p->pad_left) * in_c);
         for (int32_t ox = 0; ox < ow; ++ox, out += oc_count, origin += (uintptr_t)(intptr_t)ostep) {
             te_dw_acc acc = {(int32_t)base[0], (int32_t)base[1], (int32_t)base[2], (int32_t)base[3]};
-            if ((uint32_t)(ox - ox_lo) < inner_n) {
+            if (!table) {
+                int32_t kx0 = 0, kx1 = kw;
+                if ((uint32_t)(ox - ox_lo) >= inner_n) {
+                    te_dw_range(ox * sw - p->pad_left, dw, kw, in_w, &kx0, &kx1);
+                }
+                for (int32_t ky = ky0; ky < ky1 && kx1 > kx0; ++ky) {
+                    te_dw_run_direct(&acc, origin + (uintptr_t)(intptr_t)((ky * dh * in_w + kx0 * dw) * in_c),
+                                     filter + (ky * kw + kx0) * oc_count + c, kx1 - kx0, dw * in_c,
+                                     oc_count, nz2);
+                }
+            } else if ((uint32_t)(ox - ox_lo) < inner_n) {
                 te_dw_run(&acc, origin, tab, taps, nz2);
             } else {
                 int32_t kx0, kx1;
@@ -327,6 +343,53 @@ static void te_dw_block4(const te_dwconv_params *p, const te_dims *in, const int
             }
             memcpy(out, &v, sizeof(v));
         }
+    }
+}
+
+/* The block path for channels [c, c + 4) of one image. */
+static void te_dw_block4(const te_dwconv_params *p, const te_dims *in, const int8_t *image,
+                         int32_t kh, int32_t kw, const int8_t *filter, const int32_t *bias,
+                         const te_pc_quant *quant, int32_t oh, int32_t ow, int32_t oc_count,
+                         int32_t c, int8_t *output)
+{
+    te_dw_tap tab[TE_DW_TAPS];
+    te_mac_rq rq[4];
+    te_mac_srq srq[4];
+    uint32_t base[4]; /* bias_f + z * sum w, modulo 2^32 */
+    const int32_t z = -p->input_offset;
+    const int32_t off = p->output_offset;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w;
+    const int32_t in_w = in->w, in_c = in->c;
+    int short_rq = 1;
+    for (int j = 0; j < 4; ++j) {
+        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
+        base[j] = bias ? (uint32_t)bias[c + j] : 0u;
+        te_mac_rq_init(&rq[j], m, shift);
+        short_rq &= te_mac_srq_init(&srq[j], m, shift, off);
+    }
+    const int32_t taps = kh * kw;
+    const int table = taps <= TE_DW_TAPS;
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        for (int32_t kx = 0; kx < kw; ++kx) {
+            const int32_t t = ky * kw + kx;
+            const int8_t *w = filter + t * oc_count + c;
+            if (table) {
+                const int32_t word = te_read_s8x4(w);
+                tab[t].off = (ky * dh * in_w + kx * dw) * in_c;
+                tab[t].we = (uint32_t)te_sxtb16(word);
+                tab[t].wo = (uint32_t)te_sxtb16_ror8(word);
+            }
+            for (int j = 0; j < 4; ++j) {
+                base[j] += (uint32_t)(z * w[j]);
+            }
+        }
+    }
+    if (table) {
+        te_dw_pixels(p, in, image, kh, kw, filter, oh, ow, oc_count, c, output, tab, rq, srq, base,
+                     short_rq, 1);
+    } else {
+        te_dw_pixels(p, in, image, kh, kw, filter, oh, ow, oc_count, c, output, tab, rq, srq, base,
+                     short_rq, 0);
     }
 }
 
@@ -367,7 +430,7 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
         int8_t *out_image = output + b * oh * ow * oc_count;
         int32_t oc_start = 0;
 #if TE_USE_DSP
-        if (mult_depth == 1 && kh * kw <= TE_DW_TAPS) {
+        if (mult_depth == 1) {
             for (; oc_start + 4 <= oc_count; oc_start += 4) {
                 te_dw_block4(params, &in, image, kh, kw, filter, bias, quant, oh, ow, oc_count,
                              oc_start, out_image);
