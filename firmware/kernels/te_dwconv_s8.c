@@ -26,7 +26,10 @@
  *  - the output stage applies the four records, SSATs and packs the four
  *    bytes, clamps them with SSUB8/SEL when the activation is narrower than
  *    int8, and stores one word.
- * Remaining channels and M > 1 use the portable loop.
+ * A depth multiplier M % 4 == 0 (e.g. one input channel, micro_speech) runs
+ * the same blocks, the four channels of a block reading one input byte per
+ * tap (LDRSB, add -z, SMLABB/SMLABT). Remaining channels and other M use the
+ * portable loop.
  */
 #include <string.h>
 
@@ -43,6 +46,12 @@
 
 #if TE_USE_DSP
 
+#if defined(__GNUC__)
+#define TE_DW_INLINE static inline __attribute__((always_inline))
+#else
+#define TE_DW_INLINE static inline
+#endif
+
 /* SXTAB16 with ROR #8: per int16 lane, a.lane + sign_extend(byte 1 / byte 3 of x). */
 static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
 {
@@ -52,6 +61,17 @@ static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
     return r;
 #else
     return te_sxtab16(a, te_ror8(x));
+#endif
+}
+
+/* SMLABT: acc + a.bottom * b.top. */
+static inline int32_t te_dw_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __smlabt(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(uint16_t)((uint32_t)a & 0xFFFFu) *
+                                                (int32_t)(int16_t)(uint16_t)((uint32_t)b >> 16)));
 #endif
 }
 
@@ -105,35 +125,62 @@ typedef struct {
 
 #if TE_DW_ASM
 /* One tap: LDM of {off, we, wo} into r4-r6 (LDM needs ascending registers,
- * so they are fixed and clobbered), load x, widen x - z by SXTAB16 (the odd
- * lanes into r4, free after the load), four SMLAxy. */
+ * so they are fixed), load x into r12, widen x - z by SXTAB16 (the even lanes
+ * into r12, the odd lanes into r4, free after the load), four SMLAxy. Fixed
+ * scratch registers leave the compiler only 7 operands to place (it must
+ * manage with a frame pointer too). */
 #define TE_DW_TAP                                                              \
     "ldmia %[tp]!, {r4, r5, r6}\n\t"                                           \
-    "ldr %[x], [%[org], r4]\n\t"                                               \
-    "sxtab16 r4, %[nz], %[x], ror #8\n\t"                                      \
-    "sxtab16 %[x], %[nz], %[x]\n\t"                                            \
-    "smlabb %[a0], %[x], r5, %[a0]\n\t"                                        \
-    "smlatt %[a2], %[x], r5, %[a2]\n\t"                                        \
+    "ldr r12, [%[org], r4]\n\t"                                                \
+    "sxtab16 r4, %[nz], r12, ror #8\n\t"                                       \
+    "sxtab16 r12, %[nz], r12\n\t"                                              \
+    "smlabb %[a0], r12, r5, %[a0]\n\t"                                         \
+    "smlatt %[a2], r12, r5, %[a2]\n\t"                                         \
     "smlabb %[a1], r4, r6, %[a1]\n\t"                                          \
     "smlatt %[a3], r4, r6, %[a3]\n\t"
 #define TE_DW_TAP3 TE_DW_TAP TE_DW_TAP TE_DW_TAP
+/* Depth multiplier M % 4 == 0: the four channels read one input byte; nz is -z. */
+#define TE_DW_TAPB                                                             \
+    "ldmia %[tp]!, {r4, r5, r6}\n\t"                                           \
+    "ldrsb r12, [%[org], r4]\n\t"                                              \
+    "add r12, r12, %[nz]\n\t"                                                  \
+    "smlabb %[a0], r12, r5, %[a0]\n\t"                                         \
+    "smlabt %[a2], r12, r5, %[a2]\n\t"                                         \
+    "smlabb %[a1], r12, r6, %[a1]\n\t"                                         \
+    "smlabt %[a3], r12, r6, %[a3]\n\t"
+#define TE_DW_TAPB3 TE_DW_TAPB TE_DW_TAPB TE_DW_TAPB
 #define TE_DW_TAPS_ASM(TAPS)                                                   \
     __asm__ volatile(TAPS                                                      \
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), \
-                       [tp] "+r"(tp), [x] "=&r"(x)                             \
+                       [tp] "+r"(tp)                                           \
                      : [org] "r"(origin), [nz] "r"(nz2)                        \
-                     : "r4", "r5", "r6", "memory")
+                     : "r4", "r5", "r6", "r12", "memory")
 #endif
 
 /* acc += sum over n consecutive table entries of (x - z) * w, x read at
- * origin + entry.off, four channels, nz2 = (-z, -z). */
-static inline void te_dw_run(te_dw_acc *acc, uintptr_t origin, const te_dw_tap *tp, int32_t n,
-                             int32_t nz2)
+ * origin + entry.off, four channels, nz2 = (-z, -z). bcast (a constant at each
+ * call): the four channels share one input byte (depth multiplier M % 4 == 0). */
+#if TE_DW_ASM && defined(__OPTIMIZE_SIZE__)
+/* -Os: GCC may fail to place the tap operands inside the big pixel loop when
+ * it also keeps a frame pointer; a call of its own always has the registers. */
+static __attribute__((noinline)) void te_dw_run(te_dw_acc *acc, uintptr_t origin, const te_dw_tap *tp,
+                                                int32_t n, int32_t nz2, const int bcast)
+#else
+TE_DW_INLINE void te_dw_run(te_dw_acc *acc, uintptr_t origin, const te_dw_tap *tp, int32_t n,
+                            int32_t nz2, const int bcast)
+#endif
 {
 #if TE_DW_ASM
     int32_t a0 = acc->a0, a1 = acc->a1, a2 = acc->a2, a3 = acc->a3;
-    int32_t x;
-    if (n == 9) {
+    if (bcast) {
+        nz2 = (int32_t)(int16_t)(uint16_t)((uint32_t)nz2 & 0xFFFFu);
+        for (; n >= 3; n -= 3) {
+            TE_DW_TAPS_ASM(TE_DW_TAPB3);
+        }
+        for (; n > 0; --n) {
+            TE_DW_TAPS_ASM(TE_DW_TAPB);
+        }
+    } else if (n == 9) {
         TE_DW_TAPS_ASM(TE_DW_TAP3 TE_DW_TAP3 TE_DW_TAP3);
     } else {
         for (; n >= 3; n -= 3) {
@@ -149,7 +196,16 @@ static inline void te_dw_run(te_dw_acc *acc, uintptr_t origin, const te_dw_tap *
     acc->a3 = a3;
 #else
     for (; n > 0; --n, ++tp) {
-        const int32_t xw = te_read_s8x4((const int8_t *)(origin + (uintptr_t)(intptr_t)tp->off));
+        const int8_t *xp = (const int8_t *)(origin + (uintptr_t)(intptr_t)tp->off);
+        if (bcast) {
+            const int32_t x = *xp + (int32_t)(int16_t)(uint16_t)((uint32_t)nz2 & 0xFFFFu);
+            acc->a0 = te_smlabb(x, (int32_t)tp->we, acc->a0);
+            acc->a2 = te_dw_smlabt(x, (int32_t)tp->we, acc->a2);
+            acc->a1 = te_smlabb(x, (int32_t)tp->wo, acc->a1);
+            acc->a3 = te_dw_smlabt(x, (int32_t)tp->wo, acc->a3);
+            continue;
+        }
+        const int32_t xw = te_read_s8x4(xp);
         const int32_t xe = te_sxtab16(nz2, xw);
         const int32_t xo = te_dw_sxtab16_ror8(nz2, xw);
         acc->a0 = te_smlabb(xe, (int32_t)tp->we, acc->a0);
@@ -273,19 +329,14 @@ static inline void te_dw_range(int32_t start, int32_t step, int32_t n, int32_t s
 /* te_dw_out4 reads the records at 28-byte steps, te_dw_out4_short at 16. */
 typedef char te_mac_srq_layout_check[sizeof(te_mac_rq) == 28 && sizeof(te_mac_srq) == 16 ? 1 : -1];
 
-#if defined(__GNUC__)
-#define TE_DW_INLINE static inline __attribute__((always_inline))
-#else
-#define TE_DW_INLINE static inline
-#endif
-
-/* Every output pixel of one channel block; `table` is a constant at each call
- * (the tap table, or weights widened in the loop for kernels above TE_DW_TAPS). */
+/* Every output pixel of one channel block; `table` and `bcast` are constants at
+ * each call (the tap table, or weights widened in the loop for kernels above
+ * TE_DW_TAPS; see te_dw_run for bcast). ch_in: the input channel of lane 0. */
 TE_DW_INLINE void te_dw_pixels(const te_dwconv_params *p, const te_dims *in, const int8_t *image,
                                int32_t kh, int32_t kw, const int8_t *filter, int32_t oh, int32_t ow,
                                int32_t oc_count, int32_t c, int8_t *output, const te_dw_tap *tab,
                                const te_mac_rq *rq, const te_mac_srq *srq, const uint32_t *base,
-                               int short_rq, const int table)
+                               int short_rq, int32_t ch_in, const int table, const int bcast)
 {
     const int32_t z = -p->input_offset;
     const int32_t off = p->output_offset;
@@ -312,7 +363,7 @@ TE_DW_INLINE void te_dw_pixels(const te_dwconv_params *p, const te_dims *in, con
         int8_t *out = output + oy * ow * oc_count + c;
         /* the pixel's kernel origin (may lie outside the image; only in-image
          * taps are read) */
-        uintptr_t origin = (uintptr_t)image + (uintptr_t)c +
+        uintptr_t origin = (uintptr_t)image + (uintptr_t)ch_in +
                            (uintptr_t)(intptr_t)((iy0 * in_w - p->pad_left) * in_c);
         for (int32_t ox = 0; ox < ow; ++ox, out += oc_count, origin += (uintptr_t)(intptr_t)ostep) {
             te_dw_acc acc = {(int32_t)base[0], (int32_t)base[1], (int32_t)base[2], (int32_t)base[3]};
@@ -327,13 +378,13 @@ TE_DW_INLINE void te_dw_pixels(const te_dwconv_params *p, const te_dims *in, con
                                      oc_count, nz2);
                 }
             } else if ((uint32_t)(ox - ox_lo) < inner_n) {
-                te_dw_run(&acc, origin, tab, taps, nz2);
+                te_dw_run(&acc, origin, tab, taps, nz2, bcast);
             } else {
                 int32_t kx0, kx1;
                 te_dw_range(ox * sw - p->pad_left, dw, kw, in_w, &kx0, &kx1);
                 if (kx1 > kx0) {
                     for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        te_dw_run(&acc, origin, tab + ky * kw + kx0, kx1 - kx0, nz2);
+                        te_dw_run(&acc, origin, tab + ky * kw + kx0, kx1 - kx0, nz2, bcast);
                     }
                 }
             }
@@ -350,7 +401,7 @@ TE_DW_INLINE void te_dw_pixels(const te_dwconv_params *p, const te_dims *in, con
 static void te_dw_block4(const te_dwconv_params *p, const te_dims *in, const int8_t *image,
                          int32_t kh, int32_t kw, const int8_t *filter, const int32_t *bias,
                          const te_pc_quant *quant, int32_t oh, int32_t ow, int32_t oc_count,
-                         int32_t c, int8_t *output)
+                         int32_t c, int32_t mult_depth, int8_t *output)
 {
     te_dw_tap tab[TE_DW_TAPS];
     te_mac_rq rq[4];
@@ -384,12 +435,15 @@ static void te_dw_block4(const te_dwconv_params *p, const te_dims *in, const int
             }
         }
     }
-    if (table) {
+    if (mult_depth != 1) { /* M % 4 == 0 and a table: lanes c..c+3 read input channel c / M */
         te_dw_pixels(p, in, image, kh, kw, filter, oh, ow, oc_count, c, output, tab, rq, srq, base,
-                     short_rq, 1);
+                     short_rq, c / mult_depth, 1, 1);
+    } else if (table) {
+        te_dw_pixels(p, in, image, kh, kw, filter, oh, ow, oc_count, c, output, tab, rq, srq, base,
+                     short_rq, c, 1, 0);
     } else {
         te_dw_pixels(p, in, image, kh, kw, filter, oh, ow, oc_count, c, output, tab, rq, srq, base,
-                     short_rq, 0);
+                     short_rq, c, 0, 0);
     }
 }
 
@@ -430,10 +484,10 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
         int8_t *out_image = output + b * oh * ow * oc_count;
         int32_t oc_start = 0;
 #if TE_USE_DSP
-        if (mult_depth == 1) {
+        if (mult_depth == 1 || (mult_depth % 4 == 0 && kh * kw <= TE_DW_TAPS)) {
             for (; oc_start + 4 <= oc_count; oc_start += 4) {
                 te_dw_block4(params, &in, image, kh, kw, filter, bias, quant, oh, ow, oc_count,
-                             oc_start, out_image);
+                             oc_start, mult_depth, out_image);
             }
         }
         if (oc_start == oc_count) {
