@@ -59,32 +59,30 @@ def _conv_fields(p: dict, depth_multiplier: bool) -> str:
             f"{pt}, {pl}, {_range(p['act_min'], p['act_max'])}}}")
 
 
-@emitter("conv_s8", sources=("te_conv_s8.c", "te_nn_mat_mult_s8.c"), header="te_kernels_mac.h")
-def _conv(ctx: EmitContext, step: Step) -> list[str]:
+def _conv_call(ctx: EmitContext, step: Step, function: str, depthwise: bool) -> list[str]:
+    """conv_s8 and dwconv_s8 take the same arguments but for the scratch buffer (conv only)."""
     p = step.params
-    params = ctx.struct("te_conv_params", "params", _conv_fields(p, False))
+    params = ctx.struct("te_dwconv_params" if depthwise else "te_conv_params", "params",
+                        _conv_fields(p, depthwise))
     quant = _quant(ctx)
     in_dims = ctx.dims("in_dims", ctx.buffer(step.inputs[0]).shape)
     f_dims = ctx.dims("filter_dims", np.asarray(p["weights"]).shape)
     out_dims = ctx.dims("out_dims", ctx.buffer(step.outputs[0]).shape)
     weights = ctx.array("weights", "int8")
     bias = ctx.array("bias", "int32")
-    return [ctx.checked(f"te_conv_s8({params}, {quant}, {in_dims}, {ctx.input()}, {f_dims}, "
-                        f"{weights}, {bias}, {out_dims}, {ctx.output()}, {ctx.scratch()})")]
+    scratch = "" if depthwise else f", {ctx.scratch()}"
+    return [ctx.checked(f"{function}({params}, {quant}, {in_dims}, {ctx.input()}, {f_dims}, "
+                        f"{weights}, {bias}, {out_dims}, {ctx.output()}{scratch})")]
+
+
+@emitter("conv_s8", sources=("te_conv_s8.c", "te_nn_mat_mult_s8.c"), header="te_kernels_mac.h")
+def _conv(ctx: EmitContext, step: Step) -> list[str]:
+    return _conv_call(ctx, step, "te_conv_s8", depthwise=False)
 
 
 @emitter("dwconv_s8", sources=("te_dwconv_s8.c",), header="te_kernels_mac.h")
 def _dwconv(ctx: EmitContext, step: Step) -> list[str]:
-    p = step.params
-    params = ctx.struct("te_dwconv_params", "params", _conv_fields(p, True))
-    quant = _quant(ctx)
-    in_dims = ctx.dims("in_dims", ctx.buffer(step.inputs[0]).shape)
-    f_dims = ctx.dims("filter_dims", np.asarray(p["weights"]).shape)
-    out_dims = ctx.dims("out_dims", ctx.buffer(step.outputs[0]).shape)
-    weights = ctx.array("weights", "int8")
-    bias = ctx.array("bias", "int32")
-    return [ctx.checked(f"te_dwconv_s8({params}, {quant}, {in_dims}, {ctx.input()}, {f_dims}, "
-                        f"{weights}, {bias}, {out_dims}, {ctx.output()})")]
+    return _conv_call(ctx, step, "te_dwconv_s8", depthwise=True)
 
 
 # ---- data movement -----------------------------------------------------------------------------
