@@ -126,6 +126,7 @@ def cmd_export(args) -> int:
     result = export_model(args.model, args.board, args.output, calib=args.calib, percentile=args.percentile,
                           ternary=args.method != "int8", eval_data=args.eval, force=args.force,
                           firmware="selftest" if args.selftest else "protocol", optimize=args.optimize,
+                          act_bits=args.act_bits,
                           **{k: v for k, v in opts.items() if k != "method" or v != "int8"})
     print(to_json(result.to_dict()) if args.json else result.summary())
     return 0
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--layer", action="append", metavar="NAME=SPEC", help="per-layer override by op index or "
                    "output tensor name, e.g. 3=int8 or conv1=fgq:16 (repeatable)")
     q.add_argument("--config", metavar="TOML", help="a quantization config file (command-line options win)")
+    q.add_argument("--act-bits", type=int, choices=[8, 4], default=8,
+                   help="4: activations between two MAC layers on a signed 4-bit grid (needs --calib)")
     q.add_argument("--optimize", choices=["speed", "size", "balanced"], default="speed",
                    help="how the cost model picks each ternary layer's kernel variant for the board's core "
                         "(measured in benchmarks/kernels.py; default speed)")

@@ -158,7 +158,7 @@ class ExportSummary:
 def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: str | Path | None = None,
                  percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
                  firmware: str = "protocol", force: bool = False, optimize: str = "speed",
-                 **config_options: Any) -> ExportSummary:
+                 act_bits: int = 8, **config_options: Any) -> ExportSummary:
     """Read, quantize and export a model as a firmware project. config_options go to ternary_config."""
     from .boards import get_board
     board_obj = get_board(board)  # unknown boards fail before any work
@@ -180,6 +180,17 @@ def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: s
         if optimize not in ("speed", "size", "balanced"):
             raise InputError(f"optimize must be speed, size or balanced, got {optimize!r}")
         plan = assign_variants(plan, board_obj.core, optimize)  # kernel variant per layer from the cost model
+    notes = []
+    if act_bits == 4:
+        # Same kernels, new requantization constants: values are still stored one per byte on the device.
+        from .quantize.act4 import int4_activations
+        if calib_inputs is None:
+            raise InputError("--act-bits 4 calibrates the 4-bit activation ranges: give --calib FILE")
+        plan, act_report = int4_activations(plan, calib_inputs)
+        notes.append(f"{len(plan.act4_buffers)} activation buffer(s) on a 4-bit grid (MAC-to-MAC only); "
+                     "stored one value per byte in this firmware")
+    elif act_bits != 8:
+        raise InputError(f"--act-bits must be 8 or 4, got {act_bits}")
     evaluation = None
     if eval_data is not None:
         x, y = load_inputs(eval_data, int8_plan)
@@ -191,7 +202,7 @@ def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: s
         from .render import export_project
         result = export_project(plan, board_obj, out, force=force)
     summary = ExportSummary(out, board_obj.name, firmware, int8_plan.weight_bytes, plan.weight_bytes,
-                            result.arena_bytes, result.model_hash, report, evaluation)
+                            result.arena_bytes, result.model_hash, report, evaluation, notes)
     write_json_atomic(out / "report.json", summary.to_dict())
     return summary
 

@@ -174,3 +174,20 @@ def test_export_int8_then_build_reports_matching_sizes(tmp_path):
     assert built["fits"] and built["checks_ok"]
     weights = next(c for c in built["checks"] if c["name"] == "weights")
     assert weights["planned"] == weights["measured"] == report["weight_bytes"]
+
+
+def test_export_with_4bit_activations_is_bit_exact_on_qemu(tmp_path):
+    """--act-bits 4 changes only requantization constants, so the same C kernels must still match."""
+    from conftest import require_tool
+    from shared_data import ad_windows
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    require_tool("qemu-system-arm", "qemu-system-arm")
+    np.savez(tmp_path / "ad.npz", x=ad_windows())
+    code, out, err = run("export", MODELS / "mlperf_ad/ad01_int8.tflite", "-b", "qemu_mps2_an386",
+                         "-o", tmp_path / "p", "--act-bits", "4", "--calib", tmp_path / "ad.npz", "--json")
+    assert code == 0, err
+    assert "4-bit grid" in " ".join(json.loads(out)["notes"])
+    code, out, err = run("validate", tmp_path / "p", "--qemu", "--data", tmp_path / "ad.npz",
+                         "--max-samples", "40", "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["agreement"]["outputs_bit_exact"] == 40
