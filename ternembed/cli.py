@@ -17,17 +17,6 @@ from .errors import InputError, TernembedError
 from .report import table, to_json
 
 
-def _load_model(path: str, calib: str | None = None, percentile: float | None = None):
-    """Read a model; float and hybrid ones are calibrated to int8. Returns (graph, int8 graph)."""
-    from .calibrate import load_samples, quantize_graph
-    from .tflite import read
-    graph = read(path)
-    samples = None
-    if graph.kind != "int8" and calib is not None:
-        samples = [load_samples(calib, graph.tensors[i].shape[1:]) for i in graph.inputs[:1]]
-    return graph, quantize_graph(graph, path, samples, percentile)
-
-
 def cmd_inspect(args) -> int:
     from .inspect import analyze
     from .tflite import read
@@ -61,9 +50,8 @@ def _tensor_json(graph, i: int) -> dict:
 
 def cmd_emulate(args) -> int:
     from . import emulate
-    from .lower import lower
-    graph, qgraph = _load_model(args.model, args.calib, args.percentile)
-    plan = lower(qgraph)
+    from .pipeline import build_plan
+    plan, _ = build_plan(args.model, args.calib, args.percentile)
     x = _load_array(args.input)
     outputs = emulate.run(plan, [x])
     if args.output:

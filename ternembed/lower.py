@@ -6,14 +6,14 @@ fused activations turned into clamps, SAME/VALID padding turned into offsets.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
 from .errors import ModelError, UnsupportedOpError
-from .fixedpoint import quantize_multiplier, round_half_away
+from .fixedpoint import quantize_multiplier
 from .graph import Graph, Op, Tensor
+from .kernels.mac import conv_out_size
 from .plan import Buffer, Plan, Step
 
 LOWERINGS: dict[str, Callable[[Graph, Op], Step]] = {}
@@ -118,22 +118,13 @@ def _int8_act(graph: Graph, op: Op, index: int, role: str) -> Tensor:
 
 
 def activation_range(op: Op, out: Tensor) -> tuple[int, int]:
-    """TFLite's CalculateActivationRangeQuantized for int8 outputs."""
+    """TFLite's CalculateActivationRangeQuantized for the op's fused activation on an int8 output."""
+    from .kernels.misc import activation_range as clamp_for
     act = op.options.get("fused_activation_function", "NONE")
-    s, zp = np.float32(out.quant.s), out.quant.zp
-
-    def q(v: float) -> int:
-        return zp + int(round_half_away(float(np.float32(v) / s)))
-    lo, hi = -128, 127
-    if act == "RELU":
-        lo = max(lo, q(0.0))
-    elif act == "RELU6":
-        lo, hi = max(lo, q(0.0)), min(hi, q(6.0))
-    elif act == "RELU_N1_TO_1":
-        lo, hi = max(lo, q(-1.0)), min(hi, q(1.0))
-    elif act != "NONE":
-        raise _fail(op, f"fused activation {act} is not supported")
-    return lo, hi
+    try:
+        return clamp_for(act, out.quant.s, out.quant.zp)
+    except UnsupportedOpError:
+        raise _fail(op, f"fused activation {act} is not supported") from None
 
 
 def _multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float, n_out: int,
@@ -177,17 +168,6 @@ def _fold_bias(bias: np.ndarray, w2d: np.ndarray, input_offset: int) -> np.ndarr
     return folded.astype(np.int32)
 
 
-def conv_padding(padding: str, in_size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
-    """(output size, padding before) for TFLite's SAME/VALID rules."""
-    eff = (k - 1) * dilation + 1
-    if padding == "SAME":
-        out = (in_size + stride - 1) // stride
-    else:
-        out = (in_size - eff + stride) // stride
-    total = max((out - 1) * stride + eff - in_size, 0)
-    return out, total // 2
-
-
 # ---- multiply-accumulate ops -------------------------------------------------------------------
 
 @lowering("FULLY_CONNECTED")
@@ -218,8 +198,8 @@ def _conv_geometry(op: Op, x: Tensor, kh: int, kw: int) -> dict:
     if min(sh, sw, dh, dw) < 1:
         raise _fail(op, "stride and dilation must be >= 1")
     pad = op.options.get("padding", "SAME")
-    oh, pt = conv_padding(pad, x.shape[1], kh, sh, dh)
-    ow, pl = conv_padding(pad, x.shape[2], kw, sw, dw)
+    oh, pt = conv_out_size(x.shape[1], kh, sh, dh, pad)
+    ow, pl = conv_out_size(x.shape[2], kw, sw, dw, pad)
     return dict(stride=(sh, sw), dilation=(dh, dw), pad=(pt, pl), out_hw=(oh, ow))
 
 
