@@ -45,8 +45,7 @@ from ternembed.toolchain import cross_compile  # noqa: E402
 INCLUDE = ROOT / "firmware" / "include"
 KDIR = ROOT / "firmware" / "kernels"
 INT8_SOURCES = [KDIR / f for f in ("te_nn_mat_mult_s8.c", "te_fc_s8.c", "te_conv_s8.c", "te_dwconv_s8.c")]
-TERN_SOURCES = [KDIR / "te_nn_tern_s8.c", KDIR / "te_fc_t2_lut_s8.c"] + [
-    KDIR / f"te_{f}_{k}_s8.c" for f in ("fc", "conv", "dwconv") for k in ("t2", "to", "p2")]
+TERN_SOURCES = [KDIR / f for f in TC.C_FILES]
 CORES = {"cortex-m4": "qemu_mps2_an386", "cortex-m7": "qemu_mps2_an500"}
 RESULTS = ROOT / "benchmarks" / "results" / "kernels.md"
 COSTS_JSON = ROOT / "ternembed" / "kernel_costs.json"
@@ -73,6 +72,7 @@ TERNARY = [
     ("t2", "t2", "default", dict(group=64)),
     ("t2 lut", "t2", "lut", dict(group=64)),
     ("t2 g=K", "t2", "default", dict(group=None)),
+    ("t2 lut g=K", "t2", "lut", dict(group=None)),
     ("t2 2 planes", "t2", "default", dict(group=64, planes=2)),
     ("to", "to", "default", dict(group=64)),
     ("p2 L=2", "p2", "default", dict(group=64, levels=2)),
@@ -203,7 +203,7 @@ def make_cases(seed: int = 6, include_ternary: bool = True, configs=None) -> lis
         for ti, (label, kind, variant, kw) in enumerate(TERNARY):
             if configs is not None and label not in configs:
                 continue
-            if variant == "lut" and fam != "fc":
+            if variant == "lut" and fam == "dwconv":
                 continue
             kernel = f"{fam}_{kind}_s8"
             g = dict(geo)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .kernels.ternary_cases import c_function, scratch_bytes as _tern_scratch
+from .kernels.ternary_cases import VARIANTS as _VARIANTS, c_function, scratch_bytes as _tern_scratch
 
 __all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "estimate",
            "choose_variant", "scratch_bytes", "costs", "NO_DSP_CORES"]
@@ -38,7 +38,6 @@ __all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "
 COSTS_PATH = Path(__file__).with_name("kernel_costs.json")
 OPTIMIZE = ("speed", "size", "balanced")
 NO_DSP_CORES = {"cortex-m0", "cortex-m0plus", "cortex-m0+", "cortex-m1", "cortex-m3", "cortex-m23"}
-_VARIANTS = {"fc_t2_s8": ("default", "lut")}
 
 
 @lru_cache(maxsize=4)
@@ -115,13 +114,10 @@ def _config_of(step, variant: str) -> str:
         return "to"
     if kind == "p2":
         return "p2 L=2"
-    if variant == "lut":
-        return "t2 lut"
     p = step.params
-    K = int(p.get("depth", 0))
-    if int(p.get("group", 0)) >= K:
-        return "t2 g=K"
-    return "t2"
+    whole = int(p.get("group", 0)) >= int(p.get("depth", 0))
+    base = "t2 lut" if variant == "lut" else "t2"
+    return base + " g=K" if whole else base
 
 
 def _core_key(core: str) -> tuple[str, str]:

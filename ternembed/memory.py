@@ -84,8 +84,8 @@ def _conv_scratch(plan: Plan, step: Step) -> int:
     return 2 * int(kh) * int(kw) * int(cin)
 
 
-# Ternary kernels (te_kernels_ternary.h): te_*_t2/to/p2_s8_get_buffer_size() and, for the FC
-# LUT variant, te_fc_t2_lut_s8_get_buffer_size(). The Python mirror of those C functions lives
+# Ternary kernels (te_kernels_ternary.h): te_*_t2/to/p2_s8_get_buffer_size() and, for the
+# table-lookup variants, te_fc_t2_lut_s8/te_conv_t2_lut_s8_get_buffer_size(). The Python mirror of those C functions lives
 # next to the kernels' other Python models (ternembed.kernels.ternary_cases.scratch_bytes, also
 # used by the cost model), so there is one copy to keep in step with the C;
 # tests/test_codegen_ternary.py compares both with the C functions through ctypes.

@@ -19,8 +19,7 @@ from ternembed.kernels.ternary import run_ternary_step
 ROOT = Path(__file__).resolve().parents[1]
 INCLUDE = ROOT / "firmware" / "include"
 KDIR = ROOT / "firmware" / "kernels"
-SOURCES = [KDIR / "te_nn_tern_s8.c", KDIR / "te_fc_t2_lut_s8.c"] + [
-    KDIR / f"te_{f}_{k}_s8.c" for f in ("fc", "conv", "dwconv") for k in ("t2", "to", "p2")]
+SOURCES = [KDIR / f for f in TC.C_FILES]
 
 
 class Dims(ctypes.Structure):
@@ -134,7 +133,7 @@ class CTern:
         fn = getattr(self.lib, TC.c_function(step.kernel, variant))
         size_fn = getattr(self.lib, TC.c_function(step.kernel, variant) + "_get_buffer_size")
         size_fn.restype = c_int32
-        if fn.__name__.startswith("te_fc_t2_lut"):
+        if variant == "lut":
             got = size_fn(ctypes.byref(in_d), ctypes.byref(f_d), c_int32(w.planes))
         else:
             got = size_fn(ctypes.byref(in_d), ctypes.byref(f_d))
@@ -215,10 +214,11 @@ def test_c_matches_numpy_random(ct, kernel, seed):
     np.testing.assert_array_equal(ct.run(step, x, misalign=bool(seed % 2)), expected(step, x))
 
 
+@pytest.mark.parametrize("kernel", ["fc_t2_s8", "conv_t2_s8"])
 @pytest.mark.parametrize("seed", range(16))
-def test_fc_lut_variant_matches_numpy(ct, seed):
+def test_lut_variant_matches_numpy(ct, kernel, seed):
     rng = np.random.default_rng(7000 + seed)
-    step, x = _random_case(rng, "fc_t2_s8")
+    step, x = _random_case(rng, kernel)
     np.testing.assert_array_equal(ct.run(step, x, variant="lut"), expected(step, x))
 
 
@@ -237,7 +237,7 @@ def test_c_depths_and_word_tails(ct, kernel, K):
                                   in_hw=(2, 3), group=group)
             x = TC.random_input(rng, step, batches=1)
         np.testing.assert_array_equal(ct.run(step, x), expected(step, x))
-        if kernel == "fc_t2_s8":
+        if kernel in ("fc_t2_s8", "conv_t2_s8"):
             np.testing.assert_array_equal(ct.run(step, x, variant="lut"), expected(step, x))
 
 
@@ -280,8 +280,20 @@ def _firmware_cases():
             step, x = _random_case(rng, kernel)
             cases.append((step, x, "default"))
     for rep in range(3):
-        step, x = _random_case(rng, "fc_t2_s8")
-        cases.append((step, x, "lut"))
+        for kernel in ("fc_t2_s8", "conv_t2_s8"):
+            step, x = _random_case(rng, kernel)
+            cases.append((step, x, "lut"))
+    # the table core's assembly passes (8 whole tables): one- and two-lane tables, groups,
+    # planes, an odd pixel / input row out, lanes emptied every 56 lookups (K = 520)
+    for kernel, kw, n in (("fc_t2_s8", dict(out_channels=9, depth=520, group=None), 1),
+                          ("fc_t2_s8", dict(out_channels=6, depth=100, group=32, planes=2), 3),
+                          ("conv_t2_s8", dict(out_channels=11, in_channels=64, kernel_hw=(1, 1), pad=(0, 0),
+                                              in_hw=(3, 3), group=None), 1),
+                          ("conv_t2_s8", dict(out_channels=5, in_channels=8, in_hw=(3, 4), group=None), 1),
+                          ("conv_t2_s8", dict(out_channels=7, in_channels=24, kernel_hw=(1, 1), pad=(0, 0),
+                                              in_hw=(2, 3), group=64, planes=2), 1)):
+        step = TC.random_step(rng, kernel, act=(-128, 127), **kw)
+        cases.append((step, TC.random_input(rng, step, batches=n), "lut"))
     # the benchmark shapes, small batch; full-range outputs (the output records, scale folding)
     for kernel, kw in (("fc_t2_s8", dict(out_channels=7, depth=100, group=None)),
                        ("fc_t2_s8", dict(out_channels=9, depth=600, group=None, planes=2, active_planes=1,

@@ -47,11 +47,13 @@
  *       the loop, then one output loop. Fast path for group % 16 == 0 or
  *       group >= K with uint8 scales; other layouts take slower generic code
  *       (group % 16 != 0 and group < K: the portable loop).
- *   te_fc_t2_lut_s8: table lookup (T-MAC style): per 4 inputs a 256-entry table
- *       of all partial sums, indexed directly by a code byte and shared by all
- *       output rows and planes. Plain C, the same on every core; group % 4 == 0
- *       or group >= K (otherwise the portable loop). Slower than te_fc_t2_s8 on
- *       Cortex-M4/M7 at the measured shapes (see benchmarks/results/kernels.md).
+ *   te_fc_t2_lut_s8 / te_conv_t2_lut_s8: table lookup (T-MAC style): per 4
+ *       inputs a 256-entry table of all partial sums, indexed directly by a code
+ *       byte and shared by all output rows and planes; one vector (uint16
+ *       entries) or two (FC input rows, conv pixel pairs: both in the lanes of a
+ *       word, so one lookup serves 8 MACs). Group % 4 == 0 or group >= K
+ *       (otherwise the default core). Wins with many output rows; see
+ *       benchmarks/results/kernels.md.
  *   te_dwconv_t2_s8 (and _to, _p2): the weights are decoded once per call into
  *       a [KH*KW][C*M] table of integer weights and the int8 depthwise loop
  *       structure (4 channels per step, SMLABB/SMLATT) runs on it.
@@ -124,6 +126,15 @@ te_status te_conv_t2_s8(const te_conv_params *params, const te_pc_quant *quant,
                         const te_dims *filter_dims, const te_tern_weights *weights,
                         const int32_t *bias, const te_dims *output_dims, int8_t *output,
                         void *scratch);
+
+/* Table-lookup variant of te_conv_t2_s8 (same weights and results). */
+int32_t te_conv_t2_lut_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims,
+                                          int32_t planes);
+te_status te_conv_t2_lut_s8(const te_conv_params *params, const te_pc_quant *quant,
+                            const te_dims *input_dims, const int8_t *input,
+                            const te_dims *filter_dims, const te_tern_weights *weights,
+                            const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                            void *scratch);
 
 int32_t te_conv_to_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_conv_to_s8(const te_conv_params *params, const te_pc_quant *quant,

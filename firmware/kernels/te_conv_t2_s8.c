@@ -67,7 +67,7 @@ static void te_tern_fill(int8_t *dst, int8_t value, int32_t n)
 }
 
 /* The int8 patch [KH][KW][C] of output pixel (oy, ox), padded taps = pad_value. */
-static void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
+void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
                            const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value,
                            int8_t *dst)
 {

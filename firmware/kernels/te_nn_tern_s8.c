@@ -81,6 +81,7 @@ te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w
     mm->output_offset = output_offset;
     mm->act = act;
     mm->rec = 0;
+    mm->rec_short = 0;
     mm->fold = 0;
     mm->simple_out = act.min == -128 && act.max == 127;
     for (int32_t i = 0; i < o && mm->simple_out; ++i) {
@@ -1124,9 +1125,45 @@ TE_TERN_OUT_FN(te_tern_out1g, 1, 0)
 TE_TERN_OUT_FN(te_tern_out2s, 2, 1)
 TE_TERN_OUT_FN(te_tern_out2g, 2, 0)
 
+/* Largest |weight| of row o over its groups and active planes (p2: levels). */
+static uint32_t te_tern_row_wmax(const te_tern_mm *mm, int32_t o)
+{
+    uint32_t total = 0;
+    for (int32_t p = 0; p < mm->active; ++p) {
+        const int32_t r = p * mm->o + o;
+        uint32_t m = 0;
+        for (int32_t g = 0; g < mm->g; ++g) {
+            const uint32_t a = te_tern_scale(mm->w, r * mm->g + g);
+            m = a > m ? a : m;
+        }
+        total += m << te_tern_pshift(mm->w, r);
+    }
+    return mm->kind == TE_TK_P2 ? total << (mm->w->levels - 1) : total;
+}
+
+/* Short records apply when every row's accumulator (bias included) stays
+ * below 2^30 in magnitude (so twice it fits SMMULR's operand), its right
+ * shift is 1..22 and the output offset times 2^shift fits beside it. */
+static int te_tern_short_ok(const te_tern_mm *mm)
+{
+    if (mm->output_offset < -128 || mm->output_offset > 127) {
+        return 0;
+    }
+    for (int32_t o = 0; o < mm->o; ++o) {
+        const int32_t right = -mm->shift[o];
+        const int64_t b = mm->bias[o] < 0 ? -(int64_t)mm->bias[o] : (int64_t)mm->bias[o];
+        if (right < 1 || right > 22 || mm->mult[o] < 0 ||
+            b + 128 * (int64_t)mm->k * te_tern_row_wmax(mm, o) >= ((int64_t)1 << 30)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
 {
     mm->rec = 0;
+    mm->rec_short = 0;
     mm->fold = 0;
     if (!mm->simple_out || !mm->bias || mm->kind == TE_TK_TO) {
         return;
@@ -1134,6 +1171,21 @@ void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
     /* one group per row, one plane, short rows: the scale moves into the record */
     const int fold = mm->kind == TE_TK_T2 && mm->g == 1 && mm->active == 1 &&
                      (mm->k + TE_T2_WORD_TAPS - 1) / TE_T2_WORD_TAPS <= TE_T2_FLUSH_WORDS;
+    if (te_tern_short_ok(mm)) {
+        for (int32_t o = 0; o < mm->o; ++o) {
+            const uint32_t right = (uint32_t)(-mm->shift[o]);
+            uint32_t *r = rec + TE_TERN_SREC_WORDS * o;
+            r[0] = 2u * (uint32_t)mm->bias[o];
+            r[1] = 2u * (fold ? te_tern_scale(mm->w, o) << te_tern_pshift(mm->w, o) : 1u);
+            r[2] = (uint32_t)mm->mult[o];
+            r[3] = (1u << (right - 1)) + ((uint32_t)mm->output_offset << right);
+            r[4] = right;
+        }
+        mm->rec = (const int32_t *)rec;
+        mm->rec_short = 1;
+        mm->fold = fold;
+        return;
+    }
     for (int32_t o = 0; o < mm->o; ++o) {
         const uint32_t right = (uint32_t)(-mm->shift[o]);
         const uint32_t mask = (1u << right) - 1u;
@@ -1206,6 +1258,53 @@ static void te_tern_outvec_asm(const uint32_t *acc, int stride2, const int32_t *
 #endif
 
 #if TE_TERN_ASM
+/* The short-record output stage: per row {2*bias, 2*scale, multiplier,
+ * 2^(right-1) + offset*2^right, right} (te_tern_prep_out). SMMULR of twice the
+ * accumulator is TFLite's rounding doubling high multiply; the rounding right
+ * shift (half away from zero) is one add of the sign, one of the half. 11
+ * instructions an output. */
+#define TE_A_OUTVEC_SHORT(stride_bytes)                              \
+    "1:\n\t"                                                         \
+    "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
+    "ldmia %[rec]!, {%[b], %[sc], %[m], %[hf], %[r]}\n\t"           \
+    "mla %[a], %[a], %[sc], %[b]\n\t"                                \
+    "smmulr %[a], %[a], %[m]\n\t"                                    \
+    "add %[t], %[a], %[hf]\n\t"                                      \
+    "add %[t], %[t], %[a], asr #31\n\t"                              \
+    "asr %[t], %[t], %[r]\n\t"                                       \
+    "ssat %[t], #8, %[t]\n\t"                                        \
+    "strb %[t], [%[out]], #1\n\t"                                    \
+    "subs %[n], %[n], #1\n\t"                                        \
+    "bne 1b\n\t"
+
+static void te_tern_outvec_short(const uint32_t *acc, int stride2, const int32_t *rec, int32_t n,
+                                 int8_t *out)
+{
+    register uint32_t b __asm__("r4");
+    register uint32_t sc __asm__("r5");
+    register uint32_t m __asm__("r6");
+    register uint32_t hf __asm__("r7");
+    register uint32_t r __asm__("r8");
+    uint32_t a, t;
+    if (stride2) {
+        __asm__ volatile(TE_A_OUTVEC_SHORT(8)
+                         : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
+                           [t] "=&r"(t), [b] "=&r"(b), [sc] "=&r"(sc), [m] "=&r"(m), [hf] "=&r"(hf),
+                           [r] "=&r"(r)
+                         :
+                         : "cc", "memory");
+    } else {
+        __asm__ volatile(TE_A_OUTVEC_SHORT(4)
+                         : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
+                           [t] "=&r"(t), [b] "=&r"(b), [sc] "=&r"(sc), [m] "=&r"(m), [hf] "=&r"(hf),
+                           [r] "=&r"(r)
+                         :
+                         : "cc", "memory");
+    }
+}
+#endif
+
+#if TE_TERN_ASM
 /* The same without records (when they would not pay for themselves, e.g. one
  * FC input row): 26 instructions an output. */
 #define TE_A_OUTVEC_DIRECT(stride_bytes)                             \
@@ -1250,10 +1349,17 @@ static void te_tern_outvec_direct(const uint32_t *acc, const int32_t *bias, cons
 }
 #endif
 
-static void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s0,
+void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s0,
                             int32_t s1, int8_t *out0, int8_t *out1)
 {
 #if TE_TERN_ASM
+    if (mm->rec_short) {
+        te_tern_outvec_short(acc, P == 2, mm->rec, mm->o, out0);
+        if (P == 2) {
+            te_tern_outvec_short(acc + 1, 1, mm->rec, mm->o, out1);
+        }
+        return;
+    }
     if (mm->rec) {
         te_tern_outvec_asm(acc, P == 2, mm->rec, mm->output_offset, mm->o, out0);
         if (P == 2) {
@@ -1262,6 +1368,19 @@ static void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, in
         return;
     }
 #else
+    if (mm->rec_short) { /* the C twin of te_tern_outvec_short */
+        for (int q = 0; q < P; ++q) {
+            int8_t *out = q ? out1 : out0;
+            for (int32_t o = 0; o < mm->o; ++o) {
+                const int32_t *r = mm->rec + TE_TERN_SREC_WORDS * o;
+                const int32_t a = (int32_t)((uint32_t)r[1] * acc[o * P + q] + (uint32_t)r[0]);
+                const int32_t x = (int32_t)(((int64_t)a * r[2] + ((int64_t)1 << 31)) >> 32);
+                int32_t t = (int32_t)((uint32_t)x + (uint32_t)r[3] + (uint32_t)(x >> 31)) >> r[4];
+                out[o] = (int8_t)(t < -128 ? -128 : t > 127 ? 127 : t);
+            }
+        }
+        return;
+    }
     if (mm->rec) { /* the C twin of te_tern_outvec_asm */
         const te_range full = {-128, 127};
         for (int q = 0; q < P; ++q) {

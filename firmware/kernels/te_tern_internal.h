@@ -46,6 +46,7 @@ typedef struct {
     te_range act;
     int simple_out;    /* every shift <= 0 and act = [-128, 127] */
     const int32_t *rec; /* DSP: per-row output records (te_tern_prep_out), or NULL */
+    int rec_short;      /* DSP: the records are the short SMMULR form */
     int fold;           /* DSP: scales folded into the records, accumulators unscaled */
 } te_tern_mm;
 
@@ -125,11 +126,28 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
                     int8_t *out0, int8_t *out1, const uint32_t *tbl, uint32_t *accbuf);
 /* p2: the 256-entry byte -> (e(lo nibble), e(hi nibble)) int16 pair table. */
 void te_p2_build_table(int32_t levels, uint32_t *tbl);
+/* Output bytes of P (1 or 2) vectors from the weight parts acc[o*P + q]
+ * (bias, requantization, clamp; s0/s1 are the offset family's patch sums). */
+void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s0, int32_t s1,
+                     int8_t *out0, int8_t *out1);
 #endif
+
+/* Table lookup core (te_tern_lut_s8.c). te_tern_lut_ok: t2 with groups of a
+ * multiple of 4 taps or one group per row. te_tern_lut_bytes: scratch of
+ * te_tern_lut_mm for `rows` = planes * O rows, one vector or two (wide).
+ * te_tern_lut_mm: the weight parts of x0 (x1 NULL: acc[o]) or of x0 and x1
+ * (acc[2o], acc[2o+1]); acc must not overlap the first te_tern_lut_bytes - 4 *
+ * rows * (wide ? 2 : 1) bytes of scratch. te_tern_lut_out: their output bytes. */
+int32_t te_tern_lut_ok(const te_tern_mm *mm);
+int32_t te_tern_lut_bytes(int32_t wide, int32_t rows);
+void te_tern_lut_mm(const te_tern_mm *mm, const int8_t *x0, const int8_t *x1, uint32_t *scratch,
+                    uint32_t *acc);
+void te_tern_lut_out(const te_tern_mm *mm, const uint32_t *acc, int8_t *out0, int8_t *out1);
 
 #if TE_USE_DSP
 /* Words of scratch te_tern_prep_out needs: 6 per row. */
 #define TE_TERN_REC_WORDS 6
+#define TE_TERN_SREC_WORDS 5 /* the short form (mm->rec_short) */
 /* For the simple output stage (see te_tern_mm.simple_out): per row {bias, multiplier,
  * right shift, rounding mask, half mask, scale}, so that the output loop loads them
  * with one LDM. Sets mm->rec (left NULL when the simple stage does not apply) and
@@ -149,6 +167,9 @@ te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_q
                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
                        const te_tern_weights *weights, const int32_t *bias,
                        const te_dims *output_dims, int8_t *output, void *scratch);
+/* The int8 patch [KH][KW][C] of output pixel (oy, ox) of a conv (te_conv_t2_s8.c). */
+void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
+                    const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value, int8_t *dst);
 int32_t te_tern_dwconv_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_pc_quant *quant,
                          const te_dims *input_dims, const int8_t *input,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedOpError
+from ..kernels.ternary_cases import VARIANTS, variant_files
 from ..plan import Plan, Step
 from .core import EmitContext, c_int, emitter
 from .emitters import _conv_fields, _quant, _range
@@ -35,7 +36,8 @@ _KINDS = ("t2", "to", "p2")
 TERNARY_EMITTED = tuple(f"{f}_{k}_s8" for k in _KINDS for f in _FAMILIES)
 
 #: Variants other than "default" with their own C function (te_<fam>_<kind>_<variant>_s8).
-VARIANT_FUNCTIONS: dict[str, tuple[str, ...]] = {"fc_t2_s8": ("lut",)}
+VARIANT_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    k: tuple(v for v in vs if v != "default") for k, vs in VARIANTS.items() if len(vs) > 1}
 _DEFAULT_NAMES = (None, "", "default", "dsp", "portable")
 #: The core the cost model is asked about when a step names no variant: model.c does not know
 #: the board (one export builds for several cores), so the exporter that does should pin the
@@ -47,11 +49,9 @@ _CORE = "te_nn_tern_s8.c"
 
 
 def _sources(fam: str, kind: str) -> tuple[str, ...]:
-    """The C files of a kernel: its own, the family driver (te_<fam>_t2_s8.c), the shared core;
-    FC t2 also the LUT variant (unused functions are dropped by --gc-sections)."""
-    files = [f"te_{fam}_{kind}_s8.c", f"te_{fam}_t2_s8.c", _CORE]
-    if (fam, kind) == ("fc", "t2"):
-        files.append("te_fc_t2_lut_s8.c")
+    """The C files of a kernel: its own, the family driver (te_<fam>_t2_s8.c), the shared core
+    and its other variants (unused functions are dropped by --gc-sections)."""
+    files = [f"te_{fam}_{kind}_s8.c", f"te_{fam}_t2_s8.c", _CORE, *variant_files(f"{fam}_{kind}_s8")]
     return tuple(dict.fromkeys(files))
 
 

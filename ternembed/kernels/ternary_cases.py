@@ -18,18 +18,30 @@ from ..plan import Step
 from .ternary import accumulator_bound, decode_weights
 
 __all__ = ["random_step", "random_input", "out_size", "render_call", "c_function", "family_of",
-           "kind_of", "CCall", "scratch_bytes", "VARIANTS"]
+           "kind_of", "CCall", "scratch_bytes", "VARIANTS", "C_FILES", "variant_files"]
 
 INT32_MAX = 2**31 - 1
 
 #: C function name per (kernel, variant); "default" is the DSP/portable kernel of that name.
 VARIANTS = {
     "fc_t2_s8": ("default", "lut"),
-    "conv_t2_s8": ("default",),
+    "conv_t2_s8": ("default", "lut"),
     "dwconv_t2_s8": ("default",),
     "fc_to_s8": ("default",), "conv_to_s8": ("default",), "dwconv_to_s8": ("default",),
     "fc_p2_s8": ("default",), "conv_p2_s8": ("default",), "dwconv_p2_s8": ("default",),
 }
+
+
+#: Every ternary C file in firmware/kernels (the shared cores and the entry points).
+C_FILES = ("te_nn_tern_s8.c", "te_tern_lut_s8.c", "te_fc_t2_lut_s8.c", "te_conv_t2_lut_s8.c") + tuple(
+    f"te_{f}_{k}_s8.c" for f in ("fc", "conv", "dwconv") for k in ("t2", "to", "p2"))
+
+
+def variant_files(kernel: str) -> tuple[str, ...]:
+    """The C files of the non-default variants of a kernel (entry point and the table core)."""
+    fam, kind = family_of(kernel), kind_of(kernel)
+    extra = [v for v in VARIANTS.get(kernel, ()) if v != "default"]
+    return tuple(f for v in extra for f in (f"te_{fam}_{kind}_{v}_s8.c", f"te_tern_{v}_s8.c"))
 
 
 def family_of(kernel: str) -> str:
@@ -63,26 +75,31 @@ def scratch_bytes(kernel: str, params: dict, in_shape: tuple[int, ...], variant:
     vec = -(-K // taps) * taps * 2
     table = 1024 if kind == "p2" else 0
     if fam == "fc":
-        if variant == "lut":
-            O = int(params["out_channels"])
-            P = int(params.get("planes", 1))
-            return lut_scratch_bytes(K, O, P)
         n = int(in_shape[0]) if len(in_shape) else int(params.get("rows", 1))
         O = int(params["out_channels"])
-        return (2 if n >= 2 else 1) * vec + table + (16 if n >= 2 else 8) * O + (24 * O if n >= 3 else 0)
+        default = (2 if n >= 2 else 1) * vec + table + (16 if n >= 2 else 8) * O + (24 * O if n >= 3 else 0)
+        if variant == "lut":  # the LUT kernel falls back to the default core for other group layouts
+            return max(lut_scratch_bytes(n >= 2, O * int(params.get("planes", 1))), default)
+        return default
     if fam == "conv":
-        return 2 * vec + table + ((K + 3) & ~3) + 40 * int(params["out_channels"])
+        O = int(params["out_channels"])
+        default = 2 * vec + table + ((K + 3) & ~3) + 40 * O
+        if variant == "lut":  # two-lane tables, output records, two int8 patches
+            lut = lut_scratch_bytes(True, O * int(params.get("planes", 1))) + 24 * O + 2 * ((K + 3) & ~3)
+            return max(lut, default)
+        return default
     kh, kw = params["kernel_hw"]
     return 4 * int(kh) * int(kw) * int(params["out_channels"])
 
 
-#: taps per table chunk of the LUT variant (must match TE_LUT_CHUNK in te_fc_t2_lut_s8.c)
-LUT_CHUNK = 64
+#: tables per chunk of the LUT core (must match TE_LUT_NT in te_tern_lut_s8.c)
+LUT_TABLES = 8
 
 
-def lut_scratch_bytes(K: int, O: int, planes: int) -> int:
-    """te_fc_t2_lut_s8_get_buffer_size: tables of one chunk + one int32 accumulator per row and plane."""
-    return (LUT_CHUNK // 4) * 512 + 4 * O * planes
+def lut_scratch_bytes(wide: bool, rows: int) -> int:
+    """te_tern_lut_bytes: one chunk of tables (512 B each, 1 KiB for two vectors), a group sum
+    per row (rows = planes * O) and one accumulator per row and vector."""
+    return LUT_TABLES * (1024 if wide else 512) + 4 * rows * (3 if wide else 2)
 
 
 def random_input(rng: np.random.Generator, step: Step, batches: int = 1, in_hw=None) -> np.ndarray:
