@@ -100,6 +100,30 @@ void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t 
     }
 }
 
+#if TE_USE_DSP
+/* Widens the patch of output pixel (oy, ox) straight from the image, one kernel
+ * row at a time, when every tap lies inside and a kernel row fills whole widen
+ * blocks (16 taps, p2 8): no gathered copy. Returns 0 when it does not apply. */
+static int te_tern_widen_rows(int32_t kind, const int8_t *image, const te_dims *in, int32_t kh,
+                              int32_t kw, const te_conv_params *p, int32_t oy, int32_t ox,
+                              uint32_t *xw, int32_t stride, int32_t *sum)
+{
+    const int32_t seg = kw * in->c;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (seg % (kind == TE_TK_P2 ? 8 : 16) != 0 || p->dilation_w != 1 || ix0 < 0 ||
+        ix0 + kw > in->w || iy0 < 0 || iy0 + (kh - 1) * p->dilation_h >= in->h) {
+        return 0;
+    }
+    int32_t s = 0;
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        const int8_t *row = image + ((iy0 + ky * p->dilation_h) * in->w + ix0) * in->c;
+        s += te_tern_widen(kind, row, seg, xw + ky * (seg / 2) * stride, stride);
+    }
+    *sum = s;
+    return 1;
+}
+#endif
+
 te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_quant *quant,
                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
                        const te_tern_weights *weights, const int32_t *bias,
@@ -149,19 +173,23 @@ te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_q
                 const int32_t stride = pair ? 2 : 1;
                 int32_t s0, s1 = 0;
                 const int8_t *x = image + px * k;
-                if (!direct) {
+                if (direct) {
+                    s0 = te_tern_widen(kind, x, k, xw, stride);
+                } else if (!te_tern_widen_rows(kind, image, &in, kh, kw, params, px / ow, px % ow,
+                                               xw, stride, &s0)) {
                     te_tern_gather(image, &in, kh, kw, params, px / ow, px % ow, pad_value, patch);
-                    x = patch;
+                    s0 = te_tern_widen(kind, patch, k, xw, stride);
                 }
-                s0 = te_tern_widen(kind, x, k, xw, stride);
                 if (pair) {
                     x = image + (px + 1) * k;
-                    if (!direct) {
+                    if (direct) {
+                        s1 = te_tern_widen(kind, x, k, xw + 1, 2);
+                    } else if (!te_tern_widen_rows(kind, image, &in, kh, kw, params, (px + 1) / ow,
+                                                   (px + 1) % ow, xw + 1, 2, &s1)) {
                         te_tern_gather(image, &in, kh, kw, params, (px + 1) / ow, (px + 1) % ow,
                                        pad_value, patch);
-                        x = patch;
+                        s1 = te_tern_widen(kind, patch, k, xw + 1, 2);
                     }
-                    s1 = te_tern_widen(kind, x, k, xw + 1, 2);
                 }
                 te_tern_mm_dsp(&mm, xw, pair, s0, s1, out + px * rows,
                                pair ? out + (px + 1) * rows : 0, tbl, accbuf);

@@ -50,6 +50,7 @@ int32_t te_tern_lut_bytes(int32_t wide, int32_t rows)
 
 /* ---------------------------------------------------------------- tables */
 
+#if !TE_LUT_ASM
 /* Valid high nibbles (fields 2 and 3 each 0b00, 0b01 or 0b11). */
 static const uint8_t te_lut_hi[9] = {0, 1, 3, 4, 5, 7, 12, 13, 15};
 
@@ -110,6 +111,115 @@ static void te_lut_build_w(const int8_t *a, const int8_t *c, uint32_t *tw)
         row[15] = l15 + d;
     }
 }
+#endif
+
+#if TE_LUT_ASM
+/* The builders in assembly: GCC spills the nine row values and stores word by
+ * word; here the low-nibble values stay in registers and pairs go out with
+ * STRD (h: 10 instructions a high-nibble row, w: 15). */
+
+/* h row at byte offset o (8 words a row): words 0-1, 2-3, 6-7 = l + d. */
+#define TE_LUT_HROW(d, o0, o1, o3)                                                  \
+    "add r3, r6, " d "\n\t" "add lr, r7, " d "\n\t" "strd r3, lr, [r1, #" o0 "]\n\t" \
+    "add r3, r8, " d "\n\t" "add lr, r9, " d "\n\t" "strd r3, lr, [r1, #" o1 "]\n\t" \
+    "add r3, r10, " d "\n\t" "add lr, r11, " d "\n\t" "strd r3, lr, [r1, #" o3 "]\n\t"
+
+/* te_lut_build_h: x r0, tw r1. Lanes as in the C twin: l (r6-r11) + d. */
+__attribute__((naked, noinline)) static void
+te_lut_build_h_asm(const int8_t *x __attribute__((unused)), uint32_t *tw __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldrsb r2, [r0, #0]\n\t"
+        "ldrsb r3, [r0, #1]\n\t"
+        "ldrsb r4, [r0, #2]\n\t"
+        "ldrsb r5, [r0, #3]\n\t"
+        "movw r12, #0x0200\n\t"
+        "movt r12, #0x0200\n\t"      /* 512 in both lanes */
+        "lsl r2, r2, #16\n\t"         /* x0 in the high lane */
+        "add r3, r3, r3, lsl #16\n\t" /* x1, x2, x3 in both lanes */
+        "add r4, r4, r4, lsl #16\n\t"
+        "add r5, r5, r5, lsl #16\n\t"
+        "add r6, r12, r2\n\t"
+        "sub r7, r12, r2\n\t"
+        "add r0, r12, r3\n\t"
+        "add r8, r0, r2\n\t"
+        "sub r9, r0, r2\n\t"
+        "sub r0, r12, r3\n\t"
+        "add r10, r0, r2\n\t"
+        "sub r11, r0, r2\n\t"
+        TE_LUT_HROW("r12", "0", "8", "24")
+        "add r0, r12, r4\n\t" TE_LUT_HROW("r0", "32", "40", "56")
+        "sub r0, r12, r4\n\t" TE_LUT_HROW("r0", "96", "104", "120")
+        "add r12, r12, r5\n\t"
+        TE_LUT_HROW("r12", "128", "136", "152")
+        "add r0, r12, r4\n\t" TE_LUT_HROW("r0", "160", "168", "184")
+        "sub r0, r12, r4\n\t" TE_LUT_HROW("r0", "224", "232", "248")
+        "sub r12, r12, r5, lsl #1\n\t"
+        TE_LUT_HROW("r12", "384", "392", "408")
+        "add r0, r12, r4\n\t" TE_LUT_HROW("r0", "416", "424", "440")
+        "sub r0, r12, r4\n\t" TE_LUT_HROW("r0", "480", "488", "504")
+        "pop {r4-r11, pc}\n\t");
+}
+
+/* w row at byte offset o (16 words a row): slots 0,1,3,4,5,7,12,13,15. */
+#define TE_LUT_WROW(o, o12, o20, o28, o48, o60)                                              \
+    "ldr r12, [r3], #4\n\t"                                                                 \
+    "add r0, r4, r12\n\t" "strd r12, r0, [r2, #" o "]\n\t"                                 \
+    "add r0, r6, r12\n\t" "add r1, r5, r12\n\t" "strd r0, r1, [r2, #" o12 "]\n\t"         \
+    "add r0, r7, r12\n\t" "add r1, r8, r12\n\t"                                           \
+    "str r0, [r2, #" o20 "]\n\t" "str r1, [r2, #" o28 "]\n\t"                             \
+    "add r0, r9, r12\n\t" "add r1, r10, r12\n\t" "strd r0, r1, [r2, #" o48 "]\n\t"        \
+    "add r0, r11, r12\n\t" "str r0, [r2, #" o60 "]\n\t"
+
+/* te_lut_build_w: a r0, c r1, tw r2, the 9 high-nibble words d (bias included) r3.
+ * Low-nibble values without bias: v0 r4, v1 r5, -v0 r6, v1+v0 r7, v1-v0 r8,
+ * -v1 r9, v0-v1 r10, -v0-v1 r11. */
+__attribute__((naked, noinline)) static void
+te_lut_build_w_asm(const int8_t *a __attribute__((unused)), const int8_t *c __attribute__((unused)),
+                   uint32_t *tw __attribute__((unused)), const uint32_t *d __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldrsb r4, [r0, #0]\n\t"
+        "ldrsb r12, [r1, #0]\n\t"
+        "add r4, r4, r12, lsl #16\n\t"
+        "ldrsb r5, [r0, #1]\n\t"
+        "ldrsb r12, [r1, #1]\n\t"
+        "add r5, r5, r12, lsl #16\n\t"
+        "rsb r6, r4, #0\n\t"
+        "add r7, r5, r4\n\t"
+        "sub r8, r5, r4\n\t"
+        "rsb r9, r5, #0\n\t"
+        "sub r10, r4, r5\n\t"
+        "sub r11, r9, r4\n\t"
+        TE_LUT_WROW("0", "12", "20", "28", "48", "60")
+        TE_LUT_WROW("64", "76", "84", "92", "112", "124")
+        TE_LUT_WROW("192", "204", "212", "220", "240", "252")
+        TE_LUT_WROW("256", "268", "276", "284", "304", "316")
+        TE_LUT_WROW("320", "332", "340", "348", "368", "380")
+        TE_LUT_WROW("448", "460", "468", "476", "496", "508")
+        TE_LUT_WROW("768", "780", "788", "796", "816", "828")
+        TE_LUT_WROW("832", "844", "852", "860", "880", "892")
+        TE_LUT_WROW("960", "972", "980", "988", "1008", "1020")
+        "pop {r4-r11, pc}\n\t");
+}
+
+static void te_lut_build_w_fast(const int8_t *a, const int8_t *c, uint32_t *tw)
+{
+    const uint32_t v2 = (uint32_t)(int32_t)a[2] + (uint32_t)(int32_t)c[2] * 0x10000u;
+    const uint32_t v3 = (uint32_t)(int32_t)a[3] + (uint32_t)(int32_t)c[3] * 0x10000u;
+    const uint32_t b = 512u * 0x10001u;
+    const uint32_t d[9] = {b, b + v2, b - v2, b + v3, b + v2 + v3, b + v3 - v2,
+                           b - v3, b + v2 - v3, b - v2 - v3};
+    te_lut_build_w_asm(a, c, tw, d);
+}
+#define TE_LUT_BUILD_H te_lut_build_h_asm
+#define TE_LUT_BUILD_W te_lut_build_w_fast
+#else
+#define TE_LUT_BUILD_H te_lut_build_h
+#define TE_LUT_BUILD_W te_lut_build_w
+#endif
 
 /* -------------------------------------------------------------- row passes */
 
@@ -259,11 +369,11 @@ void te_tern_lut_mm(const te_tern_mm *mm, const int8_t *x0, const int8_t *x1, ui
             if (wide) {
                 const int8_t *c = te_lut_taps(x1, 4 * j, nt, mm->k, pad1);
                 for (int32_t t = 0; t < nt; ++t) {
-                    te_lut_build_w(a + 4 * t, c + 4 * t, tables + 256 * t);
+                    TE_LUT_BUILD_W(a + 4 * t, c + 4 * t, tables + 256 * t);
                 }
             } else {
                 for (int32_t t = 0; t < nt; ++t) {
-                    te_lut_build_h(a + 4 * t, tables + 128 * t);
+                    TE_LUT_BUILD_H(a + 4 * t, tables + 128 * t);
                 }
             }
             te_lut_rows(mm->w->codes + j, mm->rb, gsum, rows, tables, nt, wide);
