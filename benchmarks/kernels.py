@@ -74,6 +74,7 @@ TERNARY = [
     ("t2 g=K", "t2", "default", dict(group=None)),
     ("t2 lut g=K", "t2", "lut", dict(group=None)),
     ("t2 2 planes", "t2", "default", dict(group=64, planes=2)),
+    ("t2 lut 2 planes", "t2", "lut", dict(group=64, planes=2)),
     ("to", "to", "default", dict(group=64)),
     ("p2 L=2", "p2", "default", dict(group=64, levels=2)),
 ]

@@ -8,7 +8,8 @@
 For every model (tests/shared_data.py int8_cases(): AD, SWW, IC, micro_speech, KWS) and every
 configuration (the int8 original; FGQ N=64 with the ternary pass's defaults, i.e. first/last MAC
 layer and depthwise layers int8; the sensitivity placement under a 2.5- and a 3-bit budget, FGQ
-N=64 with up to 3 planes, depthwise layers placed too) the Plan is exported as the protocol
+N=64 with up to 3 planes, depthwise layers placed too; FGQ N=64 on every MAC layer) the Plan, its
+kernel variants chosen per layer by the cost model for the board's core, is exported as the protocol
 firmware (`ternembed.device.firmware.export_protocol_project`) for QEMU mps2-an386 (Cortex-M4)
 and mps2-an500 (Cortex-M7), built with the project's own Makefile (`ternembed.build.
 build_project`, gcc -O3 as exported), and run in QEMU (`-icount shift=6`); one inference of the
@@ -47,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from shared_data import int8_cases  # noqa: E402
 from ternembed.boards import get_board  # noqa: E402
 from ternembed.build import build_project  # noqa: E402
+from ternembed.codegen.emitters_ternary import assign_variants  # noqa: E402
 from ternembed.device.bench import bench  # noqa: E402
 from ternembed.device.firmware import export_protocol_project  # noqa: E402
 from ternembed.device.qemu import QemuSession  # noqa: E402
@@ -65,6 +67,8 @@ CONFIGS: dict[str, tuple[str, TernaryConfig | None]] = {
     "fgq64": ("FGQ N=64 (defaults)", TernaryConfig(method="fgq", group=64)),
     "place2.5": ("placement 2.5 bits", TernaryConfig(budget_bits=2.5, **_PLACE)),
     "place3": ("placement 3 bits", TernaryConfig(budget_bits=3.0, **_PLACE)),
+    "fgq64all": ("FGQ N=64, every MAC layer", TernaryConfig(method="fgq", group=64, first_last="ternary",
+                                                            depthwise="ternary")),
 }
 MAC_KERNELS = ("fc_", "conv_", "dwconv_")
 # issue 6: whole model <= 0.7x int8 instructions on AD and SWW; ternary weights <= 0.3x int8
@@ -119,6 +123,7 @@ def _run_board(plan, board_name: str, work: Path, first_input: list[np.ndarray])
     """Export the protocol firmware, build it, run one inference under QEMU."""
     board = get_board(board_name)
     project = work / board_name
+    plan = assign_variants(plan, board.core)  # the cost model's kernel variant per layer, as export does
     export_protocol_project(plan, board, project)
     built = build_project(project, board, use_platformio=False, jobs=1)
     if not built.checks_ok:

@@ -12,8 +12,9 @@ without measurements of their own use the Cortex-M4 ones.
 
 Variants (the C function the exporter calls for a ternary Step, see ``firmware/include/
 te_kernels_ternary.h``): ``default`` (``te_<kernel>``, SMLAD decode on DSP cores) for every
-kernel, and ``lut`` (``te_fc_t2_lut_s8``, table lookup) for ``fc_t2_s8``. All variants of a kernel
-take the same packed weights and compute the same bytes; they differ in speed and scratch RAM.
+kernel, and ``lut`` (``te_fc_t2_lut_s8`` / ``te_conv_t2_lut_s8``, table lookup) for ``fc_t2_s8``
+and ``conv_t2_s8`` with at least :data:`LUT_MIN_DEPTH` taps. All variants of a kernel take the
+same packed weights and compute the same bytes; they differ in speed and scratch RAM.
 
 ``choose_variant(step, core, optimize)``: ``"speed"`` = fewest estimated instructions; ``"size"`` =
 least scratch RAM (then fewest instructions); ``"balanced"`` = fewest instructions among the
@@ -37,6 +38,9 @@ __all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "
 
 COSTS_PATH = Path(__file__).with_name("kernel_costs.json")
 OPTIMIZE = ("speed", "size", "balanced")
+#: Shortest reduction (taps) for which the table-lookup variant is considered: its row pass
+#: handles 8 tables of 4 taps at once; shorter rows run its C loop, slower than the default.
+LUT_MIN_DEPTH = 32
 NO_DSP_CORES = {"cortex-m0", "cortex-m0plus", "cortex-m0+", "cortex-m1", "cortex-m3", "cortex-m23"}
 
 
@@ -115,8 +119,10 @@ def _config_of(step, variant: str) -> str:
     if kind == "p2":
         return "p2 L=2"
     p = step.params
-    whole = int(p.get("group", 0)) >= int(p.get("depth", 0))
     base = "t2 lut" if variant == "lut" else "t2"
+    if int(p.get("active_planes", p.get("planes", 1))) > 1:
+        return base + " 2 planes"
+    whole = int(p.get("group", 0)) >= int(p.get("depth", 0))
     return base + " g=K" if whole else base
 
 
@@ -192,8 +198,8 @@ def estimate(step, core: str, variant: str = "default", table: dict | None = Non
         raise KeyError(f"no measurement for {function} ({config}) on {ckey}/{build}")
     ipm = float(e["instructions_per_mac"])
     planes = int(step.params.get("active_planes", step.params.get("planes", 1))) if kind == "t2" else 1
-    if planes > 1 and "planes" not in e["config"]:
-        ipm *= planes  # residual planes cost about one pass each (measured: 2 planes ~ 1.9-2x)
+    if planes > 1:  # residual planes cost about one pass each (measured: 2 planes ~ 1.9-2x)
+        ipm *= planes / 2 if "2 planes" in e["config"] else planes
     macs = _macs(step)
     return VariantCost(variant, function, ipm * macs, ipm, scratch_bytes(step, variant),
                        f"{e['function']} {e['config']} {e['shape']} {e['core']}/{e['build']}")
@@ -204,6 +210,8 @@ def choose_variant(step, core: str, optimize: str = "speed", table: dict | None 
     if optimize not in OPTIMIZE:
         raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)} (got {optimize!r})")
     opts = variants(step.kernel)
+    if "lut" in opts and _geometry(step)[0] < LUT_MIN_DEPTH:
+        opts = tuple(v for v in opts if v != "lut")  # too short for one assembly pass of 8 tables
     if len(opts) == 1:
         return opts[0]
     ests = []

@@ -15,6 +15,6 @@ te_status te_conv_p2_s8(const te_conv_params *params, const te_pc_quant *quant,
                         const int32_t *bias, const te_dims *output_dims, int8_t *output,
                         void *scratch)
 {
-    return te_tern_conv(TE_TK_P2, params, quant, input_dims, input, filter_dims, weights, bias,
+    return te_tern_conv(TE_TK_P2, &te_tern_p2_blocks, params, quant, input_dims, input, filter_dims, weights, bias,
                         output_dims, output, scratch);
 }

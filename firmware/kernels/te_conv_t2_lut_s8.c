@@ -50,7 +50,7 @@ te_status te_conv_t2_lut_s8(const te_conv_params *params, const te_pc_quant *qua
         return TE_ERR_ARG;
     }
     if (!te_tern_lut_ok(&mm)) {
-        return te_tern_conv(TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
+        return te_tern_conv(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                             output_dims, output, scratch);
     }
     const int32_t core = te_tern_lut_bytes(1, mm.active * rows);

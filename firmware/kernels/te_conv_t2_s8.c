@@ -124,7 +124,7 @@ static int te_tern_widen_rows(int32_t kind, const int8_t *image, const te_dims *
 }
 #endif
 
-te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_quant *quant,
+te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params, const te_pc_quant *quant,
                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
                        const te_tern_weights *weights, const int32_t *bias,
                        const te_dims *output_dims, int8_t *output, void *scratch)
@@ -147,6 +147,7 @@ te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_q
                         params->activation) != TE_OK) {
         return TE_ERR_ARG;
     }
+    mm.p2 = p2;
     const int8_t pad_value = (int8_t)(-params->input_offset);
     const int direct = kh == 1 && kw == 1 && params->stride_h == 1 && params->stride_w == 1 &&
                        params->pad_top == 0 && params->pad_left == 0 && ow == in.w && oh <= in.h;
@@ -219,6 +220,6 @@ te_status te_conv_t2_s8(const te_conv_params *params, const te_pc_quant *quant,
                         const int32_t *bias, const te_dims *output_dims, int8_t *output,
                         void *scratch)
 {
-    return te_tern_conv(TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
+    return te_tern_conv(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                         output_dims, output, scratch);
 }

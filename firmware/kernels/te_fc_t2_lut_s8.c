@@ -39,7 +39,7 @@ te_status te_fc_t2_lut_s8(const te_fc_params *params, const te_pc_quant *quant,
         return TE_ERR_ARG;
     }
     if (!te_tern_lut_ok(&mm)) {
-        return te_tern_fc(TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
+        return te_tern_fc(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                           output_dims, output, scratch);
     }
     if (!scratch) {

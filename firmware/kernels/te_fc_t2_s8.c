@@ -29,7 +29,7 @@ int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te
            (n >= 2 ? 16 : 8) * o + (n >= 3 ? 24 * o : 0);
 }
 
-te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant *quant,
+te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
                      const te_tern_weights *weights, const int32_t *bias,
                      const te_dims *output_dims, int8_t *output, void *scratch)
@@ -50,6 +50,7 @@ te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant
                         params->activation) != TE_OK) {
         return TE_ERR_ARG;
     }
+    mm.p2 = p2;
 #if TE_USE_DSP
     if (te_tern_dsp_ok(&mm)) {
         if (!scratch) {
@@ -98,6 +99,6 @@ te_status te_fc_t2_s8(const te_fc_params *params, const te_pc_quant *quant,
                       const int32_t *bias, const te_dims *output_dims, int8_t *output,
                       void *scratch)
 {
-    return te_tern_fc(TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
+    return te_tern_fc(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                       output_dims, output, scratch);
 }

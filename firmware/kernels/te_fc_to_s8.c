@@ -15,6 +15,6 @@ te_status te_fc_to_s8(const te_fc_params *params, const te_pc_quant *quant,
                       const int32_t *bias, const te_dims *output_dims, int8_t *output,
                       void *scratch)
 {
-    return te_tern_fc(TE_TK_TO, params, quant, input_dims, input, filter_dims, weights, bias,
+    return te_tern_fc(TE_TK_TO, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                       output_dims, output, scratch);
 }

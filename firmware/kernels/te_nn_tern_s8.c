@@ -82,6 +82,7 @@ te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w
     mm->act = act;
     mm->rec = 0;
     mm->rec_short = 0;
+    mm->p2 = 0;
     mm->fold = 0;
     mm->simple_out = act.min == -128 && act.max == 127;
     for (int32_t i = 0; i < o && mm->simple_out; ++i) {
@@ -99,6 +100,9 @@ int32_t te_tern_vec_bytes(int32_t kind, int32_t k)
 int te_tern_dsp_ok(const te_tern_mm *mm)
 {
     const int32_t taps = mm->kind == TE_TK_P2 ? TE_P2_WORD_TAPS : TE_T2_WORD_TAPS;
+    if (mm->kind == TE_TK_P2 && !mm->p2) {
+        return 0; /* p2 without its block functions: the portable loop */
+    }
     return mm->n >= mm->k || mm->n % taps == 0;
 }
 
@@ -1023,6 +1027,12 @@ TE_TERN_BLOCK_FN(te_p2_b11, 1, 1, 1)
 TE_TERN_BLOCK_FN(te_p2_b22, 2, 2, 1)
 TE_TERN_BLOCK_FN(te_p2_b12, 1, 2, 1)
 
+typedef void (*te_tern_block_fn)(const te_tern_plan *, int32_t, const uint32_t *, uint32_t *);
+struct te_tern_blocks {
+    te_tern_block_fn b31, b21, b11, b22, b12;
+};
+const te_tern_blocks te_tern_p2_blocks = {te_p2_b31, te_p2_b21, te_p2_b11, te_p2_b22, te_p2_b12};
+
 #if TE_TERN_ASM
 /* Lean blocks for the common case (t2/to, uint8 scales): every plane of a row
  * block in one call of the assembly group loop (two for groups over 512
@@ -1478,10 +1488,10 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
                 continue;
             }
 #endif
-            (p2 ? te_p2_b22 : te_t2_b22)(&pl, o, x, accbuf);
+            (p2 ? mm->p2->b22 : te_t2_b22)(&pl, o, x, accbuf);
         }
         if (o < rows) {
-            (p2 ? te_p2_b12 : te_t2_b12)(&pl, o, x, accbuf);
+            (p2 ? mm->p2->b12 : te_t2_b12)(&pl, o, x, accbuf);
         }
         te_tern_outputs(mm, 2, accbuf, s0, s1, out0, out1);
         return;
@@ -1493,16 +1503,21 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
             continue;
         }
 #endif
-        (p2 ? te_p2_b31 : te_t2_b31)(&pl, o, x, accbuf);
+        (p2 ? mm->p2->b31 : te_t2_b31)(&pl, o, x, accbuf);
     }
     if (o + 2 <= rows) {
-        (p2 ? te_p2_b21 : te_t2_b21)(&pl, o, x, accbuf);
+        (p2 ? mm->p2->b21 : te_t2_b21)(&pl, o, x, accbuf);
         o += 2;
     }
     if (o < rows) {
-        (p2 ? te_p2_b11 : te_t2_b11)(&pl, o, x, accbuf);
+        (p2 ? mm->p2->b11 : te_t2_b11)(&pl, o, x, accbuf);
     }
     te_tern_outputs(mm, 1, accbuf, s0, 0, out0, 0);
 }
 
+#else
+struct te_tern_blocks {
+    int unused; /* no DSP code to point at */
+};
+const te_tern_blocks te_tern_p2_blocks = {0};
 #endif /* TE_USE_DSP */

@@ -28,6 +28,12 @@
 #define TE_T2_WORD_TAPS 16
 #define TE_P2_WORD_TAPS 8
 
+/* The p2 family's DSP block functions (te_nn_tern_s8.c). Only the p2 entry
+ * points reference te_tern_p2_blocks, so a model without p2 layers links none
+ * of that code (--gc-sections). */
+typedef struct te_tern_blocks te_tern_blocks;
+extern const te_tern_blocks te_tern_p2_blocks;
+
 /* One ternary layer seen as a matrix [O][K] plus its output stage. */
 typedef struct {
     int32_t kind;      /* TE_TK_* */
@@ -47,6 +53,7 @@ typedef struct {
     int simple_out;    /* every shift <= 0 and act = [-128, 127] */
     const int32_t *rec; /* DSP: per-row output records (te_tern_prep_out), or NULL */
     int rec_short;      /* DSP: the records are the short SMMULR form */
+    const te_tern_blocks *p2; /* DSP, p2 only: its block functions */
     int fold;           /* DSP: scales folded into the records, accumulators unscaled */
 } te_tern_mm;
 
@@ -158,12 +165,12 @@ void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec);
 
 /* Family drivers (te_fc_t2_s8.c, te_conv_t2_s8.c, te_dwconv_t2_s8.c). */
 int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
-te_status te_tern_fc(int32_t kind, const te_fc_params *params, const te_pc_quant *quant,
+te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
                      const te_tern_weights *weights, const int32_t *bias,
                      const te_dims *output_dims, int8_t *output, void *scratch);
 int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
-te_status te_tern_conv(int32_t kind, const te_conv_params *params, const te_pc_quant *quant,
+te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params, const te_pc_quant *quant,
                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
                        const te_tern_weights *weights, const int32_t *bias,
                        const te_dims *output_dims, int8_t *output, void *scratch);
