@@ -223,14 +223,15 @@ static void te_lut_build_w_fast(const int8_t *a, const int8_t *c, uint32_t *tw)
 
 /* -------------------------------------------------------------- row passes */
 
-/* acc[r] += sum_{j < nt} table_j[codes[r*rb + j]] for every row (C twin of
- * the assembly, and the path for chunks of fewer than 8 tables). */
+/* acc[r] (= 0 first when `store`) += sum_{j < nt} table_j[codes[r*rb + j]]
+ * for every row (C twin of the assembly, and the path for chunks of fewer than
+ * 8 tables). */
 static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32_t rows,
-                          const uint32_t *tables, int32_t nt, int wide)
+                          const uint32_t *tables, int32_t nt, int wide, int store)
 {
     const uint8_t *t8 = (const uint8_t *)tables;
     for (int32_t r = 0; r < rows; ++r, codes += rb) {
-        uint32_t s = acc[r];
+        uint32_t s = store ? 0u : acc[r];
         for (int32_t j = 0; j < nt; ++j) {
             const uint32_t b = codes[j];
             if (wide) {
@@ -251,7 +252,7 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     "ldrb lr, [r0, #" #j "]\n\t"                   \
     ld " lr, [" base ", lr, lsl #" lsl "]\n\t"     \
     "add r12, r12, lr\n\t"
-#define TE_LUT_PASS(ld, lsl, s1, s2, s3, s4, s5, s6, s7)                              \
+#define TE_LUT_PASS(start, ld, lsl, s1, s2, s3, s4, s5, s6, s7)                       \
     "push {r4-r11, lr}\n\t"                                                           \
     "ldr r4, [sp, #36]\n\t"                                                           \
     "add r5, r4, #" s1 "\n\t"                                                         \
@@ -262,7 +263,7 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     "add r10, r4, #" s6 "\n\t"                                                        \
     "add r11, r4, #" s7 "\n\t"                                                        \
     "1:\n\t"                                                                          \
-    "ldr r12, [r2]\n\t"                                                               \
+    start "\n\t"                                                                      \
     TE_LUT_LOOKUP(0, "r4", ld, lsl) TE_LUT_LOOKUP(1, "r5", ld, lsl)                   \
     TE_LUT_LOOKUP(2, "r6", ld, lsl) TE_LUT_LOOKUP(3, "r7", ld, lsl)                   \
     TE_LUT_LOOKUP(4, "r8", ld, lsl) TE_LUT_LOOKUP(5, "r9", ld, lsl)                   \
@@ -273,57 +274,85 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     "bne 1b\n\t"                                                                      \
     "pop {r4-r11, pc}\n\t"
 
-/* acc[r] += 8 lookups for r in [acc, acc_end): codes r0 (row stride r1), acc
- * r2, acc_end r3, tables on the stack. 29 instructions a row. */
-__attribute__((naked, noinline)) static void
-te_lut_pass_h8(const uint8_t *codes __attribute__((unused)), int32_t rb __attribute__((unused)),
-               uint32_t *acc __attribute__((unused)), const uint32_t *acc_end __attribute__((unused)),
-               const uint32_t *tables __attribute__((unused)))
-{
-    __asm__ volatile(TE_LUT_PASS("ldrh", "1", "512", "1024", "1536", "2048", "2560", "3072", "3584"));
-}
-
-__attribute__((naked, noinline)) static void
-te_lut_pass_w8(const uint8_t *codes __attribute__((unused)), int32_t rb __attribute__((unused)),
-               uint32_t *acc __attribute__((unused)), const uint32_t *acc_end __attribute__((unused)),
-               const uint32_t *tables __attribute__((unused)))
-{
-    __asm__ volatile(TE_LUT_PASS("ldr", "2", "1024", "2048", "3072", "4096", "5120", "6144", "7168"));
-}
+/* acc[r] += 8 lookups for r in [acc, acc_end) (the _s passes store instead):
+ * codes r0 (row stride r1), acc r2, acc_end r3, tables on the stack. 29
+ * instructions a row. */
+#define TE_LUT_PASS_FN(name, start, ...)                                                        \
+    __attribute__((naked, noinline)) static void name(                                          \
+        const uint8_t *codes __attribute__((unused)), int32_t rb __attribute__((unused)),         \
+        uint32_t *acc __attribute__((unused)), const uint32_t *acc_end __attribute__((unused)),   \
+        const uint32_t *tables __attribute__((unused)))                                         \
+    {                                                                                           \
+        __asm__ volatile(TE_LUT_PASS(start, __VA_ARGS__));                                     \
+    }
+#define TE_LUT_H "ldrh", "1", "512", "1024", "1536", "2048", "2560", "3072", "3584"
+#define TE_LUT_W "ldr", "2", "1024", "2048", "3072", "4096", "5120", "6144", "7168"
+TE_LUT_PASS_FN(te_lut_pass_h8, "ldr r12, [r2]", TE_LUT_H)
+TE_LUT_PASS_FN(te_lut_pass_h8s, "mov r12, #0", TE_LUT_H)
+TE_LUT_PASS_FN(te_lut_pass_w8, "ldr r12, [r2]", TE_LUT_W)
+TE_LUT_PASS_FN(te_lut_pass_w8s, "mov r12, #0", TE_LUT_W)
 #endif
 
 static void te_lut_rows(const uint8_t *codes, int32_t rb, uint32_t *acc, int32_t rows,
-                        const uint32_t *tables, int32_t nt, int wide)
+                        const uint32_t *tables, int32_t nt, int wide, int store)
 {
 #if TE_LUT_ASM
     if (nt == TE_LUT_NT) {
-        (wide ? te_lut_pass_w8 : te_lut_pass_h8)(codes, rb, acc, acc + rows, tables);
+        (wide ? (store ? te_lut_pass_w8s : te_lut_pass_w8) : (store ? te_lut_pass_h8s : te_lut_pass_h8))(
+            codes, rb, acc, acc + rows, tables);
         return;
     }
 #endif
-    te_lut_rows_c(codes, rb, acc, rows, tables, nt, wide);
+    te_lut_rows_c(codes, rb, acc, rows, tables, nt, wide, store);
 }
 
 /* ------------------------------------------------------------------- core */
 
-/* Moves the group sums (n lookups) into the accumulators, scaled by group g. */
-static void te_lut_fold(const te_tern_mm *mm, int wide, int32_t g, int32_t n, uint32_t *gsum,
-                        uint32_t *acc, int32_t rows)
+/* Moves the group sums (n lookups) into the accumulators, scaled by group g
+ * (first: the accumulators start here). gsum may be acc itself (one lane).
+ * One plain loop per case, so that each compiles to a few instructions a row. */
+static void te_lut_fold(const te_tern_mm *mm, int wide, int32_t g, int32_t n, const uint32_t *gsum,
+                        uint32_t *acc, int32_t rows, int first)
 {
     const te_tern_weights *w = mm->w;
-    if (wide) {
-        const uint32_t bias = TE_LUT_WBIAS * (uint32_t)n;
+    const int32_t G = mm->g;
+    const uint32_t bias = (wide ? TE_LUT_WBIAS : TE_LUT_HBIAS) * (uint32_t)n;
+    if (w->scale_bytes != 1 && !mm->fold) { /* uint16 scales: the general loop */
         for (int32_t r = 0; r < rows; ++r) {
-            const uint32_t s = gsum[r], sc = mm->fold ? 1u : te_tern_scale(w, r * mm->g + g);
-            acc[2 * r] += sc * ((s & 0xFFFFu) - bias);
-            acc[2 * r + 1] += sc * ((s >> 16) - bias);
-            gsum[r] = 0;
+            const uint32_t sc = te_tern_scale(w, r * G + g), s = gsum[r];
+            if (wide) {
+                acc[2 * r] = (first ? 0u : acc[2 * r]) + sc * ((s & 0xFFFFu) - bias);
+                acc[2 * r + 1] = (first ? 0u : acc[2 * r + 1]) + sc * ((s >> 16) - bias);
+            } else {
+                acc[r] = (first ? 0u : acc[r]) + sc * (s - bias);
+            }
+        }
+        return;
+    }
+    const uint8_t *sc = (const uint8_t *)w->scales + g;
+    const int32_t step = mm->fold ? 0 : G; /* folded: the scale waits in the output record */
+    static const uint8_t one = 1;
+    if (mm->fold) {
+        sc = &one;
+    }
+    const uint32_t *end = gsum + rows;
+    if (wide && first) {
+        for (; gsum < end; ++gsum, sc += step, acc += 2) {
+            acc[0] = *sc * ((*gsum & 0xFFFFu) - bias);
+            acc[1] = *sc * ((*gsum >> 16) - bias);
+        }
+    } else if (wide) {
+        for (; gsum < end; ++gsum, sc += step, acc += 2) {
+            acc[0] += *sc * ((*gsum & 0xFFFFu) - bias);
+            acc[1] += *sc * ((*gsum >> 16) - bias);
+        }
+    } else if (first) {
+        for (; gsum < end; ++gsum, sc += step, ++acc) {
+            *acc = *sc * (*gsum - bias);
         }
     } else {
-        const uint32_t bias = TE_LUT_HBIAS * (uint32_t)n;
-        for (int32_t r = 0; r < rows; ++r) {
-            acc[r] += (mm->fold ? 1u : te_tern_scale(w, r * mm->g + g)) * (gsum[r] - bias);
-            gsum[r] = 0;
+        for (; gsum < end; ++gsum, sc += step, ++acc) {
+            *acc += *sc * (*gsum - bias);
         }
     }
 }
@@ -347,14 +376,10 @@ void te_tern_lut_mm(const te_tern_mm *mm, const int8_t *x0, const int8_t *x1, ui
     const int32_t tables_per_row = mm->rb, rows = mm->active * mm->o;
     const int32_t gt = mm->n >= mm->k ? tables_per_row : mm->n / 4; /* tables a group */
     uint32_t *tables = scratch;
-    uint32_t *gsum = tables + TE_LUT_NT * (wide ? 256 : 128);
+    /* one lane, one group: the sums collect in acc itself */
+    uint32_t *gsum = !wide && gt == tables_per_row ? acc : tables + TE_LUT_NT * (wide ? 256 : 128);
     int8_t pad0[4 * TE_LUT_NT], pad1[4 * TE_LUT_NT];
-    for (int32_t r = 0; r < rows; ++r) {
-        gsum[r] = 0;
-    }
-    for (int32_t r = 0; r < rows * (wide ? 2 : 1); ++r) {
-        acc[r] = 0;
-    }
+    int first = 1; /* no fold into acc yet */
     int32_t j = 0, g = 0;
     while (j < tables_per_row) {
         const int32_t gend = j + gt < tables_per_row ? j + gt : tables_per_row;
@@ -362,8 +387,9 @@ void te_tern_lut_mm(const te_tern_mm *mm, const int8_t *x0, const int8_t *x1, ui
         while (j < gend) {
             int32_t nt = gend - j < TE_LUT_NT ? gend - j : TE_LUT_NT;
             if (wide && nt > TE_LUT_WMAX - held) {
-                te_lut_fold(mm, wide, g, held, gsum, acc, rows);
+                te_lut_fold(mm, wide, g, held, gsum, acc, rows, first);
                 held = 0;
+                first = 0;
             }
             const int8_t *a = te_lut_taps(x0, 4 * j, nt, mm->k, pad0);
             if (wide) {
@@ -376,11 +402,12 @@ void te_tern_lut_mm(const te_tern_mm *mm, const int8_t *x0, const int8_t *x1, ui
                     TE_LUT_BUILD_H(a + 4 * t, tables + 128 * t);
                 }
             }
-            te_lut_rows(mm->w->codes + j, mm->rb, gsum, rows, tables, nt, wide);
+            te_lut_rows(mm->w->codes + j, mm->rb, gsum, rows, tables, nt, wide, held == 0);
             j += nt;
             held += nt;
         }
-        te_lut_fold(mm, wide, g, held, gsum, acc, rows);
+        te_lut_fold(mm, wide, g, held, gsum, acc, rows, first);
+        first = 0;
         ++g;
     }
     /* planes into plane 0's rows: acc[o] (or acc[2o], acc[2o+1]); with folded
