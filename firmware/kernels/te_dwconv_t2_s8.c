@@ -15,33 +15,37 @@
  * a * sign * 2^(levels-|v|)) and the convolution runs on those, as the int8
  * kernel (te_dwconv_s8.c) runs on its int8 weights.
  *
- * DSP path (M == 1 or M % 4 == 0, every weight fits int16). The scratch holds
- * per block of four output channels a table of the taps, one entry each:
- * {input byte offset of the tap from the pixel's kernel origin, (W_c0, W_c2),
- * (W_c1, W_c3)} - the int16 pairs SXTB16 makes of an input word, so one LDM
- * fetches a tap. Each block then sweeps the output pixels line by line:
- *  - the table is ordered line-major for the lines swept (rows, or columns
- *    when that leaves fewer pixels with a partial window: tall, narrow
- *    inputs). The pixels of a line whose window lies inside the image along
- *    the line (all but a few at its ends) then share one contiguous stretch
- *    of the table, the kernel lines inside the image: one span;
+ * DSP path (M == 1 or M % 4 == 0; blocks of four output channels whose
+ * weights fit int16), one block at a time:
+ *  - its weights are decoded straight into a table of the taps in the
+ *    scratch, one entry each: {input byte offset of the tap from the pixel's
+ *    kernel origin, (W_c0, W_c2), (W_c1, W_c3)} - the int16 pairs SXTB16 makes
+ *    of an input word, so one LDM fetches a tap;
+ *  - the output is swept in lines (rows, or columns when that leaves fewer
+ *    pixels whose window is cut along the line: tall, narrow inputs), the
+ *    table ordered by kernel line across the lines. The pixels of a line
+ *    whose window lies inside the image along it then share one stretch of
+ *    the table, the kernel lines inside the image: one span, and all lines
+ *    whose window lies inside both ways share the whole table: one 2D span.
+ *    The pixels at the line ends share, across the lines, a stretch of a
+ *    second copy of the table ordered the other way (when the scratch holds
+ *    it, O >= 6): a span each. The few pixels left (corners) run their
+ *    in-image taps kernel line by kernel line;
  *  - a span is one assembly loop: per pixel the starting accumulators, per
- *    tap LDM of the entry, one input word, two SXTB16, four SMLABB/SMLATT
- *    (M % 4 == 0: one LDRSB shared by the four lanes), then the output stage
- *    from per-channel records prepared once per block (one LDM each, TFLite's
- *    requantization with the offset folded in), SSAT, four bytes packed into
- *    one store. Taps outside the image are not visited: with z =
- *    -input_offset the pad value, bias + sum_taps xt*W = (bias + z*sum_out W)
- *    + sum_in x*W (modulo 2^32, like the sums it replaces), so a span starts
- *    its pixels from bias + z * (the weights of the taps outside its stretch);
- *  - the few other pixels (line ends) run their in-image taps stretch by
- *    stretch on x - z from bias + z*sum W, as do all pixels of a block whose
- *    requantization the short records do not cover.
+ *    tap the LDM, one input word, two SXTB16, four SMLABB/SMLATT (M % 4 == 0:
+ *    one LDRSB read by the four lanes), then TFLite's requantization from
+ *    per-channel records prepared once per block (te_mac_srq, one LDM each,
+ *    the offset folded in; te_mac_rq for the shifts it does not cover), SSAT,
+ *    the clamp, four bytes in one store. Taps outside the image are not
+ *    visited: with z = -input_offset the pad value, bias + sum_taps xt*W =
+ *    (bias + z * sum_outside W) + sum_inside x*W (modulo 2^32, like the sums
+ *    it replaces), and a span starts its pixels from bias + z * (the weights
+ *    outside its stretch). The other pixels use x - z from bias + z*sum W.
  * Other depth multipliers, the last O % 4 channels, weights beyond int16 and
  * the portable build use an int32 table W[i][oc] and a plain loop.
  *
- * Scratch (te_dwconv_t2_s8_get_buffer_size): 4 * KH*KW*C*M bytes (the block
- * tables take 12 bytes per tap and 4 channels, the int32 table 4 per weight).
+ * Scratch (te_dwconv_t2_s8_get_buffer_size): 4 * KH*KW*C*M bytes, enough for
+ * the int32 table; the DSP path uses 12 (24 with the second copy) bytes a tap.
  */
 #include <stddef.h>
 
@@ -58,10 +62,14 @@ int32_t te_dwconv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims
     return te_tern_dwconv_buffer_size(input_dims, filter_dims);
 }
 
-/* TE_DWT_COLD: rare code, which GCC then compiles for size; TE_DWT_SMALL:
- * once-per-block code, for size too (without calling it rare, which would
- * spread to its callers). */
-#if defined(__GNUC__)
+/* TE_DWT_NOINLINE: a function of its own (registers to itself, one copy:
+ * GCC would otherwise clone some for constant arguments); TE_DWT_COLD: rare
+ * code, which GCC then compiles for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TE_DWT_INLINE static inline __attribute__((always_inline))
+#define TE_DWT_NOINLINE static __attribute__((noinline, noclone))
+#define TE_DWT_COLD static __attribute__((noinline, noclone, cold))
+#elif defined(__GNUC__)
 #define TE_DWT_INLINE static inline __attribute__((always_inline))
 #define TE_DWT_NOINLINE static __attribute__((noinline))
 #define TE_DWT_COLD static __attribute__((noinline, cold))
@@ -70,53 +78,27 @@ int32_t te_dwconv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims
 #define TE_DWT_NOINLINE static
 #define TE_DWT_COLD static
 #endif
-#if defined(__GNUC__) && !defined(__clang__)
-#define TE_DWT_SMALL static __attribute__((noinline, optimize("Os")))
+
+/* The plain loop: the whole layer in the portable build, a few channels at
+ * most in the DSP one (compiled for size there). */
+#if TE_USE_DSP
+#define TE_DWT_PLAIN TE_DWT_COLD
 #else
-#define TE_DWT_SMALL TE_DWT_NOINLINE
+#define TE_DWT_PLAIN TE_DWT_NOINLINE
 #endif
 
 /* Taps decoded per pass (a stack buffer of 4 * TE_DWT_CHUNK words). */
 #define TE_DWT_CHUNK 32
 
-/* cp[j] (add: += ) base + t * a for the taps i of [i, end), t the 2-bit code
- * of tap i read as a signed number (0b01 = 1, 0b11 = -1, 0b00 = 0, 0b10,
- * unused, = -2), whole code bytes at a time; returns cp past the last. */
-TE_DWT_INLINE uint32_t *te_dwt_codes(const uint8_t *c, int32_t i, int32_t end, uint32_t a, uint32_t base,
-                                     uint32_t *cp, const int add)
-{
-#define TE_DWT_T2(b, sh) ((uint32_t)((int32_t)((uint32_t)(b) << (sh)) >> 30) * a + base)
-    for (; i < end; ++i, ++cp) {
-        if ((i & 3) == 0 && i + 4 <= end) {
-            break;
-        }
-        const uint32_t v = TE_DWT_T2(c[i >> 2], 30 - 2 * (i & 3));
-        *cp = add ? *cp + v : v;
-    }
-    for (; i + 4 <= end; i += 4, cp += 4) {
-        const uint32_t b = c[i >> 2];
-        const uint32_t v0 = TE_DWT_T2(b, 30), v1 = TE_DWT_T2(b, 28), v2 = TE_DWT_T2(b, 26),
-                       v3 = TE_DWT_T2(b, 24);
-        cp[0] = add ? cp[0] + v0 : v0;
-        cp[1] = add ? cp[1] + v1 : v1;
-        cp[2] = add ? cp[2] + v2 : v2;
-        cp[3] = add ? cp[3] + v3 : v3;
-    }
-    for (; i < end; ++i, ++cp) {
-        const uint32_t v = TE_DWT_T2(c[i >> 2], 30 - 2 * (i & 3));
-        *cp = add ? *cp + v : v;
-    }
-#undef TE_DWT_T2
-    return cp;
-}
-
-/* col[j] = W[i0 + j][oc] (modulo 2^32) for j < cnt. */
+/* col[j] = W[i0 + j][oc] (modulo 2^32) for j < cnt: the general decoder
+ * (any groups and planes; the block tables have a faster one for the usual
+ * rows, te_dwt_weights). */
 TE_DWT_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int32_t cnt, uint32_t *col)
 {
     /* locals: the stores to col (uint32_t) may alias mm's int32_t fields */
     const te_tern_weights *w = mm->w;
     const int32_t kind = mm->kind, n = mm->n, planes = mm->active, o = mm->o, rb = mm->rb, gs = mm->g;
-    const int32_t end = i0 + cnt, g0 = i0 / n;
+    const int32_t end = i0 + cnt;
     uint32_t init = 0u; /* what plane 0 adds to */
     if (kind == TE_TK_TO) {
         memcpy(&init, w->offset + oc, sizeof(init)); /* weight arrays may be unaligned */
@@ -127,28 +109,27 @@ TE_DWT_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int
         const uint32_t e = kind == TE_TK_P2 ? 0u : te_tern_pshift(w, row);
         uint32_t *cp = col;
         /* one scale per group: walk the taps group by group */
-        for (int32_t i = i0, g = g0; i < end; ++g) {
+        for (int32_t i = i0, g = i0 / n; i < end; ++g) {
             const int32_t g_end = (g + 1) * n < end ? (g + 1) * n : end;
             const uint32_t a = te_tern_scale(w, row * gs + g) << e;
-            if (kind == TE_TK_P2) { /* one plane */
-                for (; i < g_end; ++i) {
-                    const int32_t v = (int32_t)((uint32_t)c[i >> 1] << (28 - 4 * (i & 1))) >> 28;
-                    const int32_t sh = w->levels - (v < 0 ? -v : v);
-                    const uint32_t m = v == 0 ? 0u : a << (sh < 0 ? 0 : sh);
-                    *cp++ = v < 0 ? 0u - m : m;
+            for (; i < g_end; ++i, ++cp) {
+                uint32_t v;
+                if (kind == TE_TK_P2) { /* sign(v) * (a << (levels - |v|)), the nibble sign-extended */
+                    const int32_t q = (int32_t)((uint32_t)c[i >> 1] << (28 - 4 * (i & 1))) >> 28;
+                    const int32_t sh = w->levels - (q < 0 ? -q : q);
+                    v = q == 0 ? 0u : a << (sh < 0 ? 0 : sh);
+                    v = q < 0 ? 0u - v : v;
+                } else { /* the code as a signed 2-bit number: 0, 1, -1 (0b11), -2 (0b10, unused) */
+                    v = (uint32_t)((int32_t)((uint32_t)c[i >> 2] << (30 - 2 * (i & 3))) >> 30) * a;
                 }
-            } else if (p == 0) {
-                cp = te_dwt_codes(c, i, g_end, a, init, cp, 0);
-            } else {
-                cp = te_dwt_codes(c, i, g_end, a, 0u, cp, 1);
+                *cp = (p == 0 ? init : *cp) + v;
             }
-            i = g_end;
         }
     }
 }
 
 /* dst[i * ld + oc - oc0] = W[i][oc] for every tap i and oc0 <= oc < oc1. */
-TE_DWT_COLD void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t oc1, uint32_t *dst, int32_t ld)
+TE_DWT_NOINLINE void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t oc1, uint32_t *dst, int32_t ld)
 {
     uint32_t col[TE_DWT_CHUNK];
     for (int32_t oc = oc0; oc < oc1; ++oc) {
@@ -163,38 +144,58 @@ TE_DWT_COLD void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t 
 }
 
 /* Channels [oc0, oc1) of one image from the int32 table (weight of tap i and
- * channel oc at wt[i * ld + oc - oc0]): every tap, padded ones reading z. */
-TE_DWT_COLD void te_dwt_portable(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
-                            const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias,
-                            int32_t oh, int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1,
-                            const uint32_t *wt, int32_t ld, int8_t *output)
+ * channel oc at wt[i * ld + oc - oc0]): every tap, padded ones reading z;
+ * pixels whose window lies inside the image without a check per tap. */
+TE_DWT_PLAIN void te_dwt_portable(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
+                                  const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias,
+                                  int32_t oh, int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1,
+                                  const uint32_t *wt, int32_t ld, int8_t *output)
 {
     const int32_t pad_value = -p->input_offset;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w;
+    const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
     for (int32_t oy = 0; oy < oh; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         for (int32_t ox = 0; ox < ow; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in->h && ix0 >= 0 &&
+                               ix0 + (kw - 1) * dw < in->w;
             int8_t *out = output + (oy * ow + ox) * oc_count;
+            /* input channel ic = oc / M, m = oc % M, counted (no division per channel) */
+            int32_t ic = oc0 / p->depth_multiplier, m = oc0 - ic * p->depth_multiplier;
             for (int32_t oc = oc0; oc < oc1; ++oc) {
-                const int32_t ic = oc / p->depth_multiplier;
                 uint32_t acc = 0u;
                 if (bias) {
                     memcpy(&acc, bias + oc, sizeof(acc));
                 }
                 const uint32_t *w = wt + (oc - oc0);
-                for (int32_t ky = 0; ky < kh; ++ky) {
-                    const int32_t iy = iy0 + ky * p->dilation_h;
-                    const int row_in = iy >= 0 && iy < in->h;
-                    for (int32_t kx = 0; kx < kw; ++kx, w += ld) {
-                        const int32_t ix = ix0 + kx * p->dilation_w;
-                        const int32_t x = (row_in && ix >= 0 && ix < in->w)
-                            ? image[(iy * in->w + ix) * in->c + ic]
-                            : pad_value;
-                        acc += (uint32_t)x * *w;
+                if (inside) {
+                    const int8_t *xr = image + (iy0 * in->w + ix0) * in->c + ic;
+                    for (int32_t ky = 0; ky < kh; ++ky, xr += ystep) {
+                        const int8_t *x = xr;
+                        for (int32_t kx = 0; kx < kw; ++kx, x += xstep, w += ld) {
+                            acc += (uint32_t)*x * *w;
+                        }
+                    }
+                } else {
+                    for (int32_t ky = 0; ky < kh; ++ky) {
+                        const int32_t iy = iy0 + ky * dh;
+                        const int row_in = iy >= 0 && iy < in->h;
+                        for (int32_t kx = 0; kx < kw; ++kx, w += ld) {
+                            const int32_t ix = ix0 + kx * dw;
+                            const int32_t x = (row_in && ix >= 0 && ix < in->w)
+                                ? image[(iy * in->w + ix) * in->c + ic]
+                                : pad_value;
+                            acc += (uint32_t)x * *w;
+                        }
                     }
                 }
                 out[oc] = te_tern_out(acc, quant->multiplier[oc], quant->shift[oc], p->output_offset,
                                       p->activation);
+                if (++m == p->depth_multiplier) {
+                    m = 0;
+                    ++ic;
+                }
             }
         }
     }
@@ -618,7 +619,8 @@ static void te_dwt_axis_init(te_dwt_axis *a, int32_t n, int32_t stride, int32_t 
 /* Sets k's stretch to the len entries from tp, of the table of taps entries
  * from tab, and the span's starting accumulators: bias + z * (the weights
  * outside the stretch), summed over the fewer of inside and outside. */
-static void te_dwt_stretch(te_dwt_blk *k, const uint32_t *tab, int32_t taps, const uint32_t *tp, int32_t len)
+TE_DWT_NOINLINE void te_dwt_stretch(te_dwt_blk *k, const uint32_t *tab, int32_t taps, const uint32_t *tp,
+                                    int32_t len)
 {
     const uint32_t *tend = tp + len * TE_DWT_ENTRY;
     k->tp = tp;
@@ -728,7 +730,8 @@ static void te_dwt_sweep(const te_dwt_axis *L, const te_dwt_axis *P, te_dwt_blk 
                     q += (int32_t)P->full - 1;
                     continue;
                 }
-                te_dwt_pixel(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin), tp, len, 1, 0);
+                te_dwt_pixel(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin), tp, len, 1,
+                             P->kn * TE_DWT_ENTRY);
             } else if (!line_full || !ends) { /* the in-image part of each kernel line */
                 int32_t i0, i1;
                 te_dwt_range(q * P->stride - P->pad, P->dil, P->kn, P->size, &i0, &i1);
@@ -752,18 +755,27 @@ static inline uint32_t te_dwt_pack16(uint32_t lo, uint32_t hi)
 #endif
 }
 
-/* Most planes the fast path of te_dwt_weights takes. */
-#define TE_DWT_PLANES 4
+/* SADD16: lane-wise int16 sum. */
+static inline uint32_t te_dwt_add16(uint32_t x, uint32_t y)
+{
+#if TE_DWT_ASM
+    uint32_t r;
+    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(x), "r"(y) : "cc");
+    return r;
+#else
+    return te_dwt_pack16(x + y, (x >> 16) + (y >> 16));
+#endif
+}
 
 /* Entries in tap order (i = ky*KW + kx), weights only, of the block of
  * channels oc .. oc+3 into to: word 1 of entry i = (W[i][oc], W[i][oc+2]),
  * word 2 = (W[i][oc+1], W[i][oc+3]); sum[j] = sum_i W[i][oc+j]. Returns 0 when
  * some weight does not fit int16. */
-TE_DWT_SMALL int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32_t *sum)
+TE_DWT_NOINLINE int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32_t *sum)
 {
     const te_tern_weights *w = mm->w;
     const int32_t taps = mm->k, planes = mm->active;
-    if (mm->n >= taps && planes <= TE_DWT_PLANES) {
+    if (mm->n >= taps) {
         /* one group (the usual depthwise row): one scale per row and plane;
          * the channels in pairs (j, j+2), the two lanes of a word */
         for (int32_t j = 0; j < 2; ++j) {
@@ -797,38 +809,42 @@ TE_DWT_SMALL int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, 
             } else {
                 /* W = base + sum_p t_p * (a_p << shift_p), t the code as a
                  * signed 2-bit number (0, 1, -1 = 0b11, -2 = 0b10, unused),
-                 * base the offset (to) or 0 */
-                const uint8_t *c0[TE_DWT_PLANES], *c1[TE_DWT_PLANES];
-                uint32_t a0[TE_DWT_PLANES], a1[TE_DWT_PLANES];
+                 * base the offset (to) or 0: plane by plane, adding into
+                 * the int16 lanes (every partial sum is within the bound
+                 * checked below, so the lanes never wrap) */
                 int32_t b0 = 0, b1 = 0;
                 if (mm->kind == TE_TK_TO) { /* weight arrays may be unaligned */
                     memcpy(&b0, w->offset + r0, sizeof(b0));
                     memcpy(&b1, w->offset + r1, sizeof(b1));
                 }
-                /* every weight within |base| + 2 * sum_p a_p */
                 int64_t m0 = b0 < 0 ? -(int64_t)b0 : b0, m1 = b1 < 0 ? -(int64_t)b1 : b1;
                 for (int32_t q = 0; q < planes; ++q) {
                     const int32_t q0 = q * mm->o + r0, q1 = q * mm->o + r1;
-                    c0[q] = w->codes + q0 * mm->rb;
-                    c1[q] = w->codes + q1 * mm->rb;
-                    a0[q] = te_tern_scale(w, q0 * mm->g) << te_tern_pshift(w, q0);
-                    a1[q] = te_tern_scale(w, q1 * mm->g) << te_tern_pshift(w, q1);
-                    m0 += 2 * (int64_t)a0[q];
-                    m1 += 2 * (int64_t)a1[q];
+                    m0 += 2 * (int64_t)(te_tern_scale(w, q0 * mm->g) << te_tern_pshift(w, q0));
+                    m1 += 2 * (int64_t)(te_tern_scale(w, q1 * mm->g) << te_tern_pshift(w, q1));
                 }
-                if (m0 > 32767 || m1 > 32767) {
+                if (m0 > 32767 || m1 > 32767) { /* |W| <= |base| + 2 * sum_p a_p */
                     goto general;
                 }
-                for (int32_t i = 0; i < taps; ++i, ent += TE_DWT_ENTRY) {
-                    const int32_t sh = 30 - 2 * (i & 3);
-                    uint32_t w0 = (uint32_t)b0, w1 = (uint32_t)b1;
-                    for (int32_t q = 0; q < planes; ++q) {
-                        w0 += (uint32_t)((int32_t)((uint32_t)c0[q][i >> 2] << sh) >> 30) * a0[q];
-                        w1 += (uint32_t)((int32_t)((uint32_t)c1[q][i >> 2] << sh) >> 30) * a1[q];
+                s0 = (uint32_t)taps * (uint32_t)b0;
+                s1 = (uint32_t)taps * (uint32_t)b1;
+                for (int32_t q = 0; q < planes; ++q) {
+                    const int32_t q0 = q * mm->o + r0, q1 = q * mm->o + r1;
+                    const uint8_t *c0 = w->codes + q0 * mm->rb, *c1 = w->codes + q1 * mm->rb;
+                    const uint32_t a0 = te_tern_scale(w, q0 * mm->g) << te_tern_pshift(w, q0);
+                    const uint32_t a1 = te_tern_scale(w, q1 * mm->g) << te_tern_pshift(w, q1);
+                    /* plane 0 stores base + t*a, the others add t*a */
+                    const uint32_t lane0 = q == 0 ? (uint32_t)b0 : 0u, lane1 = q == 0 ? (uint32_t)b1 : 0u;
+                    uint32_t *e = ent;
+                    for (int32_t i = 0; i < taps; ++i, e += TE_DWT_ENTRY) {
+                        const int32_t sh = 30 - 2 * (i & 3);
+                        const uint32_t t0 = (uint32_t)((int32_t)((uint32_t)c0[i >> 2] << sh) >> 30);
+                        const uint32_t t1 = (uint32_t)((int32_t)((uint32_t)c1[i >> 2] << sh) >> 30);
+                        s0 += t0 * a0;
+                        s1 += t1 * a1;
+                        const uint32_t v = te_dwt_pack16(t0 * a0 + lane0, t1 * a1 + lane1);
+                        *e = q == 0 ? v : te_dwt_add16(*e, v);
                     }
-                    s0 += w0;
-                    s1 += w1;
-                    *ent = te_dwt_pack16(w0, w1);
                 }
             }
             sum[j] = s0;
@@ -935,15 +951,18 @@ TE_DWT_NOINLINE void te_dwt_block(const te_dwconv_params *p, const te_dwt_axis *
         const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
         sh &= m >= 0 && te_mac_srq_init(&k.srq[j], m, shift, p->output_offset);
         full &= m >= 0 && shift >= -31 && shift <= 30;
+    }
+    k.fast = sh ? 1 : (full ? 2 : 0);
+    for (int j = 0; j < 4 && k.fast != 1; ++j) {
+        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
+        if (k.fast == 2) {
+            te_mac_rq_init(&k.rq[j], m, shift);
+        }
         k.gen[j].left = shift & ~(shift >> 31);
         k.gen[j].right = (-shift) & ~(-shift >> 31);
         k.gen[j].mult = m;
         k.gen[j].mask = (int32_t)((1u << (k.gen[j].right & 31)) - 1u);
         k.gen[j].half = k.gen[j].mask >> 1;
-    }
-    k.fast = sh ? 1 : (full ? 2 : 0);
-    for (int j = 0; j < 4 && k.fast == 2; ++j) {
-        te_mac_rq_init(&k.rq[j], quant->multiplier[c + j], quant->shift[c + j]);
     }
     for (int32_t n = 0; n < batches; ++n) {
         /* M % 4 == 0: the block's four channels read input channel c / M */
