@@ -54,9 +54,12 @@
  *       word, so one lookup serves 8 MACs). Group % 4 == 0 or group >= K
  *       (otherwise the default core). Wins with many output rows; see
  *       benchmarks/results/kernels.md.
- *   te_dwconv_t2_s8 (and _to, _p2): the weights are decoded once per call into
- *       a [KH*KW][C*M] table of integer weights and the int8 depthwise loop
- *       structure (4 channels per step, SMLABB/SMLATT) runs on it.
+ *   te_dwconv_t2_s8 (and _to, _p2): the weights of a block of 4 channels are
+ *       decoded into a small table of int16 tap pairs (with each tap's input
+ *       offset), and an assembly loop sweeps every output pixel of a line that
+ *       shares the same in-image taps (4 channels per step, SMLABB/SMLATT);
+ *       padded taps are never visited. Weights beyond int16 take an int32 table
+ *       and the portable loop.
  *   *_p2_s8 on DSP cores: a 256-entry byte -> int16-pair table (built per call)
  *       feeds SMLAD; group % 8 == 0 or group >= K.
  */
