@@ -31,24 +31,14 @@ te_status te_conv_t2_lut_s8(const te_conv_params *params, const te_pc_quant *qua
                             const int32_t *bias, const te_dims *output_dims, int8_t *output,
                             void *scratch)
 {
-    if (!params || !input_dims || !input || !filter_dims || !output_dims || !output || !scratch) {
+    te_tern_mm mm;
+    if (te_tern_conv_setup(&mm, TE_TK_T2, params, quant, input_dims, input, filter_dims, weights,
+                           bias, output_dims, output, scratch) != TE_OK) {
         return TE_ERR_ARG;
     }
     const te_dims in = *input_dims;
-    const int32_t kh = filter_dims->h, kw = filter_dims->w, rows = filter_dims->n;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w, rows = mm.o, k = mm.k;
     const int32_t oh = output_dims->h, ow = output_dims->w;
-    if (in.n <= 0 || in.h <= 0 || in.w <= 0 || in.c <= 0 || kh <= 0 || kw <= 0 || rows <= 0 ||
-        filter_dims->c != in.c || output_dims->n != in.n || output_dims->c != rows || oh <= 0 ||
-        ow <= 0 || params->stride_h <= 0 || params->stride_w <= 0 || params->dilation_h <= 0 ||
-        params->dilation_w <= 0 || params->input_offset < -127 || params->input_offset > 128) {
-        return TE_ERR_ARG;
-    }
-    const int32_t k = kh * kw * in.c;
-    te_tern_mm mm;
-    if (te_tern_mm_init(&mm, TE_TK_T2, weights, rows, k, bias, quant, params->output_offset,
-                        params->activation) != TE_OK) {
-        return TE_ERR_ARG;
-    }
     if (!te_tern_lut_ok(&mm)) {
         return te_tern_conv(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                             output_dims, output, scratch);
@@ -61,8 +51,7 @@ te_status te_conv_t2_lut_s8(const te_conv_params *params, const te_pc_quant *qua
     te_tern_prep_out(&mm, rec);
 #endif
     const int8_t pad_value = (int8_t)(-params->input_offset);
-    const int direct = kh == 1 && kw == 1 && params->stride_h == 1 && params->stride_w == 1 &&
-                       params->pad_top == 0 && params->pad_left == 0 && ow == in.w && oh <= in.h;
+    const int direct = te_tern_conv_direct(params, &in, filter_dims, output_dims);
     const int32_t pixels = oh * ow;
     for (int32_t b = 0; b < in.n; ++b) {
         const int8_t *image = input + b * in.h * in.w * in.c;

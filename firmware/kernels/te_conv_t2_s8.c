@@ -124,10 +124,11 @@ static int te_tern_widen_rows(int32_t kind, const int8_t *image, const te_dims *
 }
 #endif
 
-te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params, const te_pc_quant *quant,
-                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
-                       const te_tern_weights *weights, const int32_t *bias,
-                       const te_dims *output_dims, int8_t *output, void *scratch)
+te_status te_tern_conv_setup(te_tern_mm *mm, int32_t kind, const te_conv_params *params,
+                             const te_pc_quant *quant, const te_dims *input_dims,
+                             const int8_t *input, const te_dims *filter_dims,
+                             const te_tern_weights *weights, const int32_t *bias,
+                             const te_dims *output_dims, const int8_t *output, const void *scratch)
 {
     if (!params || !input_dims || !input || !filter_dims || !output_dims || !output || !scratch) {
         return TE_ERR_ARG;
@@ -141,16 +142,33 @@ te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_par
         params->dilation_w <= 0 || params->input_offset < -127 || params->input_offset > 128) {
         return TE_ERR_ARG;
     }
-    const int32_t k = kh * kw * in.c;
+    return te_tern_mm_init(mm, kind, weights, rows, kh * kw * in.c, bias, quant,
+                           params->output_offset, params->activation);
+}
+
+int te_tern_conv_direct(const te_conv_params *p, const te_dims *in, const te_dims *filter_dims,
+                        const te_dims *output_dims)
+{
+    return filter_dims->h == 1 && filter_dims->w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+           p->pad_top == 0 && p->pad_left == 0 && output_dims->w == in->w && output_dims->h <= in->h;
+}
+
+te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params, const te_pc_quant *quant,
+                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                       const te_tern_weights *weights, const int32_t *bias,
+                       const te_dims *output_dims, int8_t *output, void *scratch)
+{
     te_tern_mm mm;
-    if (te_tern_mm_init(&mm, kind, weights, rows, k, bias, quant, params->output_offset,
-                        params->activation) != TE_OK) {
+    if (te_tern_conv_setup(&mm, kind, params, quant, input_dims, input, filter_dims, weights, bias,
+                           output_dims, output, scratch) != TE_OK) {
         return TE_ERR_ARG;
     }
     mm.p2 = p2;
+    const te_dims in = *input_dims;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w, rows = mm.o, k = mm.k;
+    const int32_t oh = output_dims->h, ow = output_dims->w;
     const int8_t pad_value = (int8_t)(-params->input_offset);
-    const int direct = kh == 1 && kw == 1 && params->stride_h == 1 && params->stride_w == 1 &&
-                       params->pad_top == 0 && params->pad_left == 0 && ow == in.w && oh <= in.h;
+    const int direct = te_tern_conv_direct(params, &in, filter_dims, output_dims);
     const int32_t vbytes = te_tern_vec_bytes(kind, k);
     int8_t *patch = (int8_t *)scratch + 2 * vbytes + (kind == TE_TK_P2 ? 1024 : 0) + 40 * rows;
     const int32_t pixels = oh * ow;

@@ -22,22 +22,12 @@ te_status te_fc_t2_lut_s8(const te_fc_params *params, const te_pc_quant *quant,
                           const int32_t *bias, const te_dims *output_dims, int8_t *output,
                           void *scratch)
 {
-    if (!params || !input_dims || !input || !filter_dims || !output_dims || !output) {
-        return TE_ERR_ARG;
-    }
-    const int32_t batches = input_dims->n;
-    const int32_t k = input_dims->h * input_dims->w * input_dims->c;
-    const int32_t rows = filter_dims->n;
-    if (batches <= 0 || k <= 0 || rows <= 0 ||
-        filter_dims->h * filter_dims->w * filter_dims->c != k || output_dims->n != batches ||
-        output_dims->h * output_dims->w * output_dims->c != rows) {
-        return TE_ERR_ARG;
-    }
     te_tern_mm mm;
-    if (te_tern_mm_init(&mm, TE_TK_T2, weights, rows, k, bias, quant, params->output_offset,
-                        params->activation) != TE_OK) {
+    if (te_tern_fc_setup(&mm, TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
+                         output_dims, output) != TE_OK) {
         return TE_ERR_ARG;
     }
+    const int32_t batches = input_dims->n, k = mm.k, rows = mm.o;
     if (!te_tern_lut_ok(&mm)) {
         return te_tern_fc(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                           output_dims, output, scratch);

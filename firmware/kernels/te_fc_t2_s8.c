@@ -29,10 +29,10 @@ int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te
            (n >= 2 ? 16 : 8) * o + (n >= 3 ? 24 * o : 0);
 }
 
-te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
-                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
-                     const te_tern_weights *weights, const int32_t *bias,
-                     const te_dims *output_dims, int8_t *output, void *scratch)
+te_status te_tern_fc_setup(te_tern_mm *mm, int32_t kind, const te_fc_params *params,
+                           const te_pc_quant *quant, const te_dims *input_dims, const int8_t *input,
+                           const te_dims *filter_dims, const te_tern_weights *weights,
+                           const int32_t *bias, const te_dims *output_dims, const int8_t *output)
 {
     if (!params || !input_dims || !input || !filter_dims || !output_dims || !output) {
         return TE_ERR_ARG;
@@ -45,11 +45,21 @@ te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params 
         output_dims->h * output_dims->w * output_dims->c != rows) {
         return TE_ERR_ARG;
     }
+    return te_tern_mm_init(mm, kind, weights, rows, k, bias, quant, params->output_offset,
+                           params->activation);
+}
+
+te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
+                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                     const te_tern_weights *weights, const int32_t *bias,
+                     const te_dims *output_dims, int8_t *output, void *scratch)
+{
     te_tern_mm mm;
-    if (te_tern_mm_init(&mm, kind, weights, rows, k, bias, quant, params->output_offset,
-                        params->activation) != TE_OK) {
+    if (te_tern_fc_setup(&mm, kind, params, quant, input_dims, input, filter_dims, weights, bias,
+                         output_dims, output) != TE_OK) {
         return TE_ERR_ARG;
     }
+    const int32_t batches = input_dims->n, k = mm.k, rows = mm.o;
     mm.p2 = p2;
 #if TE_USE_DSP
     if (te_tern_dsp_ok(&mm)) {

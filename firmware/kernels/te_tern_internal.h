@@ -163,7 +163,21 @@ void te_tern_lut_out(const te_tern_mm *mm, const uint32_t *acc, int8_t *out0, in
 void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec);
 #endif
 
-/* Family drivers (te_fc_t2_s8.c, te_conv_t2_s8.c, te_dwconv_t2_s8.c). */
+/* Family drivers (te_fc_t2_s8.c, te_conv_t2_s8.c, te_dwconv_t2_s8.c). The
+ * *_setup functions check a call's arguments and fill mm (the other variants
+ * of a family share them); te_tern_conv_direct: a 1x1 stride-1 unpadded conv
+ * whose patches are the input pixels themselves. */
+te_status te_tern_fc_setup(te_tern_mm *mm, int32_t kind, const te_fc_params *params,
+                           const te_pc_quant *quant, const te_dims *input_dims, const int8_t *input,
+                           const te_dims *filter_dims, const te_tern_weights *weights,
+                           const int32_t *bias, const te_dims *output_dims, const int8_t *output);
+te_status te_tern_conv_setup(te_tern_mm *mm, int32_t kind, const te_conv_params *params,
+                             const te_pc_quant *quant, const te_dims *input_dims,
+                             const int8_t *input, const te_dims *filter_dims,
+                             const te_tern_weights *weights, const int32_t *bias,
+                             const te_dims *output_dims, const int8_t *output, const void *scratch);
+int te_tern_conv_direct(const te_conv_params *p, const te_dims *in, const te_dims *filter_dims,
+                        const te_dims *output_dims);
 int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
