@@ -9,7 +9,7 @@ For every model (tests/shared_data.py int8_cases(): AD, SWW, IC, micro_speech, K
 configuration (the int8 original; FGQ N=64 with the ternary pass's defaults, i.e. first/last MAC
 layer and depthwise layers int8; the sensitivity placement under a 2.5- and a 3-bit budget, FGQ
 N=64 with up to 3 planes, depthwise layers placed too; FGQ N=64 on the depthwise layers as well;
-FGQ N=64 on every MAC layer) the Plan, its
+FGQ N=64 on every MAC layer; the same with one scale per output channel) the Plan, its
 kernel variants chosen per layer by the cost model for the board's core, is exported as the protocol
 firmware (`ternembed.device.firmware.export_protocol_project`) for QEMU mps2-an386 (Cortex-M4)
 and mps2-an500 (Cortex-M7), built with the project's own Makefile (`ternembed.build.
@@ -72,6 +72,8 @@ CONFIGS: dict[str, tuple[str, TernaryConfig | None]] = {
     "fgq64dw": ("FGQ N=64, depthwise too", TernaryConfig(method="fgq", group=64, depthwise="ternary")),
     "fgq64all": ("FGQ N=64, every MAC layer", TernaryConfig(method="fgq", group=64, first_last="ternary",
                                                             depthwise="ternary")),
+    "chall": ("one scale per channel, every MAC layer", TernaryConfig(method="fgq", group=None, first_last="ternary",
+                                                                      depthwise="ternary")),
 }
 MAC_KERNELS = ("fc_", "conv_", "dwconv_")
 # issue 6: whole model <= 0.7x int8 instructions on AD and SWW; ternary weights <= 0.3x int8
