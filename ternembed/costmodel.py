@@ -33,8 +33,8 @@ import numpy as np
 
 from .kernels.ternary_cases import VARIANTS as _VARIANTS, c_function, scratch_bytes as _tern_scratch
 
-__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "estimate",
-           "choose_variant", "scratch_bytes", "costs", "NO_DSP_CORES"]
+__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "candidates", "estimate",
+           "choose_variant", "lut_applies", "scratch_bytes", "costs", "summary", "NO_DSP_CORES"]
 
 COSTS_PATH = Path(__file__).with_name("kernel_costs.json")
 OPTIMIZE = ("speed", "size", "balanced")
@@ -191,6 +191,11 @@ def variants(kernel: str) -> tuple[str, ...]:
     return _VARIANTS.get(kernel, ("default",))
 
 
+def candidates(step) -> tuple[str, ...]:
+    """The variants worth estimating for this step (the table lookup only where it can win)."""
+    return tuple(v for v in variants(step.kernel) if v != "lut" or lut_applies(step))
+
+
 def scratch_bytes(step, variant: str = "default") -> int:
     """Scratch RAM of the C kernel for this step and variant (ternary kernels; int8: conv im2col)."""
     if step.kernel.split("_")[1] == "s8":
@@ -226,9 +231,7 @@ def choose_variant(step, core: str, optimize: str = "speed", table: dict | None 
     """The variant to export for ``step`` on ``core`` ('default' or e.g. 'lut')."""
     if optimize not in OPTIMIZE:
         raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)} (got {optimize!r})")
-    opts = variants(step.kernel)
-    if "lut" in opts and not lut_applies(step):
-        opts = tuple(v for v in opts if v != "lut")
+    opts = candidates(step)
     if len(opts) == 1:
         return opts[0]
     ests = []
@@ -249,9 +252,9 @@ def choose_variant(step, core: str, optimize: str = "speed", table: dict | None 
 
 
 def summary(step, core: str, table: dict | None = None) -> list[dict[str, Any]]:
-    """Every variant's estimate, for reports."""
+    """Every candidate variant's estimate, for reports."""
     out = []
-    for v in variants(step.kernel):
+    for v in candidates(step):
         try:
             c = estimate(step, core, v, table)
         except KeyError:
