@@ -460,7 +460,7 @@ def test_export_project_contents(plans, tmp_path):
     make = (d / "Makefile").read_text()
     assert "\t$(CC) $(CFLAGS)" in make and "-Wall -Wextra -Werror" in make
     kernels = sorted(p.name for p in (d / "firmware" / "kernels").glob("*.c"))
-    assert kernels == ["te_dwconv_s8.c", "te_fc_s8.c", "te_nn_mat_mult_s8.c", "te_reshape_s8.c",
+    assert kernels == ["te_dw_span_s8.c", "te_dwconv_s8.c", "te_fc_s8.c", "te_nn_mat_mult_s8.c", "te_reshape_s8.c",
                        "te_softmax_s8.c"]  # only what the model calls
     for f in ("src/model.h", "firmware/include/te_kernels_mac.h", "firmware/kernels/te_dwconv_s8.c",
               "firmware/platform/te_startup.c", "firmware/platform/ld/qemu_mps2_an500.ld",

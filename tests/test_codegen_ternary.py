@@ -256,7 +256,7 @@ def tern_lib():
     from ternembed.resources import resource_dir
     fw = resource_dir("firmware")
     k = fw / "kernels"
-    srcs = [p for p in sorted(k.glob("te_*_s8.c")) if p.stem.split("_")[-2] in ("t2", "to", "p2", "lut", "tern")]
+    srcs = [p for p in sorted(k.glob("te_*_s8.c")) if p.stem.split("_")[-2] in ("t2", "to", "p2", "lut", "tern", "span")]
     lib = load_shared(srcs, [fw / "include", k])
     for fam in ("fc", "conv", "dwconv"):
         for kind in ("t2", "to", "p2"):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 INCLUDE = ROOT / "firmware" / "include"
 KERNEL_DIR = ROOT / "firmware" / "kernels"
 SOURCES = [KERNEL_DIR / name for name in
-           ("te_nn_mat_mult_s8.c", "te_fc_s8.c", "te_conv_s8.c", "te_dwconv_s8.c")]
+           ("te_nn_mat_mult_s8.c", "te_fc_s8.c", "te_conv_s8.c", "te_dwconv_s8.c", "te_dw_span_s8.c")]
 ARM_GCC = "arm-none-eabi-gcc"
 
 
@@ -481,7 +481,7 @@ def test_arm_cross_compile_warning_free(tmp_path, target, opt):
                f"-I{INCLUDE}", "-c", str(src), "-o", str(obj)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0 and not proc.stderr, f"{' '.join(cmd)}\n{proc.stderr}"
-        if objdump and src.name in ("te_nn_mat_mult_s8.c", "te_dwconv_s8.c"):
+        if objdump and src.name in ("te_nn_mat_mult_s8.c", "te_dw_span_s8.c"):
             asm = subprocess.run([objdump, "-d", str(obj)], capture_output=True, text=True).stdout
             wanted = "smlad" if src.name == "te_nn_mat_mult_s8.c" else "smlabb"
             assert (wanted in asm) == has_dsp, f"{src.name} for {target}: DSP path selection"

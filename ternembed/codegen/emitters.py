@@ -80,7 +80,7 @@ def _conv(ctx: EmitContext, step: Step) -> list[str]:
     return _conv_call(ctx, step, "te_conv_s8", depthwise=False)
 
 
-@emitter("dwconv_s8", sources=("te_dwconv_s8.c",), header="te_kernels_mac.h")
+@emitter("dwconv_s8", sources=("te_dwconv_s8.c", "te_dw_span_s8.c"), header="te_kernels_mac.h")
 def _dwconv(ctx: EmitContext, step: Step) -> list[str]:
     return _conv_call(ctx, step, "te_dwconv_s8", depthwise=True)
 

@@ -52,6 +52,8 @@ def _sources(fam: str, kind: str) -> tuple[str, ...]:
     """The C files of a kernel: its own, the family driver (te_<fam>_t2_s8.c), the shared core
     and its other variants (unused functions are dropped by --gc-sections)."""
     files = [f"te_{fam}_{kind}_s8.c", f"te_{fam}_t2_s8.c", _CORE, *variant_files(f"{fam}_{kind}_s8")]
+    if fam == "dwconv":
+        files.append("te_dw_span_s8.c")  # the depthwise machinery shared with te_dwconv_s8.c
     return tuple(dict.fromkeys(files))
 
 

@@ -32,8 +32,10 @@ VARIANTS = {
 }
 
 
-#: Every ternary C file in firmware/kernels (the shared cores and the entry points).
-C_FILES = ("te_nn_tern_s8.c", "te_tern_lut_s8.c", "te_fc_t2_lut_s8.c", "te_conv_t2_lut_s8.c") + tuple(
+#: Every ternary C file in firmware/kernels (the shared cores and the entry points), and the
+#: depthwise machinery they share with the int8 kernel.
+C_FILES = ("te_nn_tern_s8.c", "te_tern_lut_s8.c", "te_fc_t2_lut_s8.c", "te_conv_t2_lut_s8.c",
+           "te_dw_span_s8.c") + tuple(
     f"te_{f}_{k}_s8.c" for f in ("fc", "conv", "dwconv") for k in ("t2", "to", "p2"))
 
 
