@@ -27,47 +27,45 @@ void te_dw_plain_s32(const te_dwconv_params *p, const te_pc_quant *quant, const 
                      int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const uint32_t *w, int32_t ld,
                      int8_t *output);
 
+/* The kernel taps k in [*k0, *k1) of one output row/column with
+ * 0 <= start + k*step < size (step > 0, k < n). */
+static inline void te_dw_range(int32_t start, int32_t step, int32_t n, int32_t size, int32_t *k0,
+                               int32_t *k1)
+{
+    int32_t a = 0, b = n;
+    if (start < 0) {
+        a = (-start + step - 1) / step;
+    }
+    const int32_t room = size - start; /* taps with start + k*step <= size - 1 */
+    if (room <= 0) {
+        b = 0;
+    } else if ((room - 1) / step + 1 < n) {
+        b = (room - 1) / step + 1;
+    }
+    *k0 = a;
+    *k1 = b > a ? b : a;
+}
+
 #if TE_USE_DSP
 /* Words per table entry: {input byte offset of the tap from the pixel's
  * kernel origin, (W_c0, W_c2), (W_c1, W_c3)} (int16 lanes). */
 #define TE_DW_ENTRY 3
 
-/* One direction (rows or columns) of the output grid: output coordinate o
- * reads input coordinates o*stride - pad + k*dil, kernel index k < kn. */
-typedef struct {
-    int32_t n;                      /* output size */
-    int32_t stride, pad, dil, size; /* size: of the input */
-    int32_t kn;                     /* kernel size */
-    int32_t in_step, out_step;      /* bytes per input / output coordinate */
-    int32_t lo;                     /* outputs lo .. lo + full - 1 have */
-    uint32_t full;                  /* every kernel index inside */
-} te_dw_axis;
+/* A kernel's weights for the block path: fills words 1 and 2 of the ntaps
+ * entries from taps (tap order i = ky*KW + kx) with the weights of output
+ * channels c .. c+3, (W[i][c], W[i][c+2]) and (W[i][c+1], W[i][c+3]), and
+ * sum[j] = sum_i W[i][c+j] (modulo 2^32). Returns 0 when some weight does not
+ * fit int16. */
+typedef int (*te_dw_fill)(const void *ctx, int32_t c, uint32_t *taps, int32_t ntaps, uint32_t *sum);
 
-/* A layer's sweep and tables (te_dw_geom_init). The output is swept in lines
- * along P, one per output coordinate along L (rows: L = y, or columns). */
-typedef struct {
-    te_dw_axis ay, ax;
-    const te_dw_axis *L, *P;
-    uint32_t *tab;  /* L-major: entry kL * P->kn + kP */
-    uint32_t *tab2; /* P-major (kP * L->kn + kL), or NULL */
-    uint32_t *taps; /* the one in tap order (tab for rows, tab2 for columns) */
-    int32_t ntaps;
-    int32_t batches, in_image, out_image; /* images, bytes of one in / out */
-    int32_t mult_depth;
-} te_dw_geom;
-
-/* Sets up g with its tables in buf (`words` words; 3 a tap, 6 for the
- * second table, which columns and the line-end spans need) and their
- * offsets, the same for every block. Returns 0 when buf is too small. */
-int te_dw_geom_init(te_dw_geom *g, const te_dwconv_params *p, const te_dims *in, int32_t kh, int32_t kw,
-                    const te_dims *out, uint32_t *buf, int32_t words);
-
-/* Output channels c .. c+3 of every image (M == 1: input channels c .. c+3;
- * M % 4 == 0: input channel c / M), once words 1 and 2 of every entry of
- * g->taps hold their weights (which must fit int16); sum[j] = sum_i W[i][c+j]
- * (modulo 2^32). */
-void te_dw_block(const te_dw_geom *g, const te_dwconv_params *p, const int8_t *input, int8_t *output, int32_t c,
-                 const int32_t *bias, const te_pc_quant *quant, const uint32_t *sum);
+/* The DSP block path (M == 1 or M % 4 == 0): output channels c .. c+3 of
+ * every image, for c = 0, 4, ... as long as `fill` succeeds, on the tap
+ * tables in buf (`words` words: 3 a tap, 6 for a second table ordered the
+ * other way, which 2-D kernels need for columns and the line ends). Returns
+ * the channels done: 0 when buf or M do not allow blocks. */
+int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t *input, int32_t kh, int32_t kw,
+                     const te_dims *out, int8_t *output, const int32_t *bias, const te_pc_quant *quant,
+                     uint32_t *buf, int32_t words, te_dw_fill fill, const void *ctx);
 #endif /* TE_USE_DSP */
 
 #endif /* TE_DW_INTERNAL_H */

@@ -158,7 +158,7 @@ typedef struct {
     te_mac_srq srq[4];    /* 0: short records {m, s, plo, phi} */
     uint32_t sbase[4];    /* 64: starting accumulators of the span's pixels */
     const uint32_t *tp;   /* 80: the span's stretch of table entries */
-    const uint32_t *tp3;  /* 84: its end, rounded down to whole 3-entry chunks */
+    int32_t entry;        /* 84: where its taps start in a chunk of three (TE_DW_TAPS_N) */
     const uint32_t *tend; /* 88: its end */
     int32_t in_step;      /* 92 */
     int32_t out_step;     /* 96 */
@@ -413,20 +413,18 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
     OUT("%[a3]", "%[tp]") "bfi %[a0], r12, #24, #8\n\t"
 #define TE_DW_OUT_SHORT TE_DW_OUT4(TE_DW_OUT, "mov %[tp], %[k]\n\t")
 #define TE_DW_OUT_LONG TE_DW_OUT4(TE_DW_OUTL, "add %[tp], %[k], #132\n\t")
-/* Any stretch: chunks of three taps up to k->tp3, then single ones. */
+/* Any stretch: chunks of three taps up to k->tend, the first one entered by
+ * TBB at tap 3 - len % 3 (at its end for len == 0), so that no single taps are
+ * left over. */
 #define TE_DW_TAPS_N(TAP)                                                     \
     "ldr r4, [%[k], #84]\n\t"                                                  \
-    "cmp %[tp], r4\n\t"                                                        \
-    "beq 4f\n\t"                                                               \
-    "3:\n\t" TAP TAP TAP                                                       \
-    "ldr r4, [%[k], #84]\n\t"                                                  \
-    "cmp %[tp], r4\n\t"                                                        \
-    "bne 3b\n\t"                                                               \
-    "4:\n\t"                                                                   \
+    "tbb [pc, r4]\n\t"                                                         \
+    "7:\n\t"                                                                   \
+    ".byte (3f - 7b) / 2, (31f - 7b) / 2, (32f - 7b) / 2, (5f - 7b) / 2\n\t"   \
+    "3:\n\t" TAP "31:\n\t" TAP "32:\n\t" TAP                                  \
     "ldr r4, [%[k], #88]\n\t"                                                  \
     "cmp %[tp], r4\n\t"                                                        \
-    "beq 5f\n\t" TAP                                                           \
-    "b 4b\n\t"                                                                 \
+    "bne 3b\n\t"                                                               \
     "5:\n\t"
 #endif
 
@@ -495,24 +493,16 @@ TE_DW_NOINLINE void te_dw_pixel(const te_dw_blk *k, int8_t *out, uintptr_t origi
     memcpy(out, &v, sizeof(v));
 }
 
-/* The kernel taps k in [*k0, *k1) of one output row/column with
- * 0 <= start + k*step < size (step > 0, k < n). */
-static inline void te_dw_range(int32_t start, int32_t step, int32_t n, int32_t size, int32_t *k0,
-                                int32_t *k1)
-{
-    int32_t a = 0, b = n;
-    if (start < 0) {
-        a = (-start + step - 1) / step;
-    }
-    const int32_t room = size - start; /* taps with start + k*step <= size - 1 */
-    if (room <= 0) {
-        b = 0;
-    } else if ((room - 1) / step + 1 < n) {
-        b = (room - 1) / step + 1;
-    }
-    *k0 = a;
-    *k1 = b > a ? b : a;
-}
+/* One direction (rows or columns) of the output grid: output coordinate o
+ * reads input coordinates o*stride - pad + k*dil, kernel index k < kn. */
+typedef struct {
+    int32_t n;                      /* output size */
+    int32_t stride, pad, dil, size; /* size: of the input */
+    int32_t kn;                     /* kernel size */
+    int32_t in_step, out_step;      /* bytes per input / output coordinate */
+    int32_t lo;                     /* outputs lo .. lo + full - 1 have */
+    uint32_t full;                  /* every kernel index inside */
+} te_dw_axis;
 
 static void te_dw_axis_init(te_dw_axis *a, int32_t n, int32_t stride, int32_t pad, int32_t dil,
                              int32_t size, int32_t kn, int32_t in_step, int32_t out_step)
@@ -540,7 +530,7 @@ TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t tap
 {
     const uint32_t *tend = tp + len * TE_DW_ENTRY;
     k->tp = tp;
-    k->tp3 = tp + len / 3 * 3 * TE_DW_ENTRY;
+    k->entry = len == 0 ? 3 : (3 - len % 3) % 3;
     k->tend = tend;
     int32_t s0, s1, s2, s3, zz;
     const uint32_t *a = tp, *b = tend, *c = tend, *d = tend; /* [a, b) and [c, d) */
@@ -659,59 +649,91 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
     }
 }
 
-int te_dw_geom_init(te_dw_geom *g, const te_dwconv_params *p, const te_dims *in, int32_t kh, int32_t kw,
-                    const te_dims *out, uint32_t *buf, int32_t words)
+/* The block's starting values and output stage (channels c .. c+3; sum[j]:
+ * of their weights): short records (te_mac_srq: m >= 0, 1 <= -shift <= 23)
+ * or full ones (te_mac_rq: m >= 0, -31 <= shift <= 30), then SSAT and the
+ * clamp (an activation inside int8), else te_mac_output. */
+TE_DW_NOINLINE void te_dw_records(te_dw_blk *k, const te_dwconv_params *p, int32_t c, const int32_t *bias,
+                                  const te_pc_quant *quant, const uint32_t *sum)
 {
-    const int32_t taps = kh * kw, oh = out->h, ow = out->w;
-    if (words < TE_DW_ENTRY * taps) {
-        return 0;
+    k->bias[0] = k->bias[1] = k->bias[2] = k->bias[3] = 0u;
+    if (bias) {
+        memcpy(k->bias, bias + c, sizeof(k->bias));
     }
-    te_dw_axis_init(&g->ay, oh, p->stride_h, p->pad_top, p->dilation_h, in->h, kh, in->w * in->c, ow * out->c);
-    te_dw_axis_init(&g->ax, ow, p->stride_w, p->pad_left, p->dilation_w, in->w, kw, in->c, out->c);
-    g->tab = buf;
-    g->tab2 = words >= 2 * TE_DW_ENTRY * taps ? buf + TE_DW_ENTRY * taps : NULL;
-    /* sweep rows, or columns if that leaves fewer line ends (pixels whose
-     * window is cut along the line), or as many and longer lines (less
-     * overhead per line: a 1-D kernel along H) */
-    const uint32_t cut_rows = (uint32_t)(ow - (int32_t)g->ax.full) * (uint32_t)oh;
-    const uint32_t cut_cols = (uint32_t)(oh - (int32_t)g->ay.full) * (uint32_t)ow;
-    const int rows = !g->tab2 || cut_rows < cut_cols || (cut_rows == cut_cols && ow >= oh);
-    g->L = rows ? &g->ay : &g->ax;
-    g->P = rows ? &g->ax : &g->ay;
-    g->taps = rows ? g->tab : g->tab2;
-    g->ntaps = taps;
-    g->batches = in->n;
-    g->in_image = in->h * in->w * in->c;
-    g->out_image = oh * ow * out->c;
-    g->mult_depth = p->depth_multiplier;
-    /* the input offsets, the same for every block: tap i = ky*KW + kx at
-     * entry i of g->taps and at entry kx*KH + ky of the other table */
-    uint32_t *other = rows ? g->tab2 : g->tab;
-    for (int32_t ky = 0; ky < kh; ++ky) {
-        for (int32_t kx = 0; kx < kw; ++kx) {
-            const uint32_t off = (uint32_t)(ky * g->ay.dil * g->ay.in_step + kx * g->ax.dil * g->ax.in_step);
-            g->taps[(ky * kw + kx) * TE_DW_ENTRY] = off;
-            if (other) {
-                other[(kx * kh + ky) * TE_DW_ENTRY] = off;
-            }
+    int sh = k->act.min >= -128 && k->act.max <= 127, full = sh;
+    for (int j = 0; j < 4; ++j) {
+        k->base[j] = k->bias[j] + (uint32_t)k->z * sum[j];
+        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
+        sh &= m >= 0 && te_mac_srq_init(&k->srq[j], m, shift, p->output_offset);
+        full &= m >= 0 && shift >= -31 && shift <= 30;
+    }
+    k->fast = sh ? 1 : (full ? 2 : 0);
+    for (int j = 0; j < 4 && k->fast != 1; ++j) {
+        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
+        if (k->fast == 2) {
+            te_mac_rq_init(&k->rq[j], m, shift);
         }
+        k->mult[j] = m;
+        k->shift[j] = shift;
     }
-    return 1;
 }
 
-void te_dw_block(const te_dw_geom *g, const te_dwconv_params *p, const int8_t *input, int8_t *output, int32_t c,
-                 const int32_t *bias, const te_pc_quant *quant, const uint32_t *sum)
+/* The cost of sweeping in lines along P, one per output coordinate along L,
+ * in about instructions beyond those of the taps and the output stage: a
+ * span's set-up, a line's in the 2D span, a pixel outside spans. */
+static uint32_t te_dw_cost(const te_dw_axis *L, const te_dw_axis *P, int ends)
 {
-    const te_dw_axis *L = g->L, *P = g->P;
-    const int32_t kh = g->ay.kn, kw = g->ax.kn;
-    uint32_t *other = g->taps == g->tab ? g->tab2 : g->tab;
-    if (other) { /* the weights of entry ky*KW + kx into entry kx*KH + ky */
-        const uint32_t *src = g->taps;
-        for (int32_t ky = 0; ky < kh; ++ky) {
-            uint32_t *dst = other + ky * TE_DW_ENTRY;
-            for (int32_t kx = 0; kx < kw; ++kx, src += TE_DW_ENTRY, dst += kh * TE_DW_ENTRY) {
-                dst[1] = src[1];
-                dst[2] = src[2];
+    const uint32_t lcut = (uint32_t)L->n - L->full, pcut = (uint32_t)P->n - P->full;
+    uint32_t spans = (L->full && P->full ? 1u : 0u) + (P->full ? lcut : 0u), alone = lcut * pcut;
+    if (ends && L->full) {
+        spans += pcut;
+    } else {
+        alone += L->full * pcut;
+    }
+    return 64u * spans + 8u * L->full + 48u * alone;
+}
+
+int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t *input, int32_t kh, int32_t kw,
+                     const te_dims *out, int8_t *output, const int32_t *bias, const te_pc_quant *quant,
+                     uint32_t *buf, int32_t words, te_dw_fill fill, const void *ctx)
+{
+    const int32_t taps = kh * kw, mult_depth = p->depth_multiplier, oc_count = out->c;
+    if ((mult_depth != 1 && mult_depth % 4 != 0) || oc_count < 4 || words < TE_DW_ENTRY * taps) {
+        return 0;
+    }
+    te_dw_axis ay, ax;
+    te_dw_axis_init(&ay, out->h, p->stride_h, p->pad_top, p->dilation_h, in->h, kh, in->w * in->c,
+                    out->w * oc_count);
+    te_dw_axis_init(&ax, out->w, p->stride_w, p->pad_left, p->dilation_w, in->w, kw, in->c, oc_count);
+    /* tab: ordered by kernel line across the lines, tab2 the other way (the
+     * line ends; columns need it). A 1-D kernel has one order. */
+    uint32_t *tab = buf, *tab2 = NULL;
+    if (kh == 1 || kw == 1) {
+        tab2 = tab;
+    } else if (words >= 2 * TE_DW_ENTRY * taps) {
+        tab2 = buf + TE_DW_ENTRY * taps;
+    }
+    /* sweep rows or columns, whichever costs less */
+    const int rows = !tab2 || te_dw_cost(&ay, &ax, 1) <= te_dw_cost(&ax, &ay, 1);
+    const te_dw_axis *L = rows ? &ay : &ax, *P = rows ? &ax : &ay;
+    if (!rows) { /* tab is the x-major one */
+        uint32_t *t = tab;
+        tab = tab2;
+        tab2 = t;
+    }
+    /* the callers' tap order (y-major) is tab for rows, tab2 for columns */
+    uint32_t *taps_tab = rows ? tab : tab2, *other = rows ? tab2 : tab;
+    if (other == taps_tab) {
+        other = NULL;
+    }
+    /* the input offsets, the same for every block: tap ky*KW + kx at entry
+     * ky*KW + kx of taps_tab and kx*KH + ky of the other */
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        for (int32_t kx = 0; kx < kw; ++kx) {
+            const uint32_t off = (uint32_t)(ky * ay.dil * ay.in_step + kx * ax.dil * ax.in_step);
+            taps_tab[(ky * kw + kx) * TE_DW_ENTRY] = off;
+            if (other) {
+                other[(kx * kh + ky) * TE_DW_ENTRY] = off;
             }
         }
     }
@@ -724,35 +746,32 @@ void te_dw_block(const te_dw_geom *g, const te_dwconv_params *p, const int8_t *i
     k.lo4 = 0x01010101u * (uint8_t)act.min;
     k.hi4 = 0x01010101u * (uint8_t)act.max;
     k.clamp = act.min > -128 || act.max < 127;
-    k.bcast = g->mult_depth != 1;
-    k.bias[0] = k.bias[1] = k.bias[2] = k.bias[3] = 0u;
-    if (bias) {
-        memcpy(k.bias, bias + c, sizeof(k.bias));
-    }
-    /* the output stage: short records (te_mac_srq: m >= 0, 1 <= -shift <= 23)
-     * or full ones (te_mac_rq: m >= 0, -31 <= shift <= 30), then SSAT and the
-     * clamp (an activation inside int8), else te_mac_output */
-    int sh = act.min >= -128 && act.max <= 127, full = sh;
-    for (int j = 0; j < 4; ++j) {
-        k.base[j] = k.bias[j] + (uint32_t)k.z * sum[j];
-        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
-        sh &= m >= 0 && te_mac_srq_init(&k.srq[j], m, shift, p->output_offset);
-        full &= m >= 0 && shift >= -31 && shift <= 30;
-    }
-    k.fast = sh ? 1 : (full ? 2 : 0);
-    for (int j = 0; j < 4 && k.fast != 1; ++j) {
-        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
-        if (k.fast == 2) {
-            te_mac_rq_init(&k.rq[j], m, shift);
+    k.bcast = mult_depth != 1;
+    const int32_t in_image = in->h * in->w * in->c, out_image = out->h * out->w * oc_count;
+    int32_t c = 0;
+    for (; c + 4 <= oc_count; c += 4) {
+        uint32_t sum[4];
+        if (!fill(ctx, c, taps_tab, taps, sum)) {
+            break;
         }
-        k.mult[j] = m;
-        k.shift[j] = shift;
+        if (other) { /* the weights of entry ky*KW + kx into entry kx*KH + ky */
+            const uint32_t *src = taps_tab;
+            for (int32_t ky = 0; ky < kh; ++ky) {
+                uint32_t *dst = other + ky * TE_DW_ENTRY;
+                for (int32_t kx = 0; kx < kw; ++kx, src += TE_DW_ENTRY, dst += kh * TE_DW_ENTRY) {
+                    dst[1] = src[1];
+                    dst[2] = src[2];
+                }
+            }
+        }
+        te_dw_records(&k, p, c, bias, quant, sum);
+        /* M % 4 == 0: the block's four channels read input channel c / M */
+        const int32_t ic = mult_depth == 1 ? c : c / mult_depth;
+        for (int32_t n = 0; n < in->n; ++n) {
+            te_dw_sweep(L, P, &k, input + n * in_image + ic, output + n * out_image + c, tab, tab2);
+        }
     }
-    /* M % 4 == 0: the block's four channels read input channel c / M */
-    const int32_t ic = g->mult_depth == 1 ? c : c / g->mult_depth;
-    for (int32_t n = 0; n < g->batches; ++n) {
-        te_dw_sweep(L, P, &k, input + n * g->in_image + ic, output + n * g->out_image + c, g->tab, g->tab2);
-    }
+    return c;
 }
 
 #endif /* TE_USE_DSP */

@@ -11,22 +11,130 @@
  * The convolution is te_dw_span_s8.c's, shared with the ternary depthwise
  * kernels (method there). DSP path (M == 1 or M % 4 == 0, kernels of up to
  * TE_DW_TAPS taps): per block of four output channels, the int8 weights are
- * widened into the block's int16 tap table on the stack, which te_dw_block
+ * widened into the block's int16 tap table on the stack, which te_dw_blocks
  * sweeps: spans of pixels that share their in-image taps, padded taps never
- * visited. The last C % 4 channels, other M and larger kernels run the plain
- * loop (te_dw_plain_s8), as does the portable build.
+ * visited. Larger kernels (M == 1) widen their weights in a loop of their own
+ * (te_dw_large_s8); the last C % 4 channels and other M run the plain loop
+ * (te_dw_plain_s8), as does the portable build.
  */
 #include "te_dw_internal.h"
 
 /* Largest kernel (KH*KW) of the DSP block path: its table takes 12 bytes a
- * tap of stack (972 bytes for 9x9 or 10x8), and the second table, ordered the
- * other way (columns, the line ends), fits beside it up to TE_DW_TAPS / 2
- * taps. */
+ * tap of stack (972 bytes for 9x9 or 10x8); 2-D kernels of up to
+ * TE_DW_TAPS / 2 taps also get the second table (columns, line ends). */
 #ifndef TE_DW_TAPS
 #define TE_DW_TAPS 81
 #endif
 #if TE_DW_TAPS > 255
 #error "TE_DW_TAPS > 255: the int16 weight sums of te_dwconv_s8 could overflow"
+#endif
+
+#if TE_USE_DSP
+/* The int8 weights [KH*KW][O] of te_dw_fill_s8. */
+typedef struct {
+    const int8_t *filter;
+    int32_t oc_count;
+} te_dw_s8_weights;
+
+/* te_dw_fill of int8 weights: widened by SXTB16, and summed in int16 lanes by
+ * SXTAB16 (|sum| <= 128 * TE_DW_TAPS). */
+static int te_dw_fill_s8(const void *ctx, int32_t c, uint32_t *ent, int32_t ntaps, uint32_t *sum)
+{
+    const te_dw_s8_weights *f = (const te_dw_s8_weights *)ctx;
+    const int8_t *w = f->filter + c;
+    const int32_t step = f->oc_count;
+    int32_t se = 0, so = 0; /* (c0, c2), (c1, c3) */
+    for (const uint32_t *end = ent + ntaps * TE_DW_ENTRY; ent < end; ent += TE_DW_ENTRY, w += step) {
+        const int32_t word = te_read_s8x4(w), odd = te_ror8(word);
+        ent[1] = (uint32_t)te_sxtb16(word);
+        ent[2] = (uint32_t)te_sxtb16(odd);
+        se = te_sxtab16(se, word);
+        so = te_sxtab16(so, odd);
+    }
+    sum[0] = (uint32_t)(int32_t)(int16_t)(uint16_t)((uint32_t)se & 0xFFFFu);
+    sum[1] = (uint32_t)(int32_t)(int16_t)(uint16_t)((uint32_t)so & 0xFFFFu);
+    sum[2] = (uint32_t)(se >> 16);
+    sum[3] = (uint32_t)(so >> 16);
+    return 1;
+}
+
+/* SXTAB16 with ROR #8: per int16 lane, a.lane + sign_extend(byte 1 / byte 3 of x). */
+static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__thumb2__)
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+#else
+    return te_sxtab16(a, te_ror8(x));
+#endif
+}
+
+/* Kernels above TE_DW_TAPS taps (M == 1), which have no room for a table:
+ * channels c .. c+3 of one image, the weights widened as they are read,
+ * padded taps skipped as in the block path (x - z from bias + z * sum w).
+ * A function of its own: the tap loop gets every register. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
+                           const int8_t *image, int32_t kh, int32_t kw, const int8_t *filter,
+                           const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
+{
+    const int32_t oc_count = out->c, dh = p->dilation_h, dw = p->dilation_w;
+    const int32_t nz2 = (int32_t)((uint32_t)(uint16_t)(int16_t)p->input_offset * 0x00010001u);
+    const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
+    const te_range act = p->activation;
+    uint32_t base[4];
+    te_mac_srq srq[4]; /* the short records when they apply (see te_dw_span_s8.c) */
+    int short_rq = act.min >= -128 && act.max <= 127;
+    for (int j = 0; j < 4; ++j) {
+        const int32_t m = quant->multiplier[c + j];
+        short_rq &= m >= 0 && te_mac_srq_init(&srq[j], m, quant->shift[c + j], p->output_offset);
+        uint32_t s = bias ? (uint32_t)bias[c + j] : 0u;
+        for (int32_t i = 0; i < kh * kw; ++i) {
+            s -= (uint32_t)p->input_offset * (uint32_t)(int32_t)filter[i * oc_count + c + j];
+        }
+        base[j] = s;
+    }
+    for (int32_t oy = 0; oy < out->h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        int32_t ky0, ky1;
+        te_dw_range(iy0, dh, kh, in->h, &ky0, &ky1);
+        for (int32_t ox = 0; ox < out->w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int32_t kx0, kx1;
+            te_dw_range(ix0, dw, kw, in->w, &kx0, &kx1);
+            int32_t a0 = (int32_t)base[0], a1 = (int32_t)base[1], a2 = (int32_t)base[2], a3 = (int32_t)base[3];
+            const int8_t *xr = image + ((iy0 + ky0 * dh) * in->w + ix0 + kx0 * dw) * in->c + c;
+            const int8_t *wr = filter + (ky0 * kw + kx0) * oc_count + c;
+            const int32_t wlen = (kx1 - kx0) * oc_count;
+            for (int32_t ky = ky0; ky < ky1; ++ky, xr += ystep, wr += kw * oc_count) {
+                const int8_t *x = xr, *w = wr;
+                for (const int8_t *wend = w + wlen; w != wend; x += xstep, w += oc_count) {
+                    const int32_t xw = te_read_s8x4(x), ww = te_read_s8x4(w);
+                    const int32_t xe = te_sxtab16(nz2, xw), xo = te_dw_sxtab16_ror8(nz2, xw);
+                    const int32_t we = te_sxtb16(ww), wo = te_sxtb16_ror8(ww);
+                    a0 = te_smlabb(xe, we, a0);
+                    a2 = te_smlatt(xe, we, a2);
+                    a1 = te_smlabb(xo, wo, a1);
+                    a3 = te_smlatt(xo, wo, a3);
+                }
+            }
+            int8_t *o = output + (oy * out->w + ox) * oc_count + c;
+            const int32_t acc[4] = {a0, a1, a2, a3};
+            for (int j = 0; j < 4; ++j) {
+                if (short_rq) {
+                    const int32_t y = te_mac_srq_apply(&srq[j], acc[j]);
+                    o[j] = (int8_t)(y < act.min ? act.min : (y > act.max ? act.max : y));
+                } else {
+                    o[j] = te_mac_output(acc[j], quant->multiplier[c + j], quant->shift[c + j],
+                                         p->output_offset, act);
+                }
+            }
+        }
+    }
+}
 #endif
 
 te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
@@ -55,28 +163,16 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
     }
     int32_t oc0 = 0; /* channels [0, oc0) done by the block path */
 #if TE_USE_DSP
-    const int32_t taps = kh * kw;
-    if ((mult_depth == 1 || mult_depth % 4 == 0) && oc_count >= 4 && taps <= TE_DW_TAPS) {
-        uint32_t tab[TE_DW_ENTRY * TE_DW_TAPS];
-        te_dw_geom g;
-        te_dw_geom_init(&g, params, &in, kh, kw, output_dims, tab, TE_DW_ENTRY * TE_DW_TAPS);
+    uint32_t tab[TE_DW_ENTRY * TE_DW_TAPS];
+    const te_dw_s8_weights wts = {filter, oc_count};
+    oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, tab, TE_DW_ENTRY * TE_DW_TAPS,
+                       te_dw_fill_s8, &wts);
+    if (kh * kw > TE_DW_TAPS && mult_depth == 1) {
         for (; oc0 + 4 <= oc_count; oc0 += 4) {
-            /* the block's weights widened, (c0, c2) and (c1, c3), and summed
-             * in int16 lanes too (|sum| <= 128 * TE_DW_TAPS) */
-            const int8_t *w = filter + oc0;
-            uint32_t *ent = g.taps;
-            int32_t se = 0, so = 0;
-            for (int32_t i = 0; i < taps; ++i, w += oc_count, ent += TE_DW_ENTRY) {
-                const int32_t word = te_read_s8x4(w), odd = te_ror8(word);
-                ent[1] = (uint32_t)te_sxtb16(word);
-                ent[2] = (uint32_t)te_sxtb16(odd);
-                se = te_sxtab16(se, word);
-                so = te_sxtab16(so, odd);
+            for (int32_t b = 0; b < in.n; ++b) {
+                te_dw_large_s8(params, quant, &in, input + b * in.h * in.w * in.c, kh, kw, filter, bias,
+                               output_dims, oc0, output + b * oh * ow * oc_count);
             }
-            const uint32_t sum[4] = {(uint32_t)(int32_t)(int16_t)(uint16_t)((uint32_t)se & 0xFFFFu),
-                                     (uint32_t)(int32_t)(int16_t)(uint16_t)((uint32_t)so & 0xFFFFu),
-                                     (uint32_t)(se >> 16), (uint32_t)(so >> 16)};
-            te_dw_block(&g, params, input, output, oc0, bias, quant, sum);
         }
     }
 #endif

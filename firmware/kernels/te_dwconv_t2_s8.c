@@ -146,7 +146,7 @@ static inline uint32_t te_dwt_add16(uint32_t x, uint32_t y)
  * channels oc .. oc+3 into to: word 1 of entry i = (W[i][oc], W[i][oc+2]),
  * word 2 = (W[i][oc+1], W[i][oc+3]); sum[j] = sum_i W[i][oc+j]. Returns 0 when
  * some weight does not fit int16. */
-TE_DWT_NOINLINE int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32_t *sum)
+static int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32_t *sum)
 {
     const te_tern_weights *w = mm->w;
     const int32_t taps = mm->k, planes = mm->active;
@@ -255,6 +255,13 @@ general:;
     return (over >> 16) == 0u;
 }
 
+/* te_dw_fill of the ternary kernels (ctx: the te_tern_mm). */
+static int te_dwt_fill(const void *ctx, int32_t c, uint32_t *taps, int32_t ntaps, uint32_t *sum)
+{
+    (void)ntaps; /* mm->k */
+    return te_dwt_weights((const te_tern_mm *)ctx, c, taps, sum);
+}
+
 #endif /* TE_USE_DSP */
 
 te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_pc_quant *quant,
@@ -288,19 +295,10 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
     const int32_t in_image = in.h * in.w * in.c, out_image = oh * ow * oc_count;
     int32_t oc0 = 0; /* channels [0, oc0) done by the block path */
 #if TE_USE_DSP
-    /* blocks of four channels: M == 1 (the lanes read four input channels)
-     * or M % 4 == 0 (they read one) */
-    te_dw_geom g;
-    if ((mult_depth == 1 || mult_depth % 4 == 0) &&
-        te_dw_geom_init(&g, params, &in, kh, kw, output_dims, wt, kh * kw * oc_count)) {
-        /* one block's tables at a time, at the start of the scratch (the
-         * second one when it has room: O >= 6) */
-        uint32_t sum[4];
-        while (oc0 + 4 <= oc_count && te_dwt_weights(&mm, oc0, g.taps, sum)) {
-            te_dw_block(&g, params, input, output, oc0, bias, quant, sum);
-            oc0 += 4;
-        }
-    }
+    /* blocks of four channels (M == 1 or M % 4 == 0), one block's tables at a
+     * time at the start of the scratch (a second one when it has room: O >= 6) */
+    oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, wt, kh * kw * oc_count,
+                       te_dwt_fill, &mm);
 #endif
     if (oc0 == oc_count) {
         return TE_OK;
