@@ -12,6 +12,23 @@
 #include "te_dsp.h"
 #include "te_kernels_mac.h"
 
+/* TE_DW_NOINLINE: a function of its own (registers to itself, one copy:
+ * GCC would otherwise clone some for constant arguments); TE_DW_COLD: rare
+ * code, which GCC then compiles for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TE_DW_INLINE static inline __attribute__((always_inline))
+#define TE_DW_NOINLINE static __attribute__((noinline, noclone))
+#define TE_DW_COLD static __attribute__((noinline, noclone, cold))
+#elif defined(__GNUC__)
+#define TE_DW_INLINE static inline __attribute__((always_inline))
+#define TE_DW_NOINLINE static __attribute__((noinline))
+#define TE_DW_COLD static __attribute__((noinline, cold))
+#else
+#define TE_DW_INLINE static inline
+#define TE_DW_NOINLINE static
+#define TE_DW_COLD static
+#endif
+
 /* The plain loop: channels [oc0, oc1) of one image (image at channel 0,
  * output at its pixel 0, channel 0; oc_count channels a pixel). W[i][oc] is
  * w[i * ld + oc - oc0] (int8 weights; _s32: int32 ones, modulo 2^32). Every

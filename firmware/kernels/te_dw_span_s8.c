@@ -39,23 +39,6 @@
 
 #include "te_dw_internal.h"
 
-/* TE_DW_NOINLINE: a function of its own (registers to itself, one copy:
- * GCC would otherwise clone some for constant arguments); TE_DW_COLD: rare
- * code, which GCC then compiles for size. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define TE_DW_INLINE static inline __attribute__((always_inline))
-#define TE_DW_NOINLINE static __attribute__((noinline, noclone))
-#define TE_DW_COLD static __attribute__((noinline, noclone, cold))
-#elif defined(__GNUC__)
-#define TE_DW_INLINE static inline __attribute__((always_inline))
-#define TE_DW_NOINLINE static __attribute__((noinline))
-#define TE_DW_COLD static __attribute__((noinline, cold))
-#else
-#define TE_DW_INLINE static inline
-#define TE_DW_NOINLINE static
-#define TE_DW_COLD static
-#endif
-
 /* Weight W at w: uint32_t (wide) or int8_t. */
 static inline uint32_t te_dw_wload(const uint8_t *w, const int wide)
 {
@@ -305,9 +288,17 @@ static inline int32_t te_dw_sat8(int32_t x)
 #endif
 }
 
-/* Per signed byte lane: min(max(v, lo), hi). */
+/* Per signed byte lane: min(max(v, lo), hi) (SSUB8 sets GE, SEL picks). */
 static inline uint32_t te_dw_clamp8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
 {
+#if TE_DW_ASM
+    uint32_t t;
+    __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %0, %3\n\tsel %0, %3, %0"
+            : "+r"(v), "=&r"(t)
+            : "r"(lo4), "r"(hi4)
+            : "cc");
+    return v;
+#else
     uint32_t r = 0;
     for (int i = 0; i < 32; i += 8) {
         int32_t x = (int8_t)(uint8_t)(v >> i);
@@ -316,6 +307,7 @@ static inline uint32_t te_dw_clamp8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
         r |= (uint32_t)(uint8_t)x << i;
     }
     return r;
+#endif
 }
 
 /* The four output bytes of one pixel: requantization and offset from the short
@@ -428,7 +420,9 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
     "5:\n\t"
 #endif
 
-/* One span (see te_dw_blk; k->fast != 0) of
+/* One span (see te_dw_blk; k->fast == 1, or 2 and !bcast: full records
+ * with one byte for four channels, which no model seen needs, would take
+ * another copy of the loop) of
  * stretches of len entries. The hot loop, in a function of its own so that
  * the compiler has every register to give it. */
 TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int32_t len)
@@ -438,11 +432,7 @@ TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int3
     int32_t a0, a1, a2, a3;
     const uint32_t *tp;
     if (k->bcast) {
-        if (k->fast == 2) {
-            TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAPB), TE_DW_OUT_LONG);
-        } else {
-            TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAPB), TE_DW_OUT_SHORT);
-        }
+        TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAPB), TE_DW_OUT_SHORT);
     } else if (k->fast == 2) {
         TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAP), TE_DW_OUT_LONG);
     } else if (len == 9) { /* 3x3, the common kernel: straight through */
@@ -563,6 +553,10 @@ TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t tap
 static void te_dw_span1(te_dw_blk *k, int8_t *out, uintptr_t origin, int32_t n, int32_t in_step,
                          int32_t out_step, const uint32_t *tab, int32_t taps, const uint32_t *tp, int32_t len)
 {
+    if (n == 1) { /* cheaper without the span's starting sums */
+        te_dw_pixel(k, out, origin, tp, len, 1, 0);
+        return;
+    }
     te_dw_stretch(k, tab, taps, tp, len);
     k->in_step = in_step;
     k->out_step = out_step;
@@ -590,7 +584,7 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
     /* kernel origin of pixel 0 of line 0 (may lie outside the image; only
      * in-image taps are read) */
     const uintptr_t origin = (uintptr_t)image - (uintptr_t)(intptr_t)(L->pad * L->in_step + P->pad * P->in_step);
-    const int span = k->fast != 0;
+    const int span = k->fast == 1 || (k->fast == 2 && !k->bcast);
     if (span && P->full > 0 && L->full > 0) { /* the window inside both ways */
         te_dw_stretch(k, tab, taps, tab, taps);
         k->in_step = pin;
@@ -649,32 +643,45 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
     }
 }
 
+/* Channel j of the block's output stage: its short record (te_mac_srq), or
+ * with `full` its full one (te_mac_rq); returns 1 when the short one applies,
+ * 2 when the full one does. A call of its own: the records' code once, not
+ * four times. */
+TE_DW_NOINLINE int te_dw_record(te_dw_blk *k, int j, int32_t m, int32_t shift, int full)
+{
+    if (m < 0) {
+        return 0;
+    }
+    if (!full) {
+        return te_mac_srq_init(&k->srq[j], m, shift, k->out_off) | (shift >= -31 && shift <= 30 ? 2 : 0);
+    }
+    te_mac_rq_init(&k->rq[j], m, shift);
+    return 2;
+}
+
 /* The block's starting values and output stage (channels c .. c+3; sum[j]:
- * of their weights): short records (te_mac_srq: m >= 0, 1 <= -shift <= 23)
- * or full ones (te_mac_rq: m >= 0, -31 <= shift <= 30), then SSAT and the
- * clamp (an activation inside int8), else te_mac_output. */
-TE_DW_NOINLINE void te_dw_records(te_dw_blk *k, const te_dwconv_params *p, int32_t c, const int32_t *bias,
-                                  const te_pc_quant *quant, const uint32_t *sum)
+ * of their weights): short records (m >= 0, 1 <= -shift <= 23) or full ones
+ * (m >= 0, -31 <= shift <= 30), then SSAT and the clamp (an activation inside
+ * int8), else te_mac_output. */
+static void te_dw_records(te_dw_blk *k, int32_t c, const int32_t *bias, const te_pc_quant *quant,
+                          const uint32_t *sum)
 {
     k->bias[0] = k->bias[1] = k->bias[2] = k->bias[3] = 0u;
     if (bias) {
         memcpy(k->bias, bias + c, sizeof(k->bias));
     }
-    int sh = k->act.min >= -128 && k->act.max <= 127, full = sh;
+    int all = k->act.min >= -128 && k->act.max <= 127 ? 3 : 0;
     for (int j = 0; j < 4; ++j) {
         k->base[j] = k->bias[j] + (uint32_t)k->z * sum[j];
-        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
-        sh &= m >= 0 && te_mac_srq_init(&k->srq[j], m, shift, p->output_offset);
-        full &= m >= 0 && shift >= -31 && shift <= 30;
+        all &= te_dw_record(k, j, quant->multiplier[c + j], quant->shift[c + j], 0);
     }
-    k->fast = sh ? 1 : (full ? 2 : 0);
+    k->fast = (all & 1) ? 1 : all;
     for (int j = 0; j < 4 && k->fast != 1; ++j) {
-        const int32_t m = quant->multiplier[c + j], shift = quant->shift[c + j];
+        k->mult[j] = quant->multiplier[c + j];
+        k->shift[j] = quant->shift[c + j];
         if (k->fast == 2) {
-            te_mac_rq_init(&k->rq[j], m, shift);
+            te_dw_record(k, j, k->mult[j], k->shift[j], 1);
         }
-        k->mult[j] = m;
-        k->shift[j] = shift;
     }
 }
 
@@ -764,7 +771,7 @@ int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t 
                 }
             }
         }
-        te_dw_records(&k, p, c, bias, quant, sum);
+        te_dw_records(&k, c, bias, quant, sum);
         /* M % 4 == 0: the block's four channels read input channel c / M */
         const int32_t ic = mult_depth == 1 ? c : c / mult_depth;
         for (int32_t n = 0; n < in->n; ++n) {

@@ -70,32 +70,36 @@ static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
 #endif
 }
 
+/* out[j] for j < n from the accumulators of channels c + j (one loop body:
+ * code size, next to the taps of a large kernel). */
+TE_DW_NOINLINE void te_dw_out_s8(int8_t *out, const int32_t *acc, int32_t n, const te_pc_quant *quant, int32_t c,
+                         const te_dwconv_params *p)
+{
+    for (int32_t j = 0; j < n; ++j) {
+        out[j] = te_mac_output(acc[j], quant->multiplier[c + j], quant->shift[c + j], p->output_offset,
+                               p->activation);
+    }
+}
+
 /* Kernels above TE_DW_TAPS taps (M == 1), which have no room for a table:
  * channels c .. c+3 of one image, the weights widened as they are read,
  * padded taps skipped as in the block path (x - z from bias + z * sum w).
  * A function of its own: the tap loop gets every register. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
+TE_DW_NOINLINE void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
                            const int8_t *image, int32_t kh, int32_t kw, const int8_t *filter,
                            const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
 {
     const int32_t oc_count = out->c, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t nz2 = (int32_t)((uint32_t)(uint16_t)(int16_t)p->input_offset * 0x00010001u);
     const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
-    const te_range act = p->activation;
     uint32_t base[4];
-    te_mac_srq srq[4]; /* the short records when they apply (see te_dw_span_s8.c) */
-    int short_rq = act.min >= -128 && act.max <= 127;
     for (int j = 0; j < 4; ++j) {
-        const int32_t m = quant->multiplier[c + j];
-        short_rq &= m >= 0 && te_mac_srq_init(&srq[j], m, quant->shift[c + j], p->output_offset);
-        uint32_t s = bias ? (uint32_t)bias[c + j] : 0u;
-        for (int32_t i = 0; i < kh * kw; ++i) {
-            s -= (uint32_t)p->input_offset * (uint32_t)(int32_t)filter[i * oc_count + c + j];
+        base[j] = bias ? (uint32_t)bias[c + j] : 0u;
+    }
+    for (const int8_t *w = filter + c, *wend = w + kh * kw * oc_count; w != wend; w += oc_count) {
+        for (int j = 0; j < 4; ++j) {
+            base[j] -= (uint32_t)p->input_offset * (uint32_t)(int32_t)w[j];
         }
-        base[j] = s;
     }
     for (int32_t oy = 0; oy < out->h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -121,17 +125,8 @@ static void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, 
                     a3 = te_smlatt(xo, wo, a3);
                 }
             }
-            int8_t *o = output + (oy * out->w + ox) * oc_count + c;
             const int32_t acc[4] = {a0, a1, a2, a3};
-            for (int j = 0; j < 4; ++j) {
-                if (short_rq) {
-                    const int32_t y = te_mac_srq_apply(&srq[j], acc[j]);
-                    o[j] = (int8_t)(y < act.min ? act.min : (y > act.max ? act.max : y));
-                } else {
-                    o[j] = te_mac_output(acc[j], quant->multiplier[c + j], quant->shift[c + j],
-                                         p->output_offset, act);
-                }
-            }
+            te_dw_out_s8(output + (oy * out->w + ox) * oc_count + c, acc, 4, quant, c, p);
         }
     }
 }

@@ -40,27 +40,13 @@ int32_t te_dwconv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims
     return te_tern_dwconv_buffer_size(input_dims, filter_dims);
 }
 
-/* TE_DWT_NOINLINE: a function of its own (registers to itself, one copy:
- * GCC would otherwise clone some for constant arguments); TE_DWT_COLD: rare
- * code, which GCC then compiles for size. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define TE_DWT_NOINLINE static __attribute__((noinline, noclone))
-#define TE_DWT_COLD static __attribute__((noinline, noclone, cold))
-#elif defined(__GNUC__)
-#define TE_DWT_NOINLINE static __attribute__((noinline))
-#define TE_DWT_COLD static __attribute__((noinline, cold))
-#else
-#define TE_DWT_NOINLINE static
-#define TE_DWT_COLD static
-#endif
-
 /* Taps decoded per pass (a stack buffer of 4 * TE_DWT_CHUNK words). */
 #define TE_DWT_CHUNK 32
 
 /* col[j] = W[i0 + j][oc] (modulo 2^32) for j < cnt: the general decoder
  * (any groups and planes; the block tables have a faster one for the usual
  * rows, te_dwt_weights). */
-TE_DWT_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int32_t cnt, uint32_t *col)
+TE_DW_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int32_t cnt, uint32_t *col)
 {
     /* locals: the stores to col (uint32_t) may alias mm's int32_t fields */
     const te_tern_weights *w = mm->w;
@@ -96,7 +82,7 @@ TE_DWT_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int
 }
 
 /* dst[i * ld + oc - oc0] = W[i][oc] for every tap i and oc0 <= oc < oc1. */
-TE_DWT_NOINLINE void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t oc1, uint32_t *dst, int32_t ld)
+TE_DW_NOINLINE void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t oc1, uint32_t *dst, int32_t ld)
 {
     uint32_t col[TE_DWT_CHUNK];
     for (int32_t oc = oc0; oc < oc1; ++oc) {
