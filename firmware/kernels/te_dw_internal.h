@@ -64,6 +64,14 @@ static inline void te_dw_range(int32_t start, int32_t step, int32_t n, int32_t s
 }
 
 #if TE_USE_DSP
+/* Inline assembly for the DSP instructions (GCC-compatible, Thumb-2,
+ * optimized builds); C otherwise. */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__)
+#define TE_DW_ASM 1
+#else
+#define TE_DW_ASM 0
+#endif
+
 /* Words per table entry: {input byte offset of the tap from the pixel's
  * kernel origin, (W_c0, W_c2), (W_c1, W_c3)} (int16 lanes). */
 #define TE_DW_ENTRY 3

@@ -11,19 +11,21 @@
  *    offset of the tap from the pixel's kernel origin, (W_c0, W_c2),
  *    (W_c1, W_c3)} - the int16 pairs SXTB16 makes of an input word, so one
  *    LDM fetches a tap;
- *  - the output is swept in lines (rows, or columns when that leaves fewer
- *    pixels whose window is cut along the line: tall, narrow inputs; with as
- *    many, the longer lines), the table ordered by kernel line across the
- *    lines. The pixels of a line whose window lies inside the image along it
- *    then share one stretch of the table, the kernel lines inside the image:
- *    one span, and all lines whose window lies inside both ways share the
- *    whole table: one 2D span. The pixels at the line ends share, across the
- *    lines, a stretch of a second copy of the table ordered the other way
- *    (when there is room for it): a span each. The few pixels left (corners)
- *    run their in-image taps kernel line by kernel line;
+ *  - the output is swept in lines, rows or columns, whichever has less
+ *    overhead by an estimate (te_dw_cost: spans, lines, pixels outside
+ *    spans), the table ordered by kernel line across the lines. The pixels of
+ *    a line whose window lies inside the image along it then share one
+ *    stretch of the table, the kernel lines inside the image: one span, and
+ *    all lines whose window lies inside both ways share the whole table: one
+ *    2D span. The pixels at the line ends share, across the lines, a stretch
+ *    of a second copy of the table ordered the other way (when there is room
+ *    for it; a 1-D kernel has one order): a span each. The few pixels left
+ *    (corners, one-pixel spans) run their in-image taps kernel line by kernel
+ *    line;
  *  - a span is one assembly loop: per pixel the starting accumulators, per
  *    tap the LDM, one input word, two SXTB16, four SMLABB/SMLATT (M % 4 == 0:
- *    one LDRSB read by the four lanes), then TFLite's requantization from
+ *    one LDRSB read by the four lanes; the taps in chunks of three entered
+ *    by TBB), then TFLite's requantization from
  *    per-channel records prepared once per block (te_mac_srq, one LDM each,
  *    the offset folded in; te_mac_rq for the shifts it does not cover), SSAT,
  *    the clamp, four bytes in one store. Taps outside the image are not
@@ -46,23 +48,31 @@ static inline uint32_t te_dw_wload(const uint8_t *w, const int wide)
 }
 
 /* te_dw_plain_s8 / _s32 (see te_dw_internal.h); wide: the weights are
- * uint32_t, else int8_t (a constant at each call). */
+ * uint32_t, else int8_t (a constant at each call). A window cut by the image
+ * border: bias + z * (sum of all weights) + sum over the taps inside of
+ * (x - z) * w, z the pad value, rather than a check per tap. */
 TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
                               const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias, int32_t oh,
                               int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const void *wt,
                               int32_t ld, int8_t *output, const int wide)
 {
-    const int32_t pad_value = -p->input_offset;
+    const uint32_t z = (uint32_t)-p->input_offset;
     const int32_t dh = p->dilation_h, dw = p->dilation_w;
     const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
     const int32_t wsize = wide ? 4 : 1, wstep = ld * wsize;       /* weight bytes per tap */
     for (int32_t oy = 0; oy < oh; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        int32_t ky0, ky1;
+        te_dw_range(iy0, dh, kh, in->h, &ky0, &ky1);
         for (int32_t ox = 0; ox < ow; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in->h && ix0 >= 0 &&
-                               ix0 + (kw - 1) * dw < in->w;
+            int32_t kx0, kx1;
+            te_dw_range(ix0, dw, kw, in->w, &kx0, &kx1);
+            const int whole = ky1 - ky0 == kh && kx1 - kx0 == kw;
+            const int32_t ny = ky1 - ky0, nx = kx1 - kx0;
             int8_t *out = output + (oy * ow + ox) * oc_count;
+            /* the first tap inside the image, input channel 0 */
+            const int8_t *x0 = image + ((iy0 + ky0 * dh) * in->w + ix0 + kx0 * dw) * in->c;
             /* input channel ic = oc / M, m = oc % M, counted (no division per channel) */
             int32_t ic = oc0 / p->depth_multiplier, m = oc0 - ic * p->depth_multiplier;
             for (int32_t oc = oc0; oc < oc1; ++oc) {
@@ -71,8 +81,8 @@ TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quan
                     memcpy(&acc, bias + oc, sizeof(acc));
                 }
                 const uint8_t *w = (const uint8_t *)wt + (oc - oc0) * wsize;
-                if (inside) {
-                    const int8_t *xr = image + (iy0 * in->w + ix0) * in->c + ic;
+                const int8_t *xr = x0 + ic;
+                if (whole) {
                     for (int32_t ky = 0; ky < kh; ++ky, xr += ystep) {
                         const int8_t *x = xr;
                         for (int32_t kx = 0; kx < kw; ++kx, x += xstep, w += wstep) {
@@ -80,15 +90,17 @@ TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quan
                         }
                     }
                 } else {
-                    for (int32_t ky = 0; ky < kh; ++ky) {
-                        const int32_t iy = iy0 + ky * dh;
-                        const int row_in = iy >= 0 && iy < in->h;
-                        for (int32_t kx = 0; kx < kw; ++kx, w += wstep) {
-                            const int32_t ix = ix0 + kx * dw;
-                            const int32_t x = (row_in && ix >= 0 && ix < in->w)
-                                ? image[(iy * in->w + ix) * in->c + ic]
-                                : pad_value;
-                            acc += (uint32_t)x * te_dw_wload(w, wide);
+                    uint32_t sum = 0u;
+                    for (int32_t i = 0; i < kh * kw; ++i) {
+                        sum += te_dw_wload(w + i * wstep, wide);
+                    }
+                    acc += z * sum;
+                    w += (ky0 * kw + kx0) * wstep;
+                    for (int32_t ky = 0; ky < ny; ++ky, xr += ystep, w += kw * wstep) {
+                        const int8_t *x = xr;
+                        const uint8_t *wk = w;
+                        for (int32_t kx = 0; kx < nx; ++kx, x += xstep, wk += wstep) {
+                            acc += ((uint32_t)*x - z) * te_dw_wload(wk, wide);
                         }
                     }
                 }
@@ -120,12 +132,6 @@ void te_dw_plain_s32(const te_dwconv_params *p, const te_pc_quant *quant, const 
 }
 
 #if TE_USE_DSP
-
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__)
-#define TE_DW_ASM 1
-#else
-#define TE_DW_ASM 0
-#endif
 
 /* The four accumulators of one pixel. */
 typedef struct {
@@ -164,8 +170,9 @@ typedef struct {
 
 #if TE_DW_ASM
 typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof(te_dw_blk, tp) == 80 &&
-                                     offsetof(te_dw_blk, tend) == 88 && offsetof(te_dw_blk, clamp) == 100 &&
-                                     offsetof(te_dw_blk, lo4) == 104 && offsetof(te_dw_blk, npix) == 112 &&
+                                     offsetof(te_dw_blk, entry) == 84 && offsetof(te_dw_blk, tend) == 88 &&
+                                     offsetof(te_dw_blk, clamp) == 100 && offsetof(te_dw_blk, lo4) == 104 &&
+                                     offsetof(te_dw_blk, npix) == 112 &&
                                      offsetof(te_dw_blk, line_out) == 124 && offsetof(te_dw_blk, out_off) == 128 &&
                                      offsetof(te_dw_blk, rq) == 132 && sizeof(te_mac_srq) == 16 &&
                                      sizeof(te_mac_rq) == 28 ? 1 : -1];
@@ -174,7 +181,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
  * hence the fixed r4-r6), the input at origin + off into r12, four
  * multiply-accumulates. _Z forms use x - z (SXTAB16 / ADD with nz), the
  * others x itself; B forms read one byte for all four lanes (M % 4 == 0). */
-#define TE_DW_TAP_(WIDEN)                                                     \
+#define TE_DW_TAP_(WIDEN)                                                      \
     "ldmia %[tp]!, {r4, r5, r6}\n\t"                                           \
     "ldr r12, [%[org], r4]\n\t"                                                \
     WIDEN                                                                      \
@@ -184,7 +191,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "smlatt %[a3], r4, r6, %[a3]\n\t"
 #define TE_DW_TAP TE_DW_TAP_("sxtb16 r4, r12, ror #8\n\tsxtb16 r12, r12\n\t")
 #define TE_DW_TAP_Z TE_DW_TAP_("sxtab16 r4, %[nz], r12, ror #8\n\tsxtab16 r12, %[nz], r12\n\t")
-#define TE_DW_TAPB_(ADD)                                                      \
+#define TE_DW_TAPB_(ADD)                                                       \
     "ldmia %[tp]!, {r4, r5, r6}\n\t"                                           \
     "ldrsb r12, [%[org], r4]\n\t"                                              \
     ADD                                                                        \
@@ -194,7 +201,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "smlabt %[a3], r12, r6, %[a3]\n\t"
 #define TE_DW_TAPB TE_DW_TAPB_("")
 #define TE_DW_TAPB_Z TE_DW_TAPB_("add r12, r12, %[nz]\n\t")
-#define TE_DW_TAPS_ASM(TAPS)                                                  \
+#define TE_DW_TAPS_ASM(TAPS)                                                   \
     __asm__ volatile(TAPS                                                      \
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), \
                        [tp] "+r"(tp)                                           \
@@ -205,7 +212,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
  * (advancing it); hi:lo = p + acc*m; te_mac_srq then subtracts 2^31 when
  * acc < 0, which lowers hi exactly when also lo < 2^31: hi -= (acc & ~lo) >> 31;
  * then >> s and SSAT into r12. */
-#define TE_DW_OUT(ACC, RP)                                                    \
+#define TE_DW_OUT(ACC, RP)                                                     \
     "ldmia " RP "!, {r4, r5, r6, r12}\n\t"                                     \
     "smlal r6, r12, " ACC ", r4\n\t"                                           \
     "bic r4, " ACC ", r6\n\t"                                                  \
@@ -215,7 +222,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
 /* The same from the full record {left, ts, u, m, plo, phi, s} (te_mac_rq) at
  * RP (advancing it) and the output offset at k + 128: a = acc << left;
  * hi:lo = p + (a >> ts)*u + a*m; (hi >> s) + offset, SSAT into r12. */
-#define TE_DW_OUTL(ACC, RP)                                                   \
+#define TE_DW_OUTL(ACC, RP)                                                    \
     "ldrd r4, r5, [" RP "]\n\t"                                                \
     "lsl " ACC ", " ACC ", r4\n\t"                                             \
     "lsr r4, " ACC ", r5\n\t"                                                  \
@@ -236,7 +243,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
  * origin + entry offset; nz2 = (-z, -z). bcast (a constant at each call):
  * the four channels share one input byte (M % 4 == 0). */
 TE_DW_INLINE void te_dw_run(te_dw_acc *acc, uintptr_t origin, const uint32_t *tp, int32_t n,
-                              int32_t nz2, const int bcast)
+                            int32_t nz2, const int bcast)
 {
 #if TE_DW_ASM
     int32_t a0 = acc->a0, a1 = acc->a1, a2 = acc->a2, a3 = acc->a3;
@@ -361,7 +368,7 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
 /* The span loop (see te_dw_blk): per pixel the starting accumulators k->sbase,
  * the stretch k->tp .. k->tend (TAPS, reading x itself), the output stage
  * OUT4, the clamp; n: pixels left in the line. */
-#define TE_DW_SPAN_ASM(TAPS, OUT4)                                            \
+#define TE_DW_SPAN_ASM(TAPS, OUT4)                                             \
     __asm__ volatile("1:\n\t"                                                  \
                      "ldrd %[a0], %[a1], [%[k], #64]\n\t"                      \
                      "ldrd %[a2], %[a3], [%[k], #72]\n\t"                      \
@@ -397,34 +404,33 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
                      : [k] "r"(k)                                              \
                      : "r4", "r5", "r6", "r12", "cc", "memory")
 /* The output stages of the span loop: the four bytes packed into a0. */
-#define TE_DW_OUT4(OUT, REC)                                                  \
+#define TE_DW_OUT4(OUT, REC)                                                   \
     REC                                                                        \
-    OUT("%[a0]", "%[tp]") "uxtb %[a0], r12\n\t"                               \
-    OUT("%[a1]", "%[tp]") "bfi %[a0], r12, #8, #8\n\t"                        \
-    OUT("%[a2]", "%[tp]") "bfi %[a0], r12, #16, #8\n\t"                       \
+    OUT("%[a0]", "%[tp]") "uxtb %[a0], r12\n\t"                                \
+    OUT("%[a1]", "%[tp]") "bfi %[a0], r12, #8, #8\n\t"                         \
+    OUT("%[a2]", "%[tp]") "bfi %[a0], r12, #16, #8\n\t"                        \
     OUT("%[a3]", "%[tp]") "bfi %[a0], r12, #24, #8\n\t"
 #define TE_DW_OUT_SHORT TE_DW_OUT4(TE_DW_OUT, "mov %[tp], %[k]\n\t")
 #define TE_DW_OUT_LONG TE_DW_OUT4(TE_DW_OUTL, "add %[tp], %[k], #132\n\t")
 /* Any stretch: chunks of three taps up to k->tend, the first one entered by
- * TBB at tap 3 - len % 3 (at its end for len == 0), so that no single taps are
- * left over. */
-#define TE_DW_TAPS_N(TAP)                                                     \
+ * TBB at its tap k->entry = (3 - len % 3) % 3 (3: past it, len == 0), so that
+ * no single taps are left over. */
+#define TE_DW_TAPS_N(TAP)                                                      \
     "ldr r4, [%[k], #84]\n\t"                                                  \
     "tbb [pc, r4]\n\t"                                                         \
     "7:\n\t"                                                                   \
     ".byte (3f - 7b) / 2, (31f - 7b) / 2, (32f - 7b) / 2, (5f - 7b) / 2\n\t"   \
-    "3:\n\t" TAP "31:\n\t" TAP "32:\n\t" TAP                                  \
+    "3:\n\t" TAP "31:\n\t" TAP "32:\n\t" TAP                                   \
     "ldr r4, [%[k], #88]\n\t"                                                  \
     "cmp %[tp], r4\n\t"                                                        \
     "bne 3b\n\t"                                                               \
     "5:\n\t"
 #endif
 
-/* One span (see te_dw_blk; k->fast == 1, or 2 and !bcast: full records
- * with one byte for four channels, which no model seen needs, would take
- * another copy of the loop) of
- * stretches of len entries. The hot loop, in a function of its own so that
- * the compiler has every register to give it. */
+/* One span (see te_dw_blk) over stretches of len entries; k->fast == 1, or
+ * 2 and !bcast (full records with one byte for four channels, which no model
+ * seen needs, would take another copy of the loop). The hot loop, in a
+ * function of its own so that the compiler has every register to give it. */
 TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int32_t len)
 {
     int32_t n = k->npix;
@@ -437,7 +443,7 @@ TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int3
         TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAP), TE_DW_OUT_LONG);
     } else if (len == 9) { /* 3x3, the common kernel: straight through */
         TE_DW_SPAN_ASM(TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP
-                        TE_DW_TAP TE_DW_TAP, TE_DW_OUT_SHORT);
+                       TE_DW_TAP TE_DW_TAP, TE_DW_OUT_SHORT);
     } else {
         TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAP), TE_DW_OUT_SHORT);
     }
@@ -469,7 +475,7 @@ TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int3
 /* One pixel in general: `runs` stretches of len entries, run_step words
  * apart, from tp, on x - z from k->base; any output stage. */
 TE_DW_NOINLINE void te_dw_pixel(const te_dw_blk *k, int8_t *out, uintptr_t origin, const uint32_t *tp,
-                                  int32_t len, int32_t runs, int32_t run_step)
+                                int32_t len, int32_t runs, int32_t run_step)
 {
     te_dw_acc acc = {(int32_t)k->base[0], (int32_t)k->base[1], (int32_t)k->base[2], (int32_t)k->base[3]};
     for (int32_t r = 0; r < runs; ++r, tp += run_step) {
@@ -495,7 +501,7 @@ typedef struct {
 } te_dw_axis;
 
 static void te_dw_axis_init(te_dw_axis *a, int32_t n, int32_t stride, int32_t pad, int32_t dil,
-                             int32_t size, int32_t kn, int32_t in_step, int32_t out_step)
+                            int32_t size, int32_t kn, int32_t in_step, int32_t out_step)
 {
     a->n = n;
     a->stride = stride;
@@ -551,7 +557,7 @@ TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t tap
 /* A span of one line: n pixels in_step input and out_step output bytes apart,
  * over the stretch of len entries from tp. */
 static void te_dw_span1(te_dw_blk *k, int8_t *out, uintptr_t origin, int32_t n, int32_t in_step,
-                         int32_t out_step, const uint32_t *tab, int32_t taps, const uint32_t *tp, int32_t len)
+                        int32_t out_step, const uint32_t *tab, int32_t taps, const uint32_t *tp, int32_t len)
 {
     if (n == 1) { /* cheaper without the span's starting sums */
         te_dw_pixel(k, out, origin, tp, len, 1, 0);
@@ -576,7 +582,7 @@ static void te_dw_span1(te_dw_blk *k, int8_t *out, uintptr_t origin, int32_t n, 
  * stretch of tab2: one span each. The rest (corners, and everything when no
  * records apply) run their in-image taps kernel line by line. */
 static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, const int8_t *image,
-                         int8_t *output, const uint32_t *tab, const uint32_t *tab2)
+                        int8_t *output, const uint32_t *tab, const uint32_t *tab2)
 {
     const int32_t taps = L->kn * P->kn;
     const int32_t pin = P->stride * P->in_step; /* input bytes per pixel along a line */
@@ -594,7 +600,7 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
         k->line_in = lin - (int32_t)P->full * pin;
         k->line_out = L->out_step - (int32_t)P->full * P->out_step;
         te_dw_span(k, output + L->lo * L->out_step + P->lo * P->out_step,
-                    origin + (uintptr_t)(intptr_t)(L->lo * lin + P->lo * pin), taps);
+                   origin + (uintptr_t)(intptr_t)(L->lo * lin + P->lo * pin), taps);
     }
     const int ends = span && tab2 && L->full > 0; /* line ends by spans across the lines */
     for (int32_t q = 0; ends && q < P->n; ++q) {
@@ -605,8 +611,8 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
         int32_t i0, i1;
         te_dw_range(q * P->stride - P->pad, P->dil, P->kn, P->size, &i0, &i1);
         te_dw_span1(k, output + L->lo * L->out_step + q * P->out_step,
-                     origin + (uintptr_t)(intptr_t)(L->lo * lin + q * pin), (int32_t)L->full, lin, L->out_step,
-                     tab2, taps, tab2 + i0 * L->kn * TE_DW_ENTRY, (i1 - i0) * L->kn);
+                    origin + (uintptr_t)(intptr_t)(L->lo * lin + q * pin), (int32_t)L->full, lin, L->out_step,
+                    tab2, taps, tab2 + i0 * L->kn * TE_DW_ENTRY, (i1 - i0) * L->kn);
     }
     for (int32_t l = 0; l < L->n; ++l) {
         const int line_full = (uint32_t)(l - L->lo) < L->full;
@@ -625,19 +631,19 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
                 if (span) { /* a span */
                     if (!line_full) {
                         te_dw_span1(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin),
-                                     (int32_t)P->full, pin, P->out_step, tab, taps, tp, len);
+                                    (int32_t)P->full, pin, P->out_step, tab, taps, tp, len);
                     }
                     q += (int32_t)P->full - 1;
                     continue;
                 }
                 te_dw_pixel(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin), tp, len, 1,
-                             P->kn * TE_DW_ENTRY);
+                            P->kn * TE_DW_ENTRY);
             } else if (!line_full || !ends) { /* the in-image part of each kernel line */
                 int32_t i0, i1;
                 te_dw_range(q * P->stride - P->pad, P->dil, P->kn, P->size, &i0, &i1);
                 te_dw_pixel(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin),
-                             tab + (o0 * P->kn + i0) * TE_DW_ENTRY, i1 - i0, i1 > i0 ? o1 - o0 : 0,
-                             P->kn * TE_DW_ENTRY);
+                            tab + (o0 * P->kn + i0) * TE_DW_ENTRY, i1 - i0, i1 > i0 ? o1 - o0 : 0,
+                            P->kn * TE_DW_ENTRY);
             }
         }
     }

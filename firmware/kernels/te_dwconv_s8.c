@@ -61,7 +61,7 @@ static int te_dw_fill_s8(const void *ctx, int32_t c, uint32_t *ent, int32_t ntap
 /* SXTAB16 with ROR #8: per int16 lane, a.lane + sign_extend(byte 1 / byte 3 of x). */
 static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
 {
-#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__thumb2__)
+#if TE_DW_ASM
     int32_t r;
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
     return r;
@@ -70,10 +70,10 @@ static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
 #endif
 }
 
-/* out[j] for j < n from the accumulators of channels c + j (one loop body:
- * code size, next to the taps of a large kernel). */
-TE_DW_NOINLINE void te_dw_out_s8(int8_t *out, const int32_t *acc, int32_t n, const te_pc_quant *quant, int32_t c,
-                         const te_dwconv_params *p)
+/* out[j] for j < n from the accumulators of channels c + j (n a variable,
+ * so that this rare path stays one loop body, not four). */
+TE_DW_NOINLINE void te_dw_out_s8(int8_t *out, const int32_t *acc, int32_t n, const te_pc_quant *quant,
+                                 int32_t c, const te_dwconv_params *p)
 {
     for (int32_t j = 0; j < n; ++j) {
         out[j] = te_mac_output(acc[j], quant->multiplier[c + j], quant->shift[c + j], p->output_offset,
@@ -86,8 +86,8 @@ TE_DW_NOINLINE void te_dw_out_s8(int8_t *out, const int32_t *acc, int32_t n, con
  * padded taps skipped as in the block path (x - z from bias + z * sum w).
  * A function of its own: the tap loop gets every register. */
 TE_DW_NOINLINE void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
-                           const int8_t *image, int32_t kh, int32_t kw, const int8_t *filter,
-                           const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
+                                   const int8_t *image, int32_t kh, int32_t kw, const int8_t *filter,
+                                   const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
 {
     const int32_t oc_count = out->c, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t nz2 = (int32_t)((uint32_t)(uint16_t)(int16_t)p->input_offset * 0x00010001u);

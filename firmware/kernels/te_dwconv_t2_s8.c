@@ -98,16 +98,10 @@ TE_DW_NOINLINE void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32
 
 #if TE_USE_DSP
 
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__)
-#define TE_DWT_ASM 1
-#else
-#define TE_DWT_ASM 0
-#endif
-
 /* PKHBT: the bottom halves of lo and hi as one word. */
 static inline uint32_t te_dwt_pack16(uint32_t lo, uint32_t hi)
 {
-#if TE_DWT_ASM
+#if TE_DW_ASM
     uint32_t r;
     __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
     return r;
@@ -119,7 +113,7 @@ static inline uint32_t te_dwt_pack16(uint32_t lo, uint32_t hi)
 /* SADD16: lane-wise int16 sum. */
 static inline uint32_t te_dwt_add16(uint32_t x, uint32_t y)
 {
-#if TE_DWT_ASM
+#if TE_DW_ASM
     uint32_t r;
     __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(x), "r"(y) : "cc");
     return r;
