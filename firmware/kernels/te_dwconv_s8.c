@@ -13,9 +13,10 @@
  * TE_DW_TAPS taps): per block of four output channels, the int8 weights are
  * widened into the block's int16 tap table on the stack, which te_dw_blocks
  * sweeps: spans of pixels that share their in-image taps, padded taps never
- * visited. Larger kernels (M == 1) widen their weights in a loop of their own
- * (te_dw_large_s8); the last C % 4 channels and other M run the plain loop
- * (te_dw_plain_s8), as does the portable build.
+ * visited. Larger kernels (M == 1, short requantization records) widen their
+ * weights in a loop of their own (te_dw_large_s8); the last C % 4 channels
+ * and everything else run the plain loop (te_dw_plain_s8), as does the
+ * portable build.
  */
 #include "te_dw_internal.h"
 
@@ -70,25 +71,23 @@ static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
 #endif
 }
 
-/* out[j] for j < n from the accumulators of channels c + j (n a variable,
- * so that this rare path stays one loop body, not four). */
-TE_DW_NOINLINE void te_dw_out_s8(int8_t *out, const int32_t *acc, int32_t n, const te_pc_quant *quant,
-                                 int32_t c, const te_dwconv_params *p)
-{
-    for (int32_t j = 0; j < n; ++j) {
-        out[j] = te_mac_output(acc[j], quant->multiplier[c + j], quant->shift[c + j], p->output_offset,
-                               p->activation);
-    }
-}
-
 /* Kernels above TE_DW_TAPS taps (M == 1), which have no room for a table:
- * channels c .. c+3 of one image, the weights widened as they are read,
- * padded taps skipped as in the block path (x - z from bias + z * sum w).
- * A function of its own: the tap loop gets every register. */
-TE_DW_NOINLINE void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
-                                   const int8_t *image, int32_t kh, int32_t kw, const int8_t *filter,
-                                   const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
+ * channels c .. c+3 of every image, the weights widened as they are read,
+ * padded taps skipped as in the block path (x - z from bias + z * sum w), the
+ * output by the short records. Returns 0 (nothing done) when those do not
+ * apply. A function of its own: the tap loop gets every register. */
+TE_DW_NOINLINE int te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
+                                  const int8_t *input, int32_t kh, int32_t kw, const int8_t *filter,
+                                  const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
 {
+    const te_range act = p->activation;
+    te_mac_srq srq[4];
+    for (int j = 0; j < 4; ++j) {
+        if (quant->multiplier[c + j] < 0 || act.min < -128 || act.max > 127 ||
+            !te_mac_srq_init(&srq[j], quant->multiplier[c + j], quant->shift[c + j], p->output_offset)) {
+            return 0;
+        }
+    }
     const int32_t oc_count = out->c, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t nz2 = (int32_t)((uint32_t)(uint16_t)(int16_t)p->input_offset * 0x00010001u);
     const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
@@ -101,34 +100,41 @@ TE_DW_NOINLINE void te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant 
             base[j] -= (uint32_t)p->input_offset * (uint32_t)(int32_t)w[j];
         }
     }
-    for (int32_t oy = 0; oy < out->h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t ky0, ky1;
-        te_dw_range(iy0, dh, kh, in->h, &ky0, &ky1);
-        for (int32_t ox = 0; ox < out->w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int32_t kx0, kx1;
-            te_dw_range(ix0, dw, kw, in->w, &kx0, &kx1);
-            int32_t a0 = (int32_t)base[0], a1 = (int32_t)base[1], a2 = (int32_t)base[2], a3 = (int32_t)base[3];
-            const int8_t *xr = image + ((iy0 + ky0 * dh) * in->w + ix0 + kx0 * dw) * in->c + c;
-            const int8_t *wr = filter + (ky0 * kw + kx0) * oc_count + c;
-            const int32_t wlen = (kx1 - kx0) * oc_count;
-            for (int32_t ky = ky0; ky < ky1; ++ky, xr += ystep, wr += kw * oc_count) {
-                const int8_t *x = xr, *w = wr;
-                for (const int8_t *wend = w + wlen; w != wend; x += xstep, w += oc_count) {
-                    const int32_t xw = te_read_s8x4(x), ww = te_read_s8x4(w);
-                    const int32_t xe = te_sxtab16(nz2, xw), xo = te_dw_sxtab16_ror8(nz2, xw);
-                    const int32_t we = te_sxtb16(ww), wo = te_sxtb16_ror8(ww);
-                    a0 = te_smlabb(xe, we, a0);
-                    a2 = te_smlatt(xe, we, a2);
-                    a1 = te_smlabb(xo, wo, a1);
-                    a3 = te_smlatt(xo, wo, a3);
+    for (int32_t b = 0; b < in->n; ++b) {
+        const int8_t *image = input + b * in->h * in->w * in->c;
+        int8_t *o = output + b * out->h * out->w * oc_count + c;
+        for (int32_t oy = 0; oy < out->h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            te_dw_range(iy0, dh, kh, in->h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < out->w; ++ox, o += oc_count) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                te_dw_range(ix0, dw, kw, in->w, &kx0, &kx1);
+                int32_t acc[4] = {(int32_t)base[0], (int32_t)base[1], (int32_t)base[2], (int32_t)base[3]};
+                const int8_t *xr = image + ((iy0 + ky0 * dh) * in->w + ix0 + kx0 * dw) * in->c + c;
+                const int8_t *wr = filter + (ky0 * kw + kx0) * oc_count + c;
+                const int32_t wlen = (kx1 - kx0) * oc_count;
+                for (int32_t ky = ky0; ky < ky1; ++ky, xr += ystep, wr += kw * oc_count) {
+                    const int8_t *x = xr, *w = wr;
+                    for (const int8_t *wend = w + wlen; w != wend; x += xstep, w += oc_count) {
+                        const int32_t xw = te_read_s8x4(x), ww = te_read_s8x4(w);
+                        const int32_t xe = te_sxtab16(nz2, xw), xo = te_dw_sxtab16_ror8(nz2, xw);
+                        const int32_t we = te_sxtb16(ww), wo = te_sxtb16_ror8(ww);
+                        acc[0] = te_smlabb(xe, we, acc[0]);
+                        acc[2] = te_smlatt(xe, we, acc[2]);
+                        acc[1] = te_smlabb(xo, wo, acc[1]);
+                        acc[3] = te_smlatt(xo, wo, acc[3]);
+                    }
+                }
+                for (int j = 0; j < 4; ++j) {
+                    const int32_t y = te_mac_srq_apply(&srq[j], acc[j]);
+                    o[j] = (int8_t)(y < act.min ? act.min : (y > act.max ? act.max : y));
                 }
             }
-            const int32_t acc[4] = {a0, a1, a2, a3};
-            te_dw_out_s8(output + (oy * out->w + ox) * oc_count + c, acc, 4, quant, c, p);
         }
     }
+    return 1;
 }
 #endif
 
@@ -162,13 +168,9 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
     const te_dw_s8_weights wts = {filter, oc_count};
     oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, tab, TE_DW_ENTRY * TE_DW_TAPS,
                        te_dw_fill_s8, &wts);
-    if (kh * kw > TE_DW_TAPS && mult_depth == 1) {
-        for (; oc0 + 4 <= oc_count; oc0 += 4) {
-            for (int32_t b = 0; b < in.n; ++b) {
-                te_dw_large_s8(params, quant, &in, input + b * in.h * in.w * in.c, kh, kw, filter, bias,
-                               output_dims, oc0, output + b * oh * ow * oc_count);
-            }
-        }
+    while (kh * kw > TE_DW_TAPS && mult_depth == 1 && oc0 + 4 <= oc_count &&
+           te_dw_large_s8(params, quant, &in, input, kh, kw, filter, bias, output_dims, oc0, output)) {
+        oc0 += 4;
     }
 #endif
     if (oc0 < oc_count) {
