@@ -38,8 +38,10 @@ def compile_shared(sources: list[Path], include_dirs: list[Path] = (), defines: 
     digest = hashlib.sha256(" ".join([cc] + flags).encode())
     for src in sources:
         digest.update(Path(src).read_bytes())
-    for d in include_dirs:
-        for header in sorted(Path(d).glob("*.h")):
+    # headers of the include folders and private ones beside the sources (#include "x.h")
+    header_dirs = dict.fromkeys([Path(d) for d in include_dirs] + [Path(s).parent for s in sources])
+    for d in header_dirs:
+        for header in sorted(d.glob("*.h")):
             digest.update(header.name.encode() + header.read_bytes())
     out = _cache_dir() / f"lib{digest.hexdigest()[:20]}.so"
     if out.exists():

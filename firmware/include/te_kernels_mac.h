@@ -131,7 +131,7 @@ static inline int8_t te_mac_output(int32_t acc, int32_t multiplier, int32_t shif
     return (int8_t)x;
 }
 
-/* Kernel internals (used by te_nn_mat_mult_s8.c and te_dwconv_s8.c; not part
+/* Kernel internals (used by te_nn_mat_mult_s8.c, te_dwconv_s8.c and te_dw_span_s8.c; not part
  * of the API): the same requantization as one record per output channel,
  * prepared once and applied to many accumulators with two long
  * multiply-accumulates and one shift. With a = acc << left and e = -shift:
