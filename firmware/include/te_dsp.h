@@ -136,6 +136,38 @@ static inline void te_widen_s8x4(int32_t x, int32_t *even, int32_t *odd)
     *odd = te_sxtb16_ror8(x);
 }
 
+/* Saturate to int8. */
+static inline int32_t te_ssat8(int32_t x)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
+/* Per signed byte lane: min(max(v, lo), hi), lo <= hi (SSUB8 sets GE, SEL picks). */
+static inline uint32_t te_clamp8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
+{
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    uint32_t t;
+    __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %0, %3\n\tsel %0, %3, %0"
+            : "+r"(v), "=&r"(t)
+            : "r"(lo4), "r"(hi4)
+            : "cc");
+    return v;
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        int32_t x = (int8_t)(uint8_t)(v >> i);
+        const int32_t lo = (int8_t)(uint8_t)(lo4 >> i), hi = (int8_t)(uint8_t)(hi4 >> i);
+        x = x < lo ? lo : (x > hi ? hi : x);
+        r |= (uint32_t)(uint8_t)x << i;
+    }
+    return r;
+#endif
+}
+
 #endif /* TE_USE_DSP */
 
 #endif /* TE_DSP_H */

@@ -286,37 +286,6 @@ TE_DW_INLINE void te_dw_run(te_dw_acc *acc, uintptr_t origin, const uint32_t *tp
 #endif
 }
 
-static inline int32_t te_dw_sat8(int32_t x)
-{
-#if defined(__ARM_FEATURE_DSP)
-    return __ssat(x, 8);
-#else
-    return x < -128 ? -128 : (x > 127 ? 127 : x);
-#endif
-}
-
-/* Per signed byte lane: min(max(v, lo), hi) (SSUB8 sets GE, SEL picks). */
-static inline uint32_t te_dw_clamp8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
-{
-#if TE_DW_ASM
-    uint32_t t;
-    __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %0, %3\n\tsel %0, %3, %0"
-            : "+r"(v), "=&r"(t)
-            : "r"(lo4), "r"(hi4)
-            : "cc");
-    return v;
-#else
-    uint32_t r = 0;
-    for (int i = 0; i < 32; i += 8) {
-        int32_t x = (int8_t)(uint8_t)(v >> i);
-        const int32_t lo = (int8_t)(uint8_t)(lo4 >> i), hi = (int8_t)(uint8_t)(hi4 >> i);
-        x = x < lo ? lo : (x > hi ? hi : x);
-        r |= (uint32_t)(uint8_t)x << i;
-    }
-    return r;
-#endif
-}
-
 /* The four output bytes of one pixel: requantization and offset from the short
  * records, SSAT, packed (no clamp). */
 static inline uint32_t te_dw_out4(const te_mac_srq *rq, const te_dw_acc *acc)
@@ -333,10 +302,10 @@ static inline uint32_t te_dw_out4(const te_mac_srq *rq, const te_dw_acc *acc)
             : "r4", "r5", "r6", "r12", "memory");
     return v;
 #else
-    uint32_t v = (uint32_t)(uint8_t)te_dw_sat8(te_mac_srq_apply(&rq[0], acc->a0));
-    v |= (uint32_t)(uint8_t)te_dw_sat8(te_mac_srq_apply(&rq[1], acc->a1)) << 8;
-    v |= (uint32_t)(uint8_t)te_dw_sat8(te_mac_srq_apply(&rq[2], acc->a2)) << 16;
-    v |= (uint32_t)(uint8_t)te_dw_sat8(te_mac_srq_apply(&rq[3], acc->a3)) << 24;
+    uint32_t v = (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&rq[0], acc->a0));
+    v |= (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&rq[1], acc->a1)) << 8;
+    v |= (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&rq[2], acc->a2)) << 16;
+    v |= (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&rq[3], acc->a3)) << 24;
     return v;
 #endif
 }
@@ -359,7 +328,7 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
 {
     if (k->fast == 1) {
         const uint32_t v = te_dw_out4(k->srq, acc);
-        return k->clamp ? te_dw_clamp8x4(v, k->lo4, k->hi4) : v;
+        return k->clamp ? te_clamp8x4(v, k->lo4, k->hi4) : v;
     }
     return te_dw_out_gen(k, acc);
 }

@@ -278,37 +278,6 @@ static inline int32_t te_dot_1x1(const int8_t *a, const int8_t *b, int32_t k, in
 
 #if TE_USE_DSP
 
-/* Saturate to int8. */
-static inline int32_t te_mm_ssat8(int32_t x)
-{
-#if defined(__ARM_FEATURE_DSP)
-    return __ssat(x, 8);
-#else
-    return x < -128 ? -128 : (x > 127 ? 127 : x);
-#endif
-}
-
-/* Per signed byte lane: max(v, lo) then min(., hi) (SSUB8 sets GE, SEL picks). */
-static inline uint32_t te_mm_clamp8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
-{
-#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
-    uint32_t t;
-    __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %0, %3\n\tsel %0, %3, %0"
-            : "+r"(v), "=&r"(t) : "r"(lo4), "r"(hi4));
-    return v;
-#else
-    uint32_t r = 0;
-    for (int i = 0; i < 32; i += 8) {
-        int32_t x = (int8_t)(uint8_t)(v >> i);
-        const int32_t lo = (int8_t)(uint8_t)(lo4 >> i), hi = (int8_t)(uint8_t)(hi4 >> i);
-        x = x < lo ? lo : x;
-        x = x >= hi ? hi : x;
-        r |= (uint32_t)(uint8_t)x << i;
-    }
-    return r;
-#endif
-}
-
 /* The output stage state of one call. */
 typedef struct {
     int32_t off;
@@ -318,12 +287,12 @@ typedef struct {
 
 static inline uint32_t te_mm_byte(const te_mac_rq *r, int32_t acc, int32_t off)
 {
-    return (uint32_t)(uint8_t)te_mm_ssat8(te_mac_rq_apply(r, acc) + off);
+    return (uint32_t)(uint8_t)te_ssat8(te_mac_rq_apply(r, acc) + off);
 }
 
 static inline uint32_t te_mm_finish(const te_mm_out *o, uint32_t v)
 {
-    return o->clamp ? te_mm_clamp8x4(v, o->lo4, o->hi4) : v;
+    return o->clamp ? te_clamp8x4(v, o->lo4, o->hi4) : v;
 }
 
 static inline void te_mm_store16(int8_t *p, uint32_t v)
@@ -368,10 +337,10 @@ static inline uint32_t te_mm_out22(const te_mac_srq *r, int32_t x0, int32_t x1, 
 #if TE_MM_ASM
     TE_MM_OUT4("0", "16", "0", "16");
 #else
-    return (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[0], x0)) |
-           (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[1], x1)) << 8 |
-           (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[0], x2)) << 16 |
-           (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[1], x3)) << 24;
+    return (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[0], x0)) |
+           (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[1], x1)) << 8 |
+           (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[0], x2)) << 16 |
+           (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[1], x3)) << 24;
 #endif
 }
 
@@ -382,10 +351,10 @@ static inline uint32_t te_mm_out14(const te_mac_srq *r, int32_t x0, int32_t x1, 
 #if TE_MM_ASM
     TE_MM_OUT4("0", "16", "32", "48");
 #else
-    return (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[0], x0)) |
-           (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[1], x1)) << 8 |
-           (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[2], x2)) << 16 |
-           (uint32_t)(uint8_t)te_mm_ssat8(te_mac_srq_apply(&r[3], x3)) << 24;
+    return (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[0], x0)) |
+           (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[1], x1)) << 8 |
+           (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[2], x2)) << 16 |
+           (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&r[3], x3)) << 24;
 #endif
 }
 
