@@ -126,10 +126,47 @@ static inline uint32_t te_dwt_add16(uint32_t x, uint32_t y)
  * channels oc .. oc+3 into to: word 1 of entry i = (W[i][oc], W[i][oc+2]),
  * word 2 = (W[i][oc+1], W[i][oc+3]); sum[j] = sum_i W[i][oc+j]. Returns 0 when
  * some weight does not fit int16. */
+/* The common row (t2, one plane, one uint8 scale, no plane shift, at most 128
+ * taps): per channel pair a 16-entry table of the lane pair for the two 2-bit
+ * codes, so one tap costs two bit-field extracts, one load and one store; the
+ * sums collect in the int16 lanes (|sum| <= 128 * 255). */
+static void te_dwt_weights_t2(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32_t *sum)
+{
+    const te_tern_weights *w = mm->w;
+    const int32_t taps = mm->k, rb = mm->rb;
+    const uint8_t *sc = (const uint8_t *)w->scales;
+    for (int32_t j = 0; j < 2; ++j) {
+        const int32_t r0 = oc + j, r1 = oc + j + 2;
+        const uint32_t a0 = sc[r0], a1 = sc[r1];
+        const uint32_t v0[4] = {0u, a0, 0u - 2u * a0, 0u - a0}; /* code 0b10 is never written */
+        const uint32_t v1[4] = {0u, a1, 0u - 2u * a1, 0u - a1};
+        uint32_t lut[16];
+        for (int32_t f = 0; f < 16; ++f) {
+            lut[f] = te_dwt_pack16(v0[f & 3], v1[f >> 2]);
+        }
+        const uint8_t *c0 = w->codes + r0 * rb, *c1 = w->codes + r1 * rb;
+        uint32_t *ent = to + 1 + j, acc = 0u;
+        for (int32_t i = 0; i < taps; ++i, ent += TE_DW_ENTRY) {
+            const int32_t sh = 2 * (i & 3);
+            const uint32_t f = ((uint32_t)(c0[i >> 2] >> sh) & 3u) | (((uint32_t)(c1[i >> 2] >> sh) & 3u) << 2);
+            *ent = lut[f];
+            acc = te_dwt_add16(acc, lut[f]);
+        }
+        sum[j] = (uint32_t)(int32_t)(int16_t)(acc & 0xFFFFu);
+        sum[j + 2] = (uint32_t)((int32_t)acc >> 16);
+    }
+}
+
 static int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32_t *sum)
 {
     const te_tern_weights *w = mm->w;
     const int32_t taps = mm->k, planes = mm->active;
+    if (mm->kind == TE_TK_T2 && planes == 1 && mm->n >= taps && taps <= 128 && w->scale_bytes == 1 &&
+        te_tern_pshift(w, oc) == 0 && te_tern_pshift(w, oc + 1) == 0 &&
+        te_tern_pshift(w, oc + 2) == 0 && te_tern_pshift(w, oc + 3) == 0) {
+        te_dwt_weights_t2(mm, oc, to, sum);
+        return 1;
+    }
     if (mm->n >= taps) {
         /* one group (the usual depthwise row): one scale per row and plane;
          * the channels in pairs (j, j+2), the two lanes of a word */
