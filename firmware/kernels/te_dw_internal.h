@@ -29,6 +29,12 @@
 #define TE_DW_COLD static
 #endif
 
+/* The shape and parameter checks both depthwise kernels make (their pointers
+ * apart): positive sizes, strides and dilations, C*M channels in and out, an
+ * input offset a padded tap can take, a non-empty activation range. */
+int te_dw_args_ok(const te_dwconv_params *p, const te_dims *in, const te_dims *filter_dims,
+                  const te_dims *output_dims);
+
 /* The plain loop: channels [oc0, oc1) of one image (image at channel 0,
  * output at its pixel 0, channel 0; oc_count channels a pixel). W[i][oc] is
  * w[i * ld + oc - oc0] (int8 weights; _s32: int32 ones, modulo 2^32). Every

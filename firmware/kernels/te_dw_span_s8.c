@@ -131,6 +131,18 @@ void te_dw_plain_s32(const te_dwconv_params *p, const te_pc_quant *quant, const 
     te_dw_plain(p, quant, in, image, kh, kw, bias, oh, ow, oc_count, oc0, oc1, w, ld, output, 1);
 }
 
+int te_dw_args_ok(const te_dwconv_params *p, const te_dims *in, const te_dims *filter_dims,
+                  const te_dims *output_dims)
+{
+    const int32_t m = p->depth_multiplier;
+    return in->n > 0 && in->h > 0 && in->w > 0 && in->c > 0 && filter_dims->h > 0 &&
+           filter_dims->w > 0 && m > 0 && filter_dims->n == 1 && filter_dims->c == in->c * m &&
+           output_dims->n == in->n && output_dims->c == in->c * m && output_dims->h > 0 &&
+           output_dims->w > 0 && p->stride_h > 0 && p->stride_w > 0 && p->dilation_h > 0 &&
+           p->dilation_w > 0 && p->input_offset >= -127 && p->input_offset <= 128 &&
+           p->activation.min <= p->activation.max;
+}
+
 #if TE_USE_DSP
 
 /* The four accumulators of one pixel. */

@@ -145,30 +145,20 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
                        const te_dims *output_dims, int8_t *output)
 {
     if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
-        !filter_dims || !filter || !output_dims || !output) {
+        !filter_dims || !filter || !output_dims || !output ||
+        !te_dw_args_ok(params, input_dims, filter_dims, output_dims)) {
         return TE_ERR_ARG;
     }
     const te_dims in = *input_dims;
-    const int32_t mult_depth = params->depth_multiplier;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     const int32_t oh = output_dims->h, ow = output_dims->w, oc_count = output_dims->c;
-    const int32_t sh = params->stride_h, sw = params->stride_w;
-    const int32_t dh = params->dilation_h, dw = params->dilation_w;
-    if (in.n <= 0 || in.h <= 0 || in.w <= 0 || in.c <= 0 || kh <= 0 || kw <= 0 ||
-        mult_depth <= 0 || filter_dims->n != 1 || filter_dims->c != in.c * mult_depth ||
-        output_dims->n != in.n || oc_count != in.c * mult_depth || oh <= 0 || ow <= 0 ||
-        sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0 ||
-        params->input_offset < -127 || params->input_offset > 128 ||
-        params->activation.min > params->activation.max) {
-        return TE_ERR_ARG;
-    }
     int32_t oc0 = 0; /* channels [0, oc0) done by the block path */
 #if TE_USE_DSP
     uint32_t tab[TE_DW_ENTRY * TE_DW_TAPS];
     const te_dw_s8_weights wts = {filter, oc_count};
     oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, tab, TE_DW_ENTRY * TE_DW_TAPS,
                        te_dw_fill_s8, &wts);
-    while (kh * kw > TE_DW_TAPS && mult_depth == 1 && oc0 + 4 <= oc_count &&
+    while (kh * kw > TE_DW_TAPS && params->depth_multiplier == 1 && oc0 + 4 <= oc_count &&
            te_dw_large_s8(params, quant, &in, input, kh, kw, filter, bias, output_dims, oc0, output)) {
         oc0 += 4;
     }

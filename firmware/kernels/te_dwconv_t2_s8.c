@@ -287,22 +287,13 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
                          const int32_t *bias, const te_dims *output_dims, int8_t *output,
                          void *scratch)
 {
-    if (!params || !input_dims || !input || !filter_dims || !output_dims || !output || !scratch) {
+    if (!params || !input_dims || !input || !filter_dims || !output_dims || !output || !scratch ||
+        !te_dw_args_ok(params, input_dims, filter_dims, output_dims)) {
         return TE_ERR_ARG;
     }
     const te_dims in = *input_dims;
-    const int32_t mult_depth = params->depth_multiplier;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     const int32_t oh = output_dims->h, ow = output_dims->w, oc_count = output_dims->c;
-    const int32_t sh = params->stride_h, sw = params->stride_w;
-    const int32_t dh = params->dilation_h, dw = params->dilation_w;
-    if (in.n <= 0 || in.h <= 0 || in.w <= 0 || in.c <= 0 || kh <= 0 || kw <= 0 ||
-        mult_depth <= 0 || filter_dims->n != 1 || filter_dims->c != in.c * mult_depth ||
-        output_dims->n != in.n || oc_count != in.c * mult_depth || oh <= 0 || ow <= 0 ||
-        sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0 || params->input_offset < -127 ||
-        params->input_offset > 128) {
-        return TE_ERR_ARG;
-    }
     te_tern_mm mm;
     if (te_tern_mm_init(&mm, kind, weights, oc_count, kh * kw, bias, quant,
                         params->output_offset, params->activation) != TE_OK) {
