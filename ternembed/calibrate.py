@@ -159,7 +159,8 @@ def quantize_graph(graph: Graph, model_path: str | Path, samples: list[np.ndarra
     if samples is None:
         raise CalibrationError(f"{graph.name} is a {graph.kind} model: its activation ranges need "
                                "calibration data; pass --calib FILE (.npy/.npz with a leading sample "
-                               "axis, or a folder of images)")
+                               "axis, or a folder of images): a few hundred real inputs, preprocessed as "
+                               "in deployment and covering every class, are enough")
     ranges = record_ranges(model_path, graph, samples, percentile)
     tensors = [copy.copy(t) for t in graph.tensors]
     ties = _Ties()

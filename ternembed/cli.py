@@ -101,7 +101,7 @@ def _save_outputs(path: Path, outputs: list[np.ndarray], plan) -> None:
 
 
 def cmd_export(args) -> int:
-    from .pipeline import export_model
+    from .pipeline import default_project_dir, export_model
     opts = dict(method=args.method, group=args.group, planes=args.planes, budget_bits=args.budget_bits,
                 max_flash=args.max_flash, min_agreement=args.min_agreement, config=args.config,
                 layers=args.layer)
@@ -111,19 +111,20 @@ def cmd_export(args) -> int:
         opts["depthwise"] = args.depthwise
     if args.switchable:
         opts["switchable"] = True
-    result = export_model(args.model, args.board, args.output, calib=args.calib, percentile=args.percentile,
+    result = export_model(args.model, args.board, args.output or default_project_dir(args.model, args.board),
+                          calib=args.calib, percentile=args.percentile,
                           ternary=args.method != "int8", eval_data=args.eval, force=args.force,
                           firmware="selftest" if args.selftest else "protocol", optimize=args.optimize,
                           act_bits=args.act_bits,
                           **{k: v for k, v in opts.items() if k != "method" or v != "int8"})
     print(to_json(result.to_dict()) if args.json else result.summary())
-    return 0
+    return 0 if result.fits else 4
 
 
 def cmd_build(args) -> int:
     from .build import build_project
     use_pio = {"auto": "auto", "yes": True, "no": False}[args.platformio]
-    result = build_project(args.dir, board=args.board, use_platformio=use_pio, jobs=args.jobs)
+    result = build_project(args.dir, board=args.board, use_platformio=use_pio, jobs=args.jobs, strict=False)
     if args.json:
         print(to_json(dict(project=str(result.project), board=result.board.name, method=result.method,
                            elf=str(result.elf), flash_bytes=result.flash_bytes, ram_bytes=result.ram_bytes,
@@ -133,7 +134,11 @@ def cmd_build(args) -> int:
                                         note=c.note) for c in result.checks])))
     else:
         print(result.summary())
-    return 0 if result.fits else 4
+    from .build import raise_if_bad, read_project
+    from .fit import Need, project_traits
+    info = read_project(result.project)
+    raise_if_bad(result, Need.of_project(info, result.board), *project_traits(info))
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -180,13 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "Makefile). The project's firmware speaks the serial protocol used by validate and "
                     "bench (--selftest: a firmware that checks embedded test vectors instead). A report "
                     "of the quantization is printed and written to DIR/report.json.",
-        epilog="Examples:\n  ternembed export model.tflite --board nucleo -o out/model --calib calib.npz\n"
+        epilog="Examples:\n  ternembed export model.tflite --board nucleo                     # writes ./model-nucleo_f446re\n"
+               "  ternembed export model.tflite --board nucleo -o out/model --calib calib.npz\n"
                "  ternembed export model.tflite --board qemu_mps2_an386 -o out/m --budget-bits 2.5 --calib c.npz\n"
                "  ternembed export model.tflite --board nucleo -o out/m --method int8   # no ternary layers",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("model", help="path to a .tflite model (float32, hybrid or int8)")
     s.add_argument("--board", "-b", required=True, help="target board (see 'ternembed boards'), e.g. nucleo")
-    s.add_argument("--output", "-o", required=True, metavar="DIR", help="project folder to write")
+    s.add_argument("--output", "-o", metavar="DIR", help="project folder to write (default "
+                   "./MODEL-BOARD, e.g. ./kws_ref_model-nucleo_f446re)")
     s.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
     s.add_argument("--calib", metavar="FILE", help="calibration inputs (.npy/.npz with a leading sample axis, "
                    "or a folder of images): activation ranges of float models and sensitivity placement")

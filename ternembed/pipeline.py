@@ -134,6 +134,11 @@ class ExportSummary:
     report: Any = None  # TernaryReport, or None for an int8 export
     evaluation: Evaluation | None = None
     notes: list[str] = field(default_factory=list)
+    overflow: dict[str, int] = field(default_factory=dict)  # regions over the board's memory, bytes
+
+    @property
+    def fits(self) -> bool:
+        return not self.overflow
 
     def summary(self) -> str:
         lines = []
@@ -144,7 +149,8 @@ class ExportSummary:
         lines.append(f"exported {self.firmware} firmware for {self.board} to {self.out_dir}: weights "
                      f"{self.weight_bytes:,} B (int8 {self.int8_weight_bytes:,} B, "
                      f"{self.weight_bytes / max(self.int8_weight_bytes, 1):.3f}x), arena {self.arena_bytes:,} B")
-        lines.append(f"next: ternembed build {self.out_dir}")
+        if self.fits:
+            lines.append(f"next: ternembed build {self.out_dir}")
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
     def to_dict(self) -> dict:
@@ -152,16 +158,26 @@ class ExportSummary:
                     int8_weight_bytes=self.int8_weight_bytes, weight_bytes=self.weight_bytes,
                     arena_bytes=self.arena_bytes, model_hash=self.model_hash,
                     quantization=None if self.report is None else self.report.to_dict(),
-                    evaluation=None if self.evaluation is None else vars(self.evaluation), notes=self.notes)
+                    evaluation=None if self.evaluation is None else vars(self.evaluation), notes=self.notes,
+                    fits=self.fits, overflow=self.overflow)
 
 
-def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: str | Path | None = None,
+def default_project_dir(model: str | Path, board: str) -> Path:
+    """Where `export` writes when no folder is given: ./MODEL-BOARD in the current folder."""
+    from .boards import get_board
+    return Path(f"{Path(model).stem}-{get_board(board).name}")
+
+
+def export_model(model: str | Path, board: str, out_dir: str | Path | None = None, *, calib: str | Path | None = None,
                  percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
                  firmware: str = "protocol", force: bool = False, optimize: str = "speed",
                  act_bits: int = 8, **config_options: Any) -> ExportSummary:
-    """Read, quantize and export a model as a firmware project. config_options go to ternary_config."""
+    """Read, quantize and export a model as a firmware project (default folder: ./MODEL-BOARD).
+    config_options go to ternary_config."""
     from .boards import get_board
     board_obj = get_board(board)  # unknown boards fail before any work
+    if out_dir is None:
+        out_dir = default_project_dir(model, board_obj.name)
     if firmware not in ("protocol", "selftest"):
         raise InputError(f"firmware must be 'protocol' or 'selftest', got {firmware!r}")
     out = Path(out_dir)
@@ -181,6 +197,9 @@ def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: s
             raise InputError(f"optimize must be speed, size or balanced, got {optimize!r}")
         plan = assign_variants(plan, board_obj.core, optimize)  # kernel variant per layer from the cost model
     notes = []
+    if ternary and calib_inputs is None:
+        notes.append("no --calib: the ternary layers' quality was not measured (give --calib FILE, and "
+                     "--eval FILE with labels for accuracy)")
     if act_bits == 4:
         # Same kernels, new requantization constants: values are still stored one per byte on the device.
         from .quantize.act4 import int4_activations
@@ -201,10 +220,24 @@ def export_model(model: str | Path, board: str, out_dir: str | Path, *, calib: s
     else:
         from .render import export_project
         result = export_project(plan, board_obj, out, force=force)
+    overflow = _check_fit(out, board_obj, notes)
     summary = ExportSummary(out, board_obj.name, firmware, int8_plan.weight_bytes, plan.weight_bytes,
-                            result.arena_bytes, result.model_hash, report, evaluation, notes)
+                            result.arena_bytes, result.model_hash, report, evaluation, notes, overflow)
     write_json_atomic(out / "report.json", summary.to_dict())
     return summary
+
+
+def _check_fit(project: Path, board, notes: list[str]) -> dict[str, int]:
+    """Before any build: the regions the project overflows on its board at least (code not counted)."""
+    from .fit import Need, advice, describe, project_traits
+    info = json.loads((project / "ternembed_plan.json").read_text())
+    need = Need.of_project(info, board)
+    overflow = need.overflow(board)
+    if overflow:
+        notes.append(f"does not fit {board.name} even before code is added: {describe(overflow)} "
+                     f"(needs >= {need.flash:,} B flash, {need.ram + (need.arena if board.arena_ram else 0):,} B "
+                     f"RAM){advice(board, need, overflow, *project_traits(info))}")
+    return overflow
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -153,6 +153,26 @@ def test_export_refuses_a_non_empty_folder_without_force(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "user data"
 
 
+def test_export_as_on_the_card_needs_no_output_flag(tmp_path):
+    """`ternembed export model.tflite --board nucleo`: a project in ./MODEL-BOARD, the next command,
+    a note that nothing was measured without --calib; the same command again refuses to overwrite."""
+    model = tmp_path / "model.tflite"
+    model.write_bytes((DIGITS / "digits_int8.tflite").read_bytes())
+    code, out, err = run("export", "model.tflite", "--board", "nucleo", cwd=tmp_path)
+    assert code == 0, err
+    project = tmp_path / "model-nucleo_f446re"
+    assert (project / "ternembed_plan.json").is_file() and (project / "report.json").is_file()
+    assert "next: ternembed build model-nucleo_f446re" in out
+    assert "no --calib: the ternary layers' quality was not measured" in out
+    assert_clean_error(*run("export", "model.tflite", "--board", "nucleo", cwd=tmp_path), "--force")
+
+
+def test_float_export_without_calibration_says_what_data_is_enough(tmp_path):
+    code, out, err = run("export", MODELS / "tflm/hello_world_float.tflite", "-b", "nucleo", "-o", tmp_path / "p")
+    assert_clean_error(code, out, err, "--calib", "a few hundred real inputs")
+    assert not (tmp_path / "p").exists()
+
+
 def test_export_budget_needs_calibration(tmp_path):
     code, out, err = run("export", DIGITS / "digits_int8.tflite", "-b", "nucleo", "-o", tmp_path / "p",
                          "--budget-bits", "3")

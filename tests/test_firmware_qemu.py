@@ -173,7 +173,39 @@ def test_too_big_for_the_board_says_by_how_much(projects):
     with pytest.raises(DoesNotFitError) as info:
         build_project(exp.out_dir, board, use_platformio=False)
     assert info.value.overflow and all(v > 0 for v in info.value.overflow.values())
-    assert "overflowed by" in str(info.value)
+    assert info.value.exit_code == 4
+    message = str(info.value)
+    assert "RAM overflowed by" in message and "fits with a board with room: " in message, message
+    assert "nucleo_l4r5zi" in message  # 640 KB of RAM: a board it fits
+
+
+def test_too_big_exits_4_from_every_build_path(projects, monkeypatch, capsys):
+    """make, arm-none-eabi-gcc directly and the CLI all report an overflow as exit code 4."""
+    _need_tools()
+    from ternembed import build as build_mod
+    from ternembed.cli import main
+    plan, exp = projects("ic_large_int8")
+    assert main(["build", str(exp.out_dir), "--board", "nucleo_f446re", "--platformio", "no"]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RAM overflowed by" in err[0] and "fits with" in err[0], err
+    real_which = build_mod.shutil.which
+    monkeypatch.setattr(build_mod.shutil, "which",
+                        lambda name, *a, **k: None if name == "make" else real_which(name, *a, **k))
+    with pytest.raises(DoesNotFitError) as info:
+        build_project(exp.out_dir, "nucleo_f446re", use_platformio=False)
+    assert "arm-none-eabi-gcc" in str(info.value) and "RAM overflowed by" in str(info.value)
+
+
+def test_export_warns_of_an_overflow_before_any_build(tmp_path, capsys):
+    """The plan alone shows the board is too small: export says so, with the fix, and exits 4."""
+    from ternembed.cli import main
+    out = tmp_path / "p"
+    code = main(["export", str(CASES["ic_large_int8"].model), "--board", "nucleo", "-o", str(out),
+                 "--method", "int8"])
+    text = capsys.readouterr().out
+    assert code == 4 and (out / "ternembed_plan.json").is_file()
+    assert "does not fit nucleo_f446re even before code is added: RAM overflowed by" in text, text
+    assert "next: ternembed build" not in text
 
 
 def test_print_table(request):
