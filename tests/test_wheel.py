@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -19,10 +20,15 @@ def wheel_venv(tmp_path_factory):
                     "-w", str(tmp / "dist"), str(ROOT)], check=True)
     wheels = list((tmp / "dist").glob("ternembed-*.whl"))
     assert len(wheels) == 1
-    # A fresh venv that borrows the heavy dependencies (numpy, litert) from this interpreter,
-    # but gets ternembed itself only from the wheel.
-    venv.create(tmp / "venv", with_pip=True, system_site_packages=True)
+    # A fresh venv that borrows the heavy dependencies (numpy, litert) from this interpreter's
+    # site-packages (a venv or not), but gets ternembed itself only from the wheel: a path line in a
+    # .pth file adds the folder without running the .pth files inside it (our editable install).
+    venv.create(tmp / "venv", with_pip=True)
     py = tmp / "venv" / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    here = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(site) / "borrowed.pth").write_text("\n".join(sorted(here)) + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "-q", str(wheels[0])], check=True)
     return tmp, py, wheels[0]
 
