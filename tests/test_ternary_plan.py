@@ -452,3 +452,21 @@ def test_layer_proxy_sensitivity_and_classifier_metrics() -> None:
         assert any(L.op_type == "DEPTHWISE_CONV_2D" for L in rep.layers)
     new, rep = ternarize_plan(plan, TernaryConfig(min_agreement=0.97), [x])
     assert rep.agreement["top1_agreement"] >= 0.97
+
+
+def test_report_says_when_calibration_outputs_cannot_tell() -> None:
+    """Blank calibration inputs make every model 'agree': the report says the figure means nothing,
+    and explains every figure it prints; real digits raise no warning."""
+    from pathlib import Path
+    from ternembed.pipeline import build_plan
+    digits = Path(__file__).resolve().parent.parent / "examples" / "digits"
+    plan, _ = build_plan(digits / "digits_int8.tflite")
+    cfg = TernaryConfig(method="fgq", group=16)
+    _, blank = ternarize_plan(plan, cfg, [np.full((20, 64), -128, np.int8)])
+    assert "nearly) constant over the 20 calibration input(s)" in blank.table()
+    assert blank.agreement["uninformative"]
+    _, real = ternarize_plan(plan, cfg, [np.load(digits / "digits_test.npz")["x_int8"][:100]])
+    text = real.table()
+    assert "warning" not in text and "uninformative" not in real.agreement
+    for figure in ("cosine: 1 =", "nmse: squared error", "top-1 agreement: share"):
+        assert figure in text

@@ -130,7 +130,26 @@ class Evaluator:
         if self.task == "classify":
             y, r = ys[0], self.ref[0]
             m["top1_agreement"] = float((y.argmax(axis=1) == r.argmax(axis=1)).mean())
+        why = self.uninformative()
+        if why:
+            m["uninformative"] = why
         return m
+
+    def uninformative(self) -> str | None:
+        """Why agreement on these calibration inputs means nothing, if it does not: outputs that barely
+        change across inputs (random or blank data) make any model 'agree'."""
+        r = self.ref[0]
+        spread = float(np.sqrt(((r - r.mean(axis=0)) ** 2).mean()))
+        scale = float(np.sqrt((r ** 2).mean())) or 1.0
+        if self.n < 2 or spread <= 1e-3 * scale:
+            return (f"the int8 model's outputs are (nearly) constant over the {self.n} calibration input(s): "
+                    "the agreement figures mean nothing; calibrate with real inputs")
+        if self.task == "classify":
+            top = np.bincount(r.argmax(axis=1)).max() / self.n
+            if top >= 0.95 and r.shape[1] > 1:
+                return (f"the int8 model gives one class for {top:.0%} of the calibration inputs: top-1 "
+                        "agreement says little; calibrate with real inputs of every class")
+        return None
 
     def agreement(self, outs: Sequence[np.ndarray]) -> float:
         m = self.metrics(outs)
@@ -173,7 +192,11 @@ def place(plan: Plan, layers, placeable, fixed: dict[int, Step], cfg, ev: Evalua
     specs = cfg.candidate_specs()
     cands: dict[int, list[Candidate]] = {}
     runs0 = ev.runs
-    for L in placeable:
+    from tqdm import tqdm
+    # Measuring every candidate of every layer on the calibration data is the long part (minutes on
+    # 100-layer models): show it. tqdm writes to stderr and stays silent when that is not a terminal.
+    for L in tqdm(placeable, desc="placement: measuring layers", unit="layer", leave=False,
+                  disable=None, dynamic_ncols=True):
         int8_q = quant_bytes(L.step)
         entries = [Candidate("int8", None, int8_q, L.step.weight_bytes, 0.0)]
         for spec in specs:

@@ -77,7 +77,12 @@ class TernaryReport:
             s = f"on {a['samples']} calibration inputs: output cosine {a['cosine']:.4f}, nmse {a['nmse']:.4g}"
             if "top1_agreement" in a:
                 s += f", top-1 agreement {a['top1_agreement']:.4f}"
-            out.append(s)
+            out.append(s + " against the int8 model")
+            out.append("  (cosine: 1 = outputs point the same way as int8's; nmse: squared error over the "
+                       "variance of int8's outputs across inputs, 0 = identical, 1 = no better than "
+                       "always answering their mean; top-1 agreement: share of inputs with the same class)")
+            if a.get("uninformative"):
+                out.append(f"  warning: {a['uninformative']}")
         if self.budget:
             b = self.budget
             out.append("budget: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
