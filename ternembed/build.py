@@ -345,6 +345,8 @@ def build_project(project_dir: Path | str, board: Board | str | None = None,
             raise BuildError(f"cannot build {project} with PlatformIO: {why}")
     if method == "make" and shutil.which("make") is None:
         method = "gcc"
+    if method != "platformio":
+        find_tool("arm-none-eabi-gcc")  # make would only say "failed": name the apt packages instead
     need = Need.of_project(info, board)
     ternary, lut = project_traits(info)
     try:

@@ -163,6 +163,9 @@ def _parse(buf: bytes, name: str) -> Graph:
     return Graph(name, tensors, ops, g_in, g_out, n_sub, desc)
 
 
+MAX_MODEL_BYTES = 64 << 20  # no MCU has this much flash; a larger file is not a model for us
+
+
 def read(path: str | Path) -> Graph:
     """Read a .tflite file. Raises ModelError with a clear message on any problem."""
     path = Path(path)
@@ -171,7 +174,11 @@ def read(path: str | Path) -> Graph:
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, expected a .tflite file")
     try:
-        buf = path.read_bytes()
+        with path.open("rb") as f:  # bounded: /dev/zero or a pipe must not fill the memory
+            buf = f.read(MAX_MODEL_BYTES + 1)
     except OSError as exc:
         raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(buf) > MAX_MODEL_BYTES:
+        raise ModelError(f"{path}: larger than {MAX_MODEL_BYTES >> 20} MB, more than any microcontroller "
+                         "holds; is it a .tflite model?")
     return parse(buf, path.name)

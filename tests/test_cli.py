@@ -211,3 +211,25 @@ def test_export_with_4bit_activations_is_bit_exact_on_qemu(tmp_path):
                          "--max-samples", "40", "--json", "-q")
     assert code == 0, err
     assert json.loads(out)["agreement"]["outputs_bit_exact"] == 40
+
+
+def test_missing_cross_compiler_is_named_with_its_package(tmp_path):
+    """make alone would only say 'failed': the build names the missing compiler and its apt package."""
+    import os
+    import shutil
+    code, out, err = run("export", DIGITS / "digits_int8.tflite", "-b", "qemu_mps2_an386", "-o", tmp_path / "p",
+                         "--method", "int8")
+    assert code == 0, err
+    bin_dir = tmp_path / "bin"  # a PATH with make but no arm-none-eabi-* tools
+    bin_dir.mkdir()
+    for tool in ("make", "sh"):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    proc = subprocess.run([sys.executable, "-m", "ternembed", "build", str(tmp_path / "p")], capture_output=True,
+                          text=True, env={**os.environ, "PATH": str(bin_dir)})
+    assert_clean_error(proc.returncode, proc.stdout, proc.stderr, "arm-none-eabi-gcc not found",
+                       "gcc-arm-none-eabi")
+
+
+def test_an_endless_file_is_refused_before_it_is_read_whole():
+    assert_clean_error(*run("inspect", "/dev/zero"), "/dev/zero", "larger than 64 MB")
