@@ -45,6 +45,17 @@ class QemuTimeoutError(QemuError):
         self.output = output
 
 
+
+def die_with_parent() -> None:
+    """In the child before exec: the kernel kills this QEMU when the thread that started it dies,
+    even by SIGKILL, so no emulator is left behind (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
 def _qemu_binary() -> str:
     path = shutil.which(QEMU)
     if path is None:
@@ -85,7 +96,7 @@ def run_semihosted(elf: Path | str, board: Board, timeout: float = 30.0, *, stdi
     """
     cmd = qemu_command(elf, board, "stdio", icount, extra_args)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err, preexec_fn=die_with_parent)
         try:
             proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -143,8 +154,8 @@ class QemuSession:
             serial = f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on"
             cmd = qemu_command(self.elf, self.board, serial, self.icount, self.extra_args)
             self._err = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=self._err)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=self._err, preexec_fn=die_with_parent)
             if self._wait_listening():
                 self._watchdog = threading.Timer(self.max_seconds, self._expire)
                 self._watchdog.daemon = True

@@ -92,14 +92,30 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _identity(pid: int) -> tuple[list[str], str] | None:
+    """(command line, start time in clock ticks since boot) of a live process, from /proc."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+    return [c.decode(errors="replace") for c in cmdline], start
+
+
 def running(project: Path | str) -> dict | None:
-    """The detached emulator of ``project`` (pid, url, ...), if one is still running."""
+    """The detached emulator of ``project`` (pid, url, ...), if the very process we started still runs.
+
+    A PID alone is not enough: after QEMU exits, the number can be reused by any process. The record
+    holds QEMU's command line and start time; a record that no longer matches is stale and removed."""
     path = Path(project) / RUN_FILE
     try:
         info = json.loads(path.read_text())
-    except (OSError, ValueError):
+        pid = int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _alive(int(info.get("pid", -1))):
+    who = _identity(pid) if pid > 1 and _alive(pid) else None
+    if who is None or who[0] != info.get("command") or who[1] != info.get("proc_start"):
+        path.unlink(missing_ok=True)
         return None
     return info
 
@@ -127,10 +143,11 @@ def start_detached(project: Path | str, board: Board | str | None = None, build:
             if "waiting for connection" in log.read_text(errors="replace"):
                 break
             time.sleep(0.02)
-        if proc.poll() is None:
+        who = _identity(proc.pid) if proc.poll() is None else None
+        if who is not None:
             info = {"pid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
-                    "board": b.name, "elf": str(elf), "log": str(log), "command": cmd,
-                    "started": time.time()}
+                    "board": b.name, "elf": str(elf), "log": str(log), "command": who[0],
+                    "proc_start": who[1], "started": time.time()}
             (project / RUN_FILE).write_text(json.dumps(info, indent=1) + "\n")
             return info
     raise QemuError(f"QEMU did not start for {project}:\n{log.read_text(errors='replace').strip()}")
