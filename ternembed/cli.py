@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cliargs import fraction, group_size, in_range, positive_int
 from .errors import InputError, TernembedError
 from .report import table, to_json
+
+
+PERCENTILE = in_range(float, 0, 49)
 
 
 def cmd_inspect(args) -> int:
@@ -146,8 +150,15 @@ def cmd_demo(args) -> int:
     return run_demo(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr, like every other input problem (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="ternembed",
         description="Ternary-weight neural networks on Arm Cortex-M: read a .tflite model, quantize, "
                     "emulate bit-exactly, export firmware, validate on a board.",
@@ -173,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write outputs (.npy; .npz with one array per output if several)")
     s.add_argument("--calib", metavar="FILE", help="calibration inputs for float/hybrid models "
                    "(.npy/.npz with a leading sample axis, or a folder of images)")
-    s.add_argument("--percentile", type=float, metavar="P",
+    s.add_argument("--percentile", type=PERCENTILE, metavar="P",
                    help="clip activation ranges to the P..100-P percentiles (default: min/max)")
     s.add_argument("--json", action="store_true", help="print a JSON summary")
     s.set_defaults(func=cmd_emulate)
@@ -197,18 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
     s.add_argument("--calib", metavar="FILE", help="calibration inputs (.npy/.npz with a leading sample axis, "
                    "or a folder of images): activation ranges of float models and sensitivity placement")
-    s.add_argument("--percentile", type=float, metavar="P", help="clip float activation ranges to P..100-P")
+    s.add_argument("--percentile", type=PERCENTILE, metavar="P", help="clip float activation ranges to P..100-P")
     s.add_argument("--eval", metavar="FILE", help="labeled data (.npz with x and y) to report accuracy and "
                    "agreement with the int8 model")
     q = s.add_argument_group("quantization")
     q.add_argument("--method", choices=["int8", "fgq", "twn", "exact", "trn", "hefan", "tga", "pow2", "offset"],
                    help="weight method for ternary layers (default fgq; int8: keep every layer int8)")
-    q.add_argument("--group", metavar="N", help="group size along the reduction axis: 4..64, or 'channel'")
-    q.add_argument("--planes", type=int, metavar="R", help="residual ternary planes per layer (trn)")
-    q.add_argument("--budget-bits", type=float, metavar="B", help="place layers by sensitivity until the "
+    q.add_argument("--group", type=group_size, metavar="N", help="group size along the reduction axis: 4..64, or 'channel'")
+    q.add_argument("--planes", type=in_range(int, 1, 8), metavar="R", help="residual ternary planes per layer (trn)")
+    q.add_argument("--budget-bits", type=in_range(float, 0, 16, low_open=True), metavar="B", help="place layers by sensitivity until the "
                    "average bits per weight (scales included) is at most B; needs --calib")
     q.add_argument("--max-flash", metavar="SIZE", help="weight bytes budget, e.g. 64k; needs --calib")
-    q.add_argument("--min-agreement", type=float, metavar="A", help="keep at least this agreement with the "
+    q.add_argument("--min-agreement", type=fraction, metavar="A", help="keep at least this agreement with the "
                    "int8 model on the calibration data (0..1); needs --calib")
     q.add_argument("--first-last", choices=["auto", "int8", "ternary"], help="first and last MAC layer "
                    "(default auto: int8)")
@@ -234,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", help="build for another board than the one exported for")
     s.add_argument("--platformio", choices=["auto", "yes", "no"], default="auto",
                    help="use PlatformIO (default auto: only when it can build offline)")
-    s.add_argument("--jobs", "-j", type=int, help="parallel compile jobs")
+    s.add_argument("--jobs", "-j", type=positive_int, help="parallel compile jobs")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_build)
 

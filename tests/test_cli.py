@@ -233,3 +233,30 @@ def test_missing_cross_compiler_is_named_with_its_package(tmp_path):
 
 def test_an_endless_file_is_refused_before_it_is_read_whole():
     assert_clean_error(*run("inspect", "/dev/zero"), "/dev/zero", "larger than 64 MB")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["export", "M", "-b", "nucleo", "--group", "0"], ["--group", "4..64 or 'channel'"]),
+    (["export", "M", "-b", "nucleo", "--group", "1000"], ["--group", "4..64"]),
+    (["export", "M", "-b", "nucleo", "--budget-bits", "nan"], ["--budget-bits", "finite"]),
+    (["export", "M", "-b", "nucleo", "--percentile", "200"], ["--percentile", "<= 49"]),
+    (["export", "M", "-b", "nucleo", "--min-agreement", "1.5"], ["--min-agreement"]),
+    (["validate", "D", "--data", "x.npz", "--max-samples", "0"], ["--max-samples", ">= 1"]),
+    (["validate", "D", "--data", "x.npz", "--max-samples", "-5"], ["--max-samples"]),
+    (["validate", "D", "--data", "x.npz", "--timeout", "nan"], ["--timeout", "finite"]),
+    (["validate", "D", "--data", "x.npz", "--timeout", "0"], ["--timeout", "> 0"]),
+    (["bench", "D", "--runs", "0"], ["--runs", ">= 1"]),
+    (["bench", "D", "--warmup", "-1"], ["--warmup"]),
+    (["export", "M"], ["--board"]),
+])
+def test_options_are_range_checked_where_parsed(args, words):
+    assert_clean_error(*run(*[str(HELLO) if a == "M" else a for a in args]), *words)
+
+
+def test_validate_refuses_data_without_samples(tmp_path):
+    x = tmp_path / "empty.npz"
+    np.savez(x, x=np.zeros((0, 1), np.int8))
+    code, out, err = run("export", HELLO, "-b", "qemu_mps2_an386", "-o", tmp_path / "p", "--method", "int8")
+    assert code == 0, err
+    assert_clean_error(*run("validate", tmp_path / "p", "--data", x, "--port", "socket://127.0.0.1:9"),
+                       "no samples")

@@ -18,7 +18,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import TernembedError
+from ..cliargs import non_negative_int, positive_int, positive_seconds
+from ..errors import InputError, TernembedError
 
 EXIT_MISMATCH = 3
 
@@ -142,6 +143,8 @@ def _port_for(args):
 def cmd_validate(args) -> int:
     from .validate import load_data, validate
     inputs, labels = load_data(args.data)
+    if not inputs or len(inputs[0]) == 0:
+        raise InputError(f"{args.data}: holds no samples; validate needs at least one")
     if args.labels:
         import numpy as np
         labels = np.load(args.labels, allow_pickle=False)
@@ -228,7 +231,7 @@ def _link_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--qemu", action="store_true",
                    help="start the project's firmware in QEMU for this command (emulated boards)")
     s.add_argument("--no-build", action="store_true", help="with --qemu: use the existing ELF")
-    s.add_argument("--timeout", type=float, default=2.0, metavar="S",
+    s.add_argument("--timeout", type=positive_seconds, default=2.0, metavar="S",
                    help="seconds to wait for a reply before sending a request again (default 2; "
                         "an invocation gets longer, adapted to the model)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -258,7 +261,7 @@ def add_device_commands(subparsers) -> None:
     s.add_argument("--detach", action="store_true", help="start QEMU in the background, print "
                    "the port and return")
     s.add_argument("--stop", action="store_true", help="stop the background QEMU of DIR")
-    s.add_argument("--max-seconds", type=float, default=24 * 3600.0, metavar="S",
+    s.add_argument("--max-seconds", type=positive_seconds, default=24 * 3600.0, metavar="S",
                    help="stop QEMU after this many seconds (foreground; default one day)")
     s.add_argument("--json", action="store_true", help="print the port as JSON")
     s.set_defaults(func=cmd_run)
@@ -278,7 +281,7 @@ def add_device_commands(subparsers) -> None:
                         "leading sample axis, in the model's input dtype")
     s.add_argument("--labels", metavar="FILE", help=".npy of class labels (instead of y)")
     s.add_argument("--out", "-o", metavar="JSON", help="report path (default DIR/validate.json)")
-    s.add_argument("--max-samples", type=int, metavar="N", help="validate only the first N samples")
+    s.add_argument("--max-samples", type=positive_int, metavar="N", help="validate only the first N samples")
     s.add_argument("--no-checksums", action="store_true",
                    help="compare outputs only (per-layer checksums only after a mismatch)")
     s.set_defaults(func=cmd_validate)
@@ -289,8 +292,8 @@ def add_device_commands(subparsers) -> None:
                     "ticks (and ms at the board clock) per layer and in total; writes "
                     "bench.json, bench.csv and a PNG bar chart of the per-layer cycles.")
     _link_options(s)
-    s.add_argument("--runs", "-n", type=int, default=20, help="timed invocations (default 20)")
-    s.add_argument("--warmup", type=int, default=1, help="untimed invocations first (default 1)")
+    s.add_argument("--runs", "-n", type=positive_int, default=20, help="timed invocations (default 20)")
+    s.add_argument("--warmup", type=non_negative_int, default=1, help="untimed invocations first (default 1)")
     s.add_argument("--data", "-d", metavar="FILE", help="take the input from the first sample of "
                    "FILE (default: a deterministic random input)")
     s.add_argument("--out", "-o", metavar="DIR", help="output folder (default DIR/bench)")
