@@ -1,6 +1,7 @@
 """Read a .tflite flatbuffer into a Graph.
 
-Only subgraph 0 is read (it is the one TFLite Micro runs). Every failure of the
+Only subgraph 0 is read (it is the one TFLite Micro runs). Ops that compute constants (shape
+arithmetic) are folded away here (fold.py). Every failure of the
 flatbuffer library on a damaged file becomes a ModelError that names the file.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import tflite as fb
 
 from .errors import ModelError
+from .fold import fold_constants
 from .graph import Graph, Op, Quant, Tensor
 
 _OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
@@ -160,7 +162,7 @@ def _parse(buf: bytes, name: str) -> Graph:
         if not 0 <= x < len(tensors):
             raise ValueError(f"graph input/output refers to tensor {x} of {len(tensors)}")
     desc = (model.Description() or b"").decode(errors="replace")
-    return Graph(name, tensors, ops, g_in, g_out, n_sub, desc)
+    return fold_constants(Graph(name, tensors, ops, g_in, g_out, n_sub, desc))
 
 
 MAX_MODEL_BYTES = 64 << 20  # no MCU has this much flash; a larger file is not a model for us

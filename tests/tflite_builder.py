@@ -37,6 +37,9 @@ BUILTIN_OPERATOR = {
     "RESHAPE": 22, "SOFTMAX": 25, "TANH": 28, "PAD": 34, "TRANSPOSE": 39, "MEAN": 40,
     "SUB": 41, "SQUEEZE": 43, "STRIDED_SLICE": 45, "MAXIMUM": 55, "MINIMUM": 57,
     "PADV2": 60, "SUM": 74, "LEAKY_RELU": 98, "QUANTIZE": 114, "HARD_SWISH": 117,
+    "GATHER": 36, "SPLIT": 49, "CAST": 53, "PRELU": 54, "SLICE": 65, "TRANSPOSE_CONV": 67,
+    "SHAPE": 77, "REDUCE_PROD": 81, "PACK": 83, "UNPACK": 88, "RESIZE_NEAREST_NEIGHBOR": 97,
+    "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102,
 }
 
 TENSOR_TYPE = {
@@ -78,6 +81,21 @@ OPTION_TABLES = {
     "SUB": (28, {"fused_activation_function": (0, "act", 0), "pot_scale_int16": (1, "bool", True)}),
     "SQUEEZE": (30, {"squeeze_dims": (0, "ivec", None)}),
     "PADV2": (43, {}),
+    "STRIDED_SLICE": (32, {"begin_mask": (0, "i32", 0), "end_mask": (1, "i32", 0),
+                           "ellipsis_mask": (2, "i32", 0), "new_axis_mask": (3, "i32", 0),
+                           "shrink_axis_mask": (4, "i32", 0), "offset": (5, "bool", False)}),
+    "SHAPE": (55, {"out_type": (0, "i8", 2)}),
+    "PACK": (59, {"values_count": (0, "i32", 0), "axis": (1, "i32", 0)}),
+    "UNPACK": (64, {"num": (0, "i32", 0), "axis": (1, "i32", 0)}),
+    "SPLIT": (35, {"num_splits": (0, "i32", 0)}),
+    "SPLIT_V": (79, {"num_splits": (0, "i32", 0)}),
+    "GATHER": (23, {"axis": (0, "i32", 0), "batch_dims": (1, "i32", 0)}),
+    "REDUCE_PROD": (27, {"keep_dims": (0, "bool", False)}),
+    "LEAKY_RELU": (75, {"alpha": (0, "f32", 0.0)}),
+    "RESIZE_NEAREST_NEIGHBOR": (74, {"align_corners": (0, "bool", False),
+                                     "half_pixel_centers": (1, "bool", False)}),
+    "TRANSPOSE_CONV": (49, {"padding": (0, "pad", 0), "stride_w": (1, "i32", 1),
+                            "stride_h": (2, "i32", 1), "fused_activation_function": (3, "act", 0)}),
 }
 
 

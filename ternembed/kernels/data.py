@@ -1,0 +1,202 @@
+"""int8 data-movement ops as one strided copy, bit-exact with TFLite Micro (which copies bytes).
+
+STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK and TRANSPOSE all read the input at
+offset + sum_k i_k * stride_k for an output index (i_0 .. i_4) in row-major order: one
+kernel (StridedCopyParams, C twin firmware/kernels/te_strided_copy_s8.c) does them all.
+PACK is a concatenation along a new axis (te_concat_s8 with axis sizes of 1). None of
+these requantize: TFLM copies the int8 bytes whatever the quantization parameters.
+
+The geometry functions here (TFLM's index rules) also serve the constant folder (fold.py),
+which applies them to constant tensors of any dtype.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+
+MAX_RANK = 5
+
+
+def _row_major_strides(shape: Sequence[int]) -> list[int]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= int(d)
+    return strides[::-1]
+
+
+@dataclass(frozen=True)
+class StridedCopyParams:
+    """te_strided_copy_params: out[i] = in[offset + sum_k i_k * stride_k], 5 dims, outermost first."""
+
+    offset: int
+    count: tuple[int, int, int, int, int]
+    stride: tuple[int, int, int, int, int]
+
+
+def strided_copy_params(offset: int, counts: Sequence[int], strides: Sequence[int]) -> StridedCopyParams:
+    """Merge dims that are contiguous in the input (so the innermost run is as long as possible),
+    drop dims of count 1, and pad to MAX_RANK at the front."""
+    dims = [(int(c), int(s)) for c, s in zip(counts, strides) if int(c) != 1]
+    if any(c == 0 for c, _ in dims):
+        dims = [(0, 1)]
+    merged: list[tuple[int, int]] = []
+    for c, s in dims:
+        if merged and merged[-1][1] == c * s:
+            merged[-1] = (merged[-1][0] * c, s)
+        else:
+            merged.append((c, s))
+    if len(merged) > MAX_RANK:
+        raise UnsupportedOpError(f"a copy over {len(merged)} non-contiguous dims (at most {MAX_RANK})")
+    merged = [(1, 0)] * (MAX_RANK - len(merged)) + merged
+    return StridedCopyParams(int(offset), tuple(c for c, _ in merged), tuple(s for _, s in merged))
+
+
+def copy_indices(p: StridedCopyParams) -> np.ndarray:
+    """Flat input index of each output element, in output order."""
+    idx = np.array(p.offset, dtype=np.int64)
+    for c, s in zip(p.count, p.stride):
+        idx = idx[..., None] + np.arange(c, dtype=np.int64) * s
+    return idx.reshape(-1)
+
+
+def strided_copy(x: np.ndarray, p: StridedCopyParams) -> np.ndarray:
+    """x: [samples, ...] (each sample one whole input tensor) -> [samples, output size]."""
+    x = np.asarray(x)
+    return x.reshape(len(x), -1)[:, copy_indices(p)]
+
+
+# ---- geometry of each op (shapes without a sample axis) ----------------------------------------
+
+def _axis(axis: int, rank: int, what: str) -> int:
+    a = int(axis) + rank if int(axis) < 0 else int(axis)
+    if not 0 <= a < rank:
+        raise UnsupportedOpError(f"{what} axis {axis} out of range for rank {rank}")
+    return a
+
+
+def strided_slice_geometry(shape: Sequence[int], begin: Sequence[int], end: Sequence[int],
+                           strides: Sequence[int], begin_mask: int = 0, end_mask: int = 0,
+                           shrink_axis_mask: int = 0, ellipsis_mask: int = 0, new_axis_mask: int = 0
+                           ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """TFLM StridedSlice (StartForAxis/StopForAxis; TFLM ignores ellipsis and new-axis masks, so
+    they are refused): (start, count, step) per input axis and the output shape."""
+    if ellipsis_mask or new_axis_mask:
+        raise UnsupportedOpError("STRIDED_SLICE with an ellipsis or new-axis mask is not supported")
+    rank = len(shape)
+    if not len(begin) == len(end) == len(strides) <= rank:
+        raise UnsupportedOpError(f"STRIDED_SLICE begin/end/strides of lengths {len(begin)}, "
+                                 f"{len(end)}, {len(strides)} for rank {rank}")
+    starts, counts, steps, out_shape = [], [], [], []
+    for k in range(rank):
+        size = int(shape[k])
+        if k >= len(begin):  # TFLM maps fewer indices onto the leading axes; the rest is whole
+            starts.append(0), counts.append(size), steps.append(1), out_shape.append(size)
+            continue
+        stride = int(strides[k])
+        if stride == 0:
+            raise UnsupportedOpError("STRIDED_SLICE stride 0")
+        lo, hi = (0, size) if stride > 0 else (-1, size - 1)
+        start = int(begin[k])
+        if begin_mask >> k & 1:
+            start = -(2**31) if stride > 0 else 2**31 - 1
+        start = start + size if start < 0 else start
+        start = min(max(start, lo), hi)
+        shrink = bool(shrink_axis_mask >> k & 1)
+        if shrink:
+            stop = start + 1
+        else:
+            stop = int(end[k])
+            if end_mask >> k & 1:
+                stop = 2**31 - 1 if stride > 0 else -(2**31)
+            stop = stop + size if stop < 0 else stop
+            stop = min(max(stop, lo), hi)
+        n = max(0, -(-(stop - start) // stride)) if stride > 0 else max(0, -((start - stop) // stride))
+        if shrink and n != 1:
+            raise UnsupportedOpError(f"STRIDED_SLICE shrinks axis {k} at index {start} outside size {size}")
+        starts.append(start), counts.append(n), steps.append(stride)
+        if not shrink:
+            out_shape.append(n)
+    return starts, counts, steps, out_shape
+
+
+def slice_geometry(shape: Sequence[int], begin: Sequence[int], size: Sequence[int]
+                   ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """TFLM SLICE: size -1 means to the end."""
+    if not len(begin) == len(size) == len(shape):
+        raise UnsupportedOpError(f"SLICE begin/size of lengths {len(begin)}, {len(size)} for rank {len(shape)}")
+    starts, counts = [], []
+    for d, b, s in zip(shape, begin, size):
+        b, s = int(b), int(s)
+        s = int(d) - b if s == -1 else s
+        if b < 0 or s < 0 or b + s > int(d):
+            raise UnsupportedOpError(f"SLICE begin {list(begin)} size {list(size)} outside shape {list(shape)}")
+        starts.append(b), counts.append(s)
+    return starts, counts, [1] * len(shape), counts
+
+
+def slice_params(shape: Sequence[int], starts: Sequence[int], counts: Sequence[int],
+                 steps: Sequence[int]) -> StridedCopyParams:
+    """The strided copy of a box of the input (start, count, step per axis)."""
+    rm = _row_major_strides(shape)
+    offset = sum(s * r for s, r in zip(starts, rm))
+    return strided_copy_params(offset, counts, [st * r for st, r in zip(steps, rm)])
+
+
+def split_geometry(shape: Sequence[int], axis: int, sizes: Sequence[int]) -> list[tuple[list[int], list[int]]]:
+    """SPLIT / SPLIT_V: (starts, counts) of each part along `axis` (one size may be -1 in SPLIT_V)."""
+    a = _axis(axis, len(shape), "SPLIT")
+    sizes = [int(s) for s in sizes]
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = int(shape[a]) - sum(s for s in sizes if s != -1)
+    if sum(sizes) != int(shape[a]) or any(s < 0 for s in sizes):
+        raise UnsupportedOpError(f"SPLIT sizes {sizes} do not add up to {shape[a]} along axis {a}")
+    parts, at = [], 0
+    for s in sizes:
+        starts = [0] * len(shape)
+        starts[a] = at
+        counts = [int(d) for d in shape]
+        counts[a] = s
+        parts.append((starts, counts))
+        at += s
+    return parts
+
+
+def transpose_params(shape: Sequence[int], perm: Sequence[int]) -> StridedCopyParams:
+    """TRANSPOSE: output axis k walks input axis perm[k]."""
+    rank = len(shape)
+    perm = [_axis(p, rank, "TRANSPOSE") for p in perm]
+    if sorted(perm) != list(range(rank)):
+        raise UnsupportedOpError(f"TRANSPOSE permutation {perm} is not a permutation of {rank} axes")
+    rm = _row_major_strides(shape)
+    return strided_copy_params(0, [shape[p] for p in perm], [rm[p] for p in perm])
+
+
+# ---- PACK: concatenation along a new axis ------------------------------------------------------
+
+@dataclass(frozen=True)
+class PackParams:
+    """Each of `count` inputs is `outer` rows of `inner` bytes; output row o = input rows o in turn."""
+
+    outer: int
+    inner: int
+    count: int
+
+
+def pack_params(in_shape: Sequence[int], axis: int, count: int) -> PackParams:
+    rank = len(in_shape) + 1
+    a = _axis(axis, rank, "PACK")
+    outer = int(np.prod(in_shape[:a], dtype=np.int64))
+    inner = int(np.prod(in_shape[a:], dtype=np.int64))
+    return PackParams(outer, inner, int(count))
+
+
+def pack(xs: Sequence[np.ndarray], p: PackParams) -> np.ndarray:
+    """xs: [samples, ...] each -> [samples, outer * count * inner]."""
+    n = len(xs[0])
+    rows = [np.asarray(x).reshape(n, p.outer, 1, p.inner) for x in xs]
+    return np.concatenate(rows, axis=2).reshape(n, -1)
