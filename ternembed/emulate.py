@@ -32,7 +32,7 @@ def check_inputs(plan: Plan, inputs: list[np.ndarray]) -> list[np.ndarray]:
     for k, (x, idx) in enumerate(zip(inputs, plan.inputs)):
         buf = plan.buffers[idx]
         x = np.asarray(x)
-        want = buf.shape[1:] if buf.shape and buf.shape[0] == 1 else buf.shape
+        want = buf.sample_shape
         if x.ndim >= 1 and x.shape[1:] != tuple(want) and x[0].size == buf.size:
             x = x.reshape((len(x),) + tuple(want))  # e.g. [N,1960] for a [1,49,40,1] input
         if x.shape[1:] != tuple(want):
@@ -58,7 +58,7 @@ def run(plan: Plan, inputs: list[np.ndarray], keep_all: bool = False) -> list[np
         args = [values[i] for i in step.inputs]
         result = ADAPTERS[step.kernel](step, args)
         out = plan.buffers[step.outputs[0]]
-        values[step.outputs[0]] = np.asarray(result).reshape((n,) + tuple(out.shape[1:])).astype(out.dtype)
+        values[step.outputs[0]] = np.asarray(result).reshape((n,) + out.sample_shape).astype(out.dtype)
     if keep_all:
         return values
     return [values[i] for i in plan.outputs]
@@ -144,6 +144,18 @@ def _mean(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.pool import mean
     p = step.params
     return mean(args[0], p["axes"], p["op"], p["keep_dims"])
+
+
+@adapter("strided_copy_s8")
+def _strided_copy(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import strided_copy
+    return strided_copy(args[0], step.params["copy"])
+
+
+@adapter("pack_s8")
+def _pack(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import pack
+    return pack(args, step.params["pack"])
 
 
 # The ternary kernels register their adapters on import (they import `adapter` from here).

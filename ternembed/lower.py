@@ -16,7 +16,7 @@ from .graph import Graph, Op, Tensor
 from .kernels.mac import conv_out_size
 from .plan import Buffer, Plan, Step
 
-LOWERINGS: dict[str, Callable[[Graph, Op], Step]] = {}
+LOWERINGS: dict[str, Callable[[Graph, Op], Step | list[Step]]] = {}
 
 
 def lowering(*op_types: str):
@@ -56,7 +56,8 @@ def lower(graph: Graph) -> Plan:
         if not op.inputs or not op.outputs:
             raise ModelError(f"{graph.name}: op {op.index} {op.type} has no inputs or no outputs")
         try:
-            steps.append(LOWERINGS[op.type](graph, op))
+            lowered = LOWERINGS[op.type](graph, op)  # one Step, or one per output (SPLIT, UNPACK)
+            steps.extend(lowered if isinstance(lowered, list) else [lowered])
         except UnsupportedOpError as exc:
             raise UnsupportedOpError(f"{graph.name}: {exc}") from None
         except (IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
@@ -82,7 +83,7 @@ def _check_shapes(plan: Plan) -> None:
         if buf.size > 1 << 26:
             raise ModelError(f"{plan.name}: tensor '{buf.name}' of shape {list(buf.shape)} is far too large "
                              "for a microcontroller")
-    values = {i: np.zeros((1,) + tuple(plan.buffers[i].shape[1:]), plan.buffers[i].dtype) for i in plan.inputs}
+    values = {i: np.zeros((1,) + plan.buffers[i].sample_shape, plan.buffers[i].dtype) for i in plan.inputs}
     for step in plan.steps:
         out = plan.buffers[step.outputs[0]]
         if any(i not in values for i in step.inputs):
@@ -95,7 +96,7 @@ def _check_shapes(plan: Plan) -> None:
         if result.size != out.size:
             raise ModelError(f"{plan.name}: op {step.op_index} {step.op_type} computes {result.size} values "
                              f"but its output tensor '{out.name}' has shape {list(out.shape)}")
-        values[step.outputs[0]] = result.reshape((1,) + tuple(out.shape[1:])).astype(out.dtype)
+        values[step.outputs[0]] = result.reshape((1,) + out.sample_shape).astype(out.dtype)
 
 
 def _buffer(t: Tensor) -> Buffer:
@@ -407,3 +408,7 @@ def _mean(graph: Graph, op: Op) -> Step:
     p = _wrap(op, prepare_mean, x.shape, axes, x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
     return Step(op.index, op.type, "mean_s8", [x.index], [out.index],
                 {"op": p, "axes": axes, "keep_dims": bool(op.options.get("keep_dims", False))})
+
+
+# The ops added for real converters' graphs (data movement, more elementwise ops) register here.
+from . import lower_ops  # noqa: E402,F401

@@ -31,6 +31,12 @@ class Buffer:
     def nbytes(self) -> int:
         return self.size * np.dtype(self.dtype).itemsize
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: without the leading batch axis of 1 (tensors without one,
+        e.g. the [4, 5] parts of an UNPACK, are whole per sample)."""
+        return tuple(self.shape[1:]) if self.shape and self.shape[0] == 1 else tuple(self.shape)
+
 
 @dataclass
 class Step:

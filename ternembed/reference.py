@@ -44,8 +44,13 @@ def run_tflm(model: str | Path | bytes, inputs: list[np.ndarray]) -> list[np.nda
             interp.set_input(np.asarray(x[s], dtype=detail["dtype"]).reshape(detail["shape"]), k)
         interp.invoke()  # set_input before every invoke: TFLM reuses the input buffer
         outs.append([np.array(interp.get_output(k)) for k in range(len(graph.outputs))])
-    return [np.stack([r[k] for r in outs]).reshape(len(outs), *outs[0][k].shape[1:])
+    return [np.stack([r[k] for r in outs]).reshape(len(outs), *_sample_shape(outs[0][k].shape))
             for k in range(len(outs[0]))]
+
+
+def _sample_shape(shape) -> tuple[int, ...]:
+    """As Buffer.sample_shape: without a leading batch axis of 1."""
+    return tuple(shape[1:]) if len(shape) and shape[0] == 1 else tuple(shape)
 
 
 def tflm_arena_bytes(model: str | Path) -> int:

@@ -12,6 +12,7 @@ from .core import (EMITTERS, EmitContext, GeneratedModel, c_float, c_int, c_stru
                    generate, supported_kernels)
 from . import emitters  # noqa: F401,E402  (registers the kernel call emitters)
 from . import emitters_ternary  # noqa: F401,E402  (registers the ternary kernel emitters)
+from . import emitters_data  # noqa: F401,E402  (data movement and the newer elementwise ops)
 from .hashing import plan_hash
 from .names import Namer, c_comment, c_identifier, c_string
 

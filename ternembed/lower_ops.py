@@ -1,0 +1,114 @@
+"""Lowerings of the int8 data-movement ops and of the elementwise ops added with them.
+
+Data movement (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK, TRANSPOSE) becomes one
+strided copy per output; PACK a concatenation along a new axis (kernels/data.py). TFLM
+copies the bytes whatever the quantization, and so do we.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Graph, Op
+from .kernels import data
+from .lower import _act, _fail, _wrap, lowering
+from .plan import Step
+
+
+def _const_ints(graph: Graph, op: Op, pos: int, what: str) -> list[int]:
+    t = graph.tensors[op.inputs[pos]] if pos < len(op.inputs) and op.inputs[pos] >= 0 else None
+    if t is None or t.data is None:
+        raise _fail(op, f"{what} must be a constant tensor")
+    return [int(v) for v in np.asarray(t.data).ravel()]
+
+
+def _copy_step(op: Op, x, out, params: data.StridedCopyParams, size: int) -> Step:
+    if size != out.size:
+        raise _fail(op, f"the op computes {size} values, its output '{out.name}' has shape {list(out.shape)}")
+    return Step(op.index, op.type, "strided_copy_s8", [x.index], [out.index], {"copy": params})
+
+
+@lowering("STRIDED_SLICE")
+def _strided_slice(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    o = op.options
+    starts, counts, steps, shape = _wrap(
+        op, data.strided_slice_geometry, x.shape, _const_ints(graph, op, 1, "begin"),
+        _const_ints(graph, op, 2, "end"), _const_ints(graph, op, 3, "strides"), o.get("begin_mask", 0),
+        o.get("end_mask", 0), o.get("shrink_axis_mask", 0), o.get("ellipsis_mask", 0),
+        o.get("new_axis_mask", 0))
+    if o.get("offset", False):
+        raise _fail(op, "STRIDED_SLICE with offset=true is not supported (TFLM ignores it)")
+    p = _wrap(op, data.slice_params, x.shape, starts, counts, steps)
+    return _copy_step(op, x, out, p, int(np.prod(shape, dtype=np.int64)))
+
+
+@lowering("SLICE")
+def _slice(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    starts, counts, steps, shape = _wrap(op, data.slice_geometry, x.shape, _const_ints(graph, op, 1, "begin"),
+                                         _const_ints(graph, op, 2, "size"))
+    p = _wrap(op, data.slice_params, x.shape, starts, counts, steps)
+    return _copy_step(op, x, out, p, int(np.prod(shape, dtype=np.int64)))
+
+
+def _parts(graph: Graph, op: Op, x, axis: int, sizes: list[int]) -> list[Step]:
+    parts = _wrap(op, data.split_geometry, x.shape, axis, sizes)
+    if len(parts) != len(op.outputs):
+        raise _fail(op, f"{len(parts)} parts but {len(op.outputs)} outputs")
+    steps = []
+    for k, (starts, counts) in enumerate(parts):
+        out = _act(graph, op, k, out=True)
+        p = _wrap(op, data.slice_params, x.shape, starts, counts, [1] * len(counts))
+        steps.append(_copy_step(op, x, out, p, int(np.prod(counts, dtype=np.int64))))
+    return steps
+
+
+@lowering("SPLIT")
+def _split(graph: Graph, op: Op) -> list[Step]:
+    axis = _const_ints(graph, op, 0, "the axis")[0]
+    x = _act(graph, op, 1)
+    n = len(op.outputs)
+    a = axis + len(x.shape) if axis < 0 else axis
+    if not 0 <= a < len(x.shape) or x.shape[a] % n:
+        raise _fail(op, f"cannot split shape {list(x.shape)} into {n} equal parts along axis {axis}")
+    return _parts(graph, op, x, a, [x.shape[a] // n] * n)
+
+
+@lowering("SPLIT_V")
+def _split_v(graph: Graph, op: Op) -> list[Step]:
+    x = _act(graph, op, 0)
+    sizes = _const_ints(graph, op, 1, "size_splits")
+    axis = _const_ints(graph, op, 2, "the axis")[0]
+    return _parts(graph, op, x, axis, sizes)
+
+
+@lowering("UNPACK")
+def _unpack(graph: Graph, op: Op) -> list[Step]:
+    x = _act(graph, op)
+    axis = int(op.options.get("axis", 0))
+    a = axis + len(x.shape) if axis < 0 else axis
+    if not 0 <= a < len(x.shape):
+        raise _fail(op, f"axis {axis} out of range for shape {list(x.shape)}")
+    return _parts(graph, op, x, a, [1] * x.shape[a])
+
+
+@lowering("TRANSPOSE")
+def _transpose(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    perm = _const_ints(graph, op, 1, "the permutation")
+    if len(perm) != len(x.shape):
+        raise _fail(op, f"permutation {perm} for a rank-{len(x.shape)} input")
+    p = _wrap(op, data.transpose_params, x.shape, perm)
+    return _copy_step(op, x, out, p, x.size)
+
+
+@lowering("PACK")
+def _pack(graph: Graph, op: Op) -> Step:
+    xs = [_act(graph, op, k) for k in range(len(op.inputs))]
+    out = _act(graph, op, out=True)
+    if any(tuple(x.shape) != tuple(xs[0].shape) for x in xs):
+        raise _fail(op, f"inputs of different shapes {[list(x.shape) for x in xs]}")
+    p = _wrap(op, data.pack_params, xs[0].shape, int(op.options.get("axis", 0)), len(xs))
+    if p.outer * p.inner * p.count != out.size:
+        raise _fail(op, f"packing {len(xs)} x {list(xs[0].shape)} does not give {list(out.shape)}")
+    return Step(op.index, op.type, "pack_s8", [x.index for x in xs], [out.index], {"pack": p})

@@ -1,0 +1,243 @@
+"""The int8 ops added for converters' graphs (ternembed/kernels/data.py, lower_ops.py,
+firmware/kernels/te_strided_copy_s8.c, ...): random one-op models written with
+tflite_builder, emulator == TFLite Micro; the generated C (host, portable and DSP paths)
+== emulator; one model with every new kernel runs its self-test on QEMU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tflite_builder as tb
+from ternembed import emulate
+from ternembed.hostcheck import compile_host_model
+from ternembed.lower import lower
+from ternembed.reference import run_tflm
+from ternembed.tflite import parse
+
+SAMPLES = 6
+
+
+def _q(rng):
+    return float(np.float32(10 ** rng.uniform(-2.5, 0))), int(rng.integers(-100, 100))
+
+
+def _i32(values):
+    v = np.asarray(values, dtype=np.int32)
+    return tb.Tensor(v.shape, "int32", data=v)
+
+
+def _inputs(plan, rng):
+    return [rng.integers(-128, 128, (SAMPLES,) + plan.buffers[i].sample_shape).astype(np.int8)
+            for i in plan.inputs]
+
+
+def check_tflm(model: bytes, rng) -> tuple:
+    """Emulator == TFLM on random inputs; returns (plan, inputs) for the C checks."""
+    plan = lower(parse(model))
+    x = _inputs(plan, rng)
+    ours, ref = emulate.run(plan, x), run_tflm(model, x)
+    assert len(ours) == len(ref)
+    for k, (o, r) in enumerate(zip(ours, ref)):
+        assert o.reshape(r.shape).tobytes() == r.tobytes(), f"output {k} differs from TFLM"
+    return plan, x
+
+
+# ---- one-op model makers: (rng) -> model bytes ------------------------------------------------
+
+def _shape(rng, rank=None, lo=1, hi=6):
+    rank = rank or int(rng.integers(1, 5))
+    return tuple(int(d) for d in rng.integers(lo, hi, rank))
+
+
+def strided_slice_model(rng) -> bytes:
+    from ternembed.kernels.data import strided_slice_geometry
+    while True:
+        shape = _shape(rng, hi=7)
+        r = len(shape)
+        begin = [int(rng.integers(-d - 1, d + 1)) for d in shape]
+        end = [int(rng.integers(-d - 1, d + 2)) for d in shape]
+        strides = [int(rng.choice([-3, -2, -1, 1, 1, 2, 3])) for _ in shape]
+        bm, em = int(rng.integers(0, 1 << r)), int(rng.integers(0, 1 << r))
+        sm = int(rng.integers(0, 1 << r)) if rng.random() < 0.4 else 0
+        for k in range(r):
+            if sm >> k & 1:  # a valid index to shrink at
+                begin[k] = int(rng.integers(-shape[k], shape[k]))
+                bm &= ~(1 << k)
+        try:
+            *_, out_shape = strided_slice_geometry(shape, begin, end, strides, bm, em, sm)
+        except Exception:
+            continue
+        if 0 < int(np.prod(out_shape)) and out_shape:
+            break
+    s, z = _q(rng)
+    return tb.single_op_model(
+        "STRIDED_SLICE", [tb.Tensor(shape, "int8", s, z), _i32(begin), _i32(end), _i32(strides)],
+        [tb.Tensor(out_shape, "int8", s, z)], {"begin_mask": bm, "end_mask": em, "shrink_axis_mask": sm})
+
+
+def slice_model(rng) -> bytes:
+    shape = _shape(rng)
+    begin = [int(rng.integers(0, d)) for d in shape]
+    size = [int(rng.integers(1, d - b + 1)) if rng.random() < 0.7 else -1 for d, b in zip(shape, begin)]
+    out = [d - b if s == -1 else s for d, b, s in zip(shape, begin, size)]
+    s, z = _q(rng)
+    return tb.single_op_model("SLICE", [tb.Tensor(shape, "int8", s, z), _i32(begin), _i32(size)],
+                              [tb.Tensor(out, "int8", s, z)])
+
+
+def split_model(rng) -> bytes:
+    n = int(rng.integers(1, 4))
+    shape = list(_shape(rng))
+    axis = int(rng.integers(-len(shape), len(shape)))
+    shape[axis] = n * int(rng.integers(1, 4))
+    part = list(shape)
+    part[axis] //= n
+    s, z = _q(rng)
+    mb = tb.ModelBuilder()
+    a = mb.add_tensor(_i32([axis]))
+    x = mb.add_tensor(tb.Tensor(shape, "int8", s, z))
+    outs = [mb.add_tensor(tb.Tensor(part, "int8", s, z)) for _ in range(n)]
+    mb.add_op("SPLIT", [a, x], outs, {"num_splits": n})
+    mb.inputs, mb.outputs = [x], outs
+    return mb.build()
+
+
+def split_v_model(rng) -> bytes:
+    shape = list(_shape(rng, lo=2, hi=7))
+    axis = int(rng.integers(0, len(shape)))
+    cuts = sorted(int(c) for c in rng.choice(np.arange(1, shape[axis]), int(rng.integers(0, 3))
+                                                if shape[axis] > 2 else 0, replace=False))
+    sizes = list(np.diff([0] + cuts + [shape[axis]]).astype(int))
+    parts = [list(shape[:axis]) + [int(v)] + list(shape[axis + 1:]) for v in sizes]
+    if len(sizes) > 1 and rng.random() < 0.5:
+        sizes[int(rng.integers(0, len(sizes)))] = -1
+    s, z = _q(rng)
+    mb = tb.ModelBuilder()
+    x = mb.add_tensor(tb.Tensor(shape, "int8", s, z))
+    sz = mb.add_tensor(_i32(sizes))
+    a = mb.add_tensor(_i32([axis - len(shape) if rng.random() < 0.5 else axis]))
+    outs = [mb.add_tensor(tb.Tensor(p, "int8", s, z)) for p in parts]
+    mb.add_op("SPLIT_V", [x, sz, a], outs, {"num_splits": len(parts)})
+    mb.inputs, mb.outputs = [x], outs
+    return mb.build()
+
+
+def unpack_model(rng) -> bytes:
+    shape = _shape(rng, rank=int(rng.integers(2, 5)), hi=5)
+    axis = int(rng.integers(-len(shape), len(shape)))
+    part = [d for k, d in enumerate(shape) if k != axis % len(shape)]
+    s, z = _q(rng)
+    mb = tb.ModelBuilder()
+    x = mb.add_tensor(tb.Tensor(shape, "int8", s, z))
+    outs = [mb.add_tensor(tb.Tensor(part, "int8", s, z)) for _ in range(shape[axis])]
+    mb.add_op("UNPACK", [x], outs, {"num": shape[axis], "axis": axis})
+    mb.inputs, mb.outputs = [x], outs
+    return mb.build()
+
+
+def pack_model(rng) -> bytes:
+    shape = _shape(rng, rank=int(rng.integers(1, 4)))
+    n = int(rng.integers(1, 4))
+    axis = int(rng.integers(-len(shape) - 1, len(shape) + 1))
+    out = list(shape)
+    out.insert(axis % (len(shape) + 1), n)
+    s, z = _q(rng)
+    return tb.single_op_model("PACK", [tb.Tensor(shape, "int8", s, z) for _ in range(n)],
+                              [tb.Tensor(out, "int8", s, z)], {"values_count": n, "axis": axis})
+
+
+def transpose_model(rng) -> bytes:
+    shape = _shape(rng, hi=6)
+    perm = [int(p) for p in rng.permutation(len(shape))]
+    s, z = _q(rng)
+    return tb.single_op_model("TRANSPOSE", [tb.Tensor(shape, "int8", s, z), _i32(perm)],
+                              [tb.Tensor([shape[p] for p in perm], "int8", s, z)])
+
+
+MAKERS = {
+    "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
+    "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
+}
+CASES = 8  # random one-op models per op against TFLM
+
+
+@pytest.mark.parametrize("op", sorted(MAKERS))
+def test_random_one_op_models_equal_tflm(op):
+    rng = np.random.default_rng(sum(map(ord, op)))
+    for _ in range(CASES):
+        check_tflm(MAKERS[op](rng), rng)
+
+
+@pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp"])
+@pytest.mark.parametrize("op", sorted(MAKERS))
+def test_host_c_equals_emulator(op, dsp):
+    rng = np.random.default_rng(7 + len(op))
+    plan, x = check_tflm(MAKERS[op](rng), rng)
+    got, want = compile_host_model(plan, emulate_dsp=dsp).run(x), emulate.run(plan, x)
+    for g, w in zip(got, want):
+        assert g.tobytes() == w.tobytes()
+
+
+# ---- every new kernel in one model: host C and the firmware self-test on QEMU ------------------
+
+def zoo_model() -> bytes:
+    mb = tb.ModelBuilder()
+
+    def act(shape, s=0.05, z=3):
+        return mb.add_tensor(tb.Tensor(shape, "int8", s, z))
+
+    def const(values):
+        return mb.add_tensor(_i32(values))
+
+    x = act((1, 6, 8, 4))
+    t = act((1, 8, 6, 4))
+    mb.add_op("TRANSPOSE", [x, const([0, 2, 1, 3])], [t])
+    ss = act((1, 4, 5, 4))
+    mb.add_op("STRIDED_SLICE", [t, const([0, 1, -1, 0]), const([1, 8, 0, 4]), const([1, 2, -1, 1])], [ss])
+    sl = act((1, 3, 4, 2))
+    mb.add_op("SLICE", [ss, const([0, 1, 0, 1]), const([1, -1, 4, 2])], [sl])
+    sv0, sv1 = act((1, 1, 4, 2)), act((1, 2, 4, 2))
+    mb.add_op("SPLIT_V", [sl, const([1, -1]), const([1])], [sv0, sv1], {"num_splits": 2})
+    up0, up1 = act((1, 4, 2)), act((1, 4, 2))
+    mb.add_op("UNPACK", [sv1], [up0, up1], {"num": 2, "axis": 1})
+    pk = act((1, 4, 2, 2))
+    mb.add_op("PACK", [up0, up1], [pk], {"values_count": 2, "axis": 3})
+    sp0, sp1 = act((1, 4, 1, 2)), act((1, 4, 1, 2))
+    mb.add_op("SPLIT", [const([2]), pk], [sp0, sp1], {"num_splits": 2})
+    mb.inputs, mb.outputs = [x], [sv0, sp0, sp1]
+    return mb.build()
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    rng = np.random.default_rng(3)
+    return check_tflm(zoo_model(), rng)
+
+
+@pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp"])
+def test_zoo_host_c_equals_emulator(zoo, dsp):
+    plan, x = zoo
+    got, want = compile_host_model(plan, emulate_dsp=dsp).run(x), emulate.run(plan, x)
+    for g, w in zip(got, want):
+        assert g.tobytes() == w.tobytes()
+
+
+@pytest.mark.qemu
+def test_zoo_selftest_on_qemu(zoo, tmp_path):
+    import shutil
+
+    from ternembed.boards import get_board
+    from ternembed.build import build_project
+    from ternembed.device.qemu import run_semihosted
+    from ternembed.render import export_project
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not found")
+    plan, x = zoo
+    board = "qemu_mps2_an386"
+    exp = export_project(plan, board, tmp_path / "zoo", test_inputs=[a[:3] for a in x])
+    built = build_project(exp.out_dir, board, use_platformio=False)
+    assert built.checks_ok, built.summary()
+    code, out = run_semihosted(built.elf, get_board(board), timeout=120, icount=False)
+    text = out.decode(errors="replace")
+    assert f"TE-SELFTEST PASS {exp.test_samples}/{exp.test_samples}" in text and code == 0, text[-2000:]
