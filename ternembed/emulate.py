@@ -158,5 +158,11 @@ def _pack(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return pack(args, step.params["pack"])
 
 
+@adapter("sub_s8", "squared_difference_s8", "maximum_s8", "minimum_s8")
+def _arith(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.arith import broadcast_samples
+    return broadcast_samples(step.kernel, args[0], args[1], step.params["shapes"], step.params.get("op"))
+
+
 # The ternary kernels register their adapters on import (they import `adapter` from here).
 from .kernels import ternary as _ternary  # noqa: E402,F401

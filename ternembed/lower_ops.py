@@ -112,3 +112,27 @@ def _pack(graph: Graph, op: Op) -> Step:
     if p.outer * p.inner * p.count != out.size:
         raise _fail(op, f"packing {len(xs)} x {list(xs[0].shape)} does not give {list(out.shape)}")
     return Step(op.index, op.type, "pack_s8", [x.index for x in xs], [out.index], {"pack": p})
+
+
+# ---- binary elementwise ops with broadcasting ---------------------------------------------------
+
+@lowering("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")
+def _binary(graph: Graph, op: Op) -> Step:
+    from .kernels import arith
+    a, b, out = _act(graph, op, 0), _act(graph, op, 1), _act(graph, op, out=True)
+    if max(len(a.shape), len(b.shape), len(out.shape)) > 4:
+        raise _fail(op, "broadcasting over more than 4 dimensions is not supported")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _fail(op, f"shapes {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    if int(np.prod(shape, dtype=np.int64)) != out.size:
+        raise _fail(op, f"shapes {list(a.shape)} and {list(b.shape)} broadcast to {list(shape)}, "
+                        f"not to the output's {list(out.shape)}")
+    params: dict = {"shapes": (tuple(a.shape), tuple(b.shape))}
+    quant = (a.quant.s, a.quant.zp, b.quant.s, b.quant.zp, out.quant.s, out.quant.zp)
+    if op.type == "SUB":
+        params["op"] = _wrap(op, arith.prepare_sub, *quant, op.options.get("fused_activation_function", "NONE"))
+    elif op.type == "SQUARED_DIFFERENCE":
+        params["op"] = _wrap(op, arith.prepare_squared_difference, *quant)
+    return Step(op.index, op.type, op.type.lower() + "_s8", [a.index, b.index], [out.index], params)

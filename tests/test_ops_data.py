@@ -154,9 +154,37 @@ def transpose_model(rng) -> bytes:
                               [tb.Tensor([shape[p] for p in perm], "int8", s, z)])
 
 
+def _bcast_shapes(rng):
+    out = _shape(rng)
+    def one():
+        sh = [d if rng.random() < 0.6 else 1 for d in out]
+        return tuple(sh[int(rng.integers(0, len(sh))):]) if rng.random() < 0.3 else tuple(sh)
+    a, b = (out, one()) if rng.random() < 0.5 else (one(), out)
+    if rng.random() < 0.3:
+        a = b = out
+    return a, b, tuple(np.broadcast_shapes(a, b))
+
+
+def binary_model(op):
+    def make(rng) -> bytes:
+        a, b, out = _bcast_shapes(rng)
+        qa, qb = _q(rng), _q(rng)
+        qo = qa if op in ("MAXIMUM", "MINIMUM") else _q(rng)
+        if op == "SUB":  # an output scale near the inputs' (else most outputs saturate)
+            qo = (float(np.float32(max(qa[0], qb[0]) * 2 ** rng.uniform(-0.5, 2))), qo[1])
+        if op == "SQUARED_DIFFERENCE":  # outputs of a useful range: scale near the squared inputs'
+            qo = (float(np.float32(max(qa[0], qb[0]) ** 2 * 2 ** rng.uniform(4, 9))), int(rng.integers(-128, 0)))
+        options = {"fused_activation_function": str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))} \
+            if op == "SUB" else None
+        return tb.single_op_model(op, [tb.Tensor(a, "int8", *qa), tb.Tensor(b, "int8", *qb)],
+                                  [tb.Tensor(out, "int8", *qo)], options)
+    return make
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
+    **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
 }
 CASES = 8  # random one-op models per op against TFLM
 
@@ -204,7 +232,16 @@ def zoo_model() -> bytes:
     mb.add_op("PACK", [up0, up1], [pk], {"values_count": 2, "axis": 3})
     sp0, sp1 = act((1, 4, 1, 2)), act((1, 4, 1, 2))
     mb.add_op("SPLIT", [const([2]), pk], [sp0, sp1], {"num_splits": 2})
-    mb.inputs, mb.outputs = [x], [sv0, sp0, sp1]
+    y = act((1, 1, 1, 2), 0.04, -5)
+    sb = act((1, 4, 1, 2), 0.08, -20)
+    mb.add_op("SUB", [sp0, y], [sb], {"fused_activation_function": "RELU"})
+    sq = act((1, 4, 1, 2), 0.02, -128)
+    mb.add_op("SQUARED_DIFFERENCE", [sp0, sp1], [sq])
+    mx = act((1, 4, 1, 2))
+    mb.add_op("MAXIMUM", [sb, sq], [mx])
+    mn = act((1, 4, 1, 2))
+    mb.add_op("MINIMUM", [y, mx], [mn])
+    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, mn]
     return mb.build()
 
 

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "te_kernels_misc.h" /* te_add_params */
 #include "te_types.h"
 
 /* ---- strided copy: out[i] = in[offset + sum_k i_k * stride[k]], 5 dims outermost first --
@@ -20,5 +21,58 @@ typedef struct {
 } te_strided_copy_params;
 
 void te_strided_copy_s8(const int8_t *input, int8_t *output, const te_strided_copy_params *p);
+
+/* ---- binary ops with 4-D broadcasting ---------------------------------------------------
+ * te_X_s8: both inputs of `size` elements. te_X_bcast_s8: each dim of dims1 / dims2 equals
+ * out_dims' or is 1. The output may alias an input of the output's shape. */
+
+/* One row of a broadcast binary op: out[i] = f(a[i * sa], b[i * sb]) for i < n. */
+typedef void (*te_row_fn)(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,
+                          int32_t n, const void *params);
+
+/* The 4-D broadcast walk shared by the binary kernels: one row call per output (n, h, w). */
+static inline void te_broadcast4(const te_dims *d1, const int8_t *in1, const te_dims *d2,
+                                 const int8_t *in2, const te_dims *od, int8_t *out,
+                                 te_row_fn row, const void *params)
+{
+    /* element strides, 0 along the dims an input broadcasts */
+    const int32_t c1 = d1->c > 1, c2 = d2->c > 1;
+    const int32_t w1 = d1->w > 1 ? d1->c : 0, w2 = d2->w > 1 ? d2->c : 0;
+    const int32_t h1 = d1->h > 1 ? d1->w * d1->c : 0, h2 = d2->h > 1 ? d2->w * d2->c : 0;
+    const int32_t n1 = d1->n > 1 ? d1->h * d1->w * d1->c : 0;
+    const int32_t n2 = d2->n > 1 ? d2->h * d2->w * d2->c : 0;
+    int32_t b, y, x;
+    for (b = 0; b < od->n; ++b) {
+        for (y = 0; y < od->h; ++y) {
+            for (x = 0; x < od->w; ++x) {
+                row(in1 + b * n1 + y * h1 + x * w1, c1, in2 + b * n2 + y * h2 + x * w2, c2, out,
+                    od->c, params);
+                out += od->c;
+            }
+        }
+    }
+}
+
+/* SUB: TFLM's 8-bit scheme (left_shift 20) with te_add_params; SQUARED_DIFFERENCE: left_shift 7,
+ * the squared scaled difference requantized by a general multiplier (output_shift may be > 0). */
+void te_sub_s8(const int8_t *input1, const int8_t *input2, int8_t *output, int32_t size,
+               const te_add_params *p);
+void te_sub_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *dims2,
+                     const int8_t *input2, const te_dims *out_dims, int8_t *output,
+                     const te_add_params *p);
+void te_squared_difference_s8(const int8_t *input1, const int8_t *input2, int8_t *output,
+                              int32_t size, const te_add_params *p);
+void te_squared_difference_bcast_s8(const te_dims *dims1, const int8_t *input1,
+                                    const te_dims *dims2, const int8_t *input2,
+                                    const te_dims *out_dims, int8_t *output,
+                                    const te_add_params *p);
+
+/* MAXIMUM / MINIMUM: the raw int8 values are compared (TFLM ignores quantization). */
+void te_maximum_s8(const int8_t *input1, const int8_t *input2, int8_t *output, int32_t size);
+void te_minimum_s8(const int8_t *input1, const int8_t *input2, int8_t *output, int32_t size);
+void te_maximum_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *dims2,
+                         const int8_t *input2, const te_dims *out_dims, int8_t *output);
+void te_minimum_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *dims2,
+                         const int8_t *input2, const te_dims *out_dims, int8_t *output);
 
 #endif /* TE_KERNELS_DATA_H */

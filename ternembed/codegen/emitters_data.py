@@ -2,9 +2,11 @@
 (firmware/include/te_kernels_data.h)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..kernels.data import PackParams, StridedCopyParams
 from ..plan import Step
-from .core import EmitContext, c_int, emitter
+from .core import EmitContext, c_int, dims4, emitter
 
 
 @emitter("strided_copy_s8", sources=("te_strided_copy_s8.c",), header="te_kernels_data.h")
@@ -22,3 +24,27 @@ def _pack(ctx: EmitContext, step: Step) -> list[str]:
     ones = ctx.table("axis_sizes", [1] * p.count, "int32")
     return [ctx.call(f"te_concat_s8({name}, {ones}, {p.count}, {c_int(p.outer)}, {c_int(p.inner)}, "
                      f"{ctx.output()})")]
+
+
+def _binary(ctx: EmitContext, step: Step, fn: str) -> list[str]:
+    """te_<fn>_s8 on equal shapes, else te_<fn>_bcast_s8 over 4-D dims; a te_add_params if the op has one."""
+    p = step.params.get("op")
+    params = "" if p is None else ", " + ctx.params_struct("te_add_params", "params", p)
+    a, b = (ctx.buffer(i) for i in step.inputs[:2])
+    out = ctx.buffer(step.outputs[0])
+    if tuple(a.shape) == tuple(out.shape) and tuple(b.shape) == tuple(out.shape):
+        return [ctx.call(f"te_{fn}_s8({ctx.input(0)}, {ctx.input(1)}, {ctx.output()}, {c_int(out.size)}{params})")]
+    d1, d2 = ctx.dims("dims1", dims4(a.shape, ctx)), ctx.dims("dims2", dims4(b.shape, ctx))
+    d3 = ctx.dims("out_dims", np.broadcast_shapes(dims4(a.shape), dims4(b.shape)))
+    return [ctx.call(f"te_{fn}_bcast_s8({d1}, {ctx.input(0)}, {d2}, {ctx.input(1)}, {d3}, {ctx.output()}"
+                     f"{params})")]
+
+
+@emitter("sub_s8", "squared_difference_s8", sources=("te_sub_s8.c",), header="te_kernels_data.h")
+def _sub(ctx: EmitContext, step: Step) -> list[str]:
+    return _binary(ctx, step, step.kernel[:-3])
+
+
+@emitter("maximum_s8", "minimum_s8", sources=("te_minmax_s8.c",), header="te_kernels_data.h")
+def _minmax(ctx: EmitContext, step: Step) -> list[str]:
+    return _binary(ctx, step, step.kernel[:-3])
