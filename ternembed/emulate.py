@@ -164,5 +164,21 @@ def _arith(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return broadcast_samples(step.kernel, args[0], args[1], step.params["shapes"], step.params.get("op"))
 
 
+@adapter("table_s8")
+def _table(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.unary import table_lookup
+    return table_lookup(args[0], step.params["table"])
+
+
+@adapter("prelu_s8")
+def _prelu(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.arith import dims4
+    from .kernels.unary import prelu
+    x_shape, alpha_shape = step.params["shapes"]
+    x = args[0].reshape((len(args[0]),) + dims4(x_shape))
+    alpha = step.params["alpha"] if "alpha" in step.params else args[1]
+    return prelu(x, np.asarray(alpha).reshape((-1,) + dims4(alpha_shape)), step.params["op"])
+
+
 # The ternary kernels register their adapters on import (they import `adapter` from here).
 from .kernels import ternary as _ternary  # noqa: E402,F401

@@ -136,3 +136,38 @@ def _binary(graph: Graph, op: Op) -> Step:
     elif op.type == "SQUARED_DIFFERENCE":
         params["op"] = _wrap(op, arith.prepare_squared_difference, *quant)
     return Step(op.index, op.type, op.type.lower() + "_s8", [a.index, b.index], [out.index], params)
+
+
+# ---- activations ------------------------------------------------------------------------------
+
+@lowering("HARD_SWISH", "LEAKY_RELU")
+def _table(graph: Graph, op: Op) -> Step:
+    from .kernels import unary
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    q = (x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    if op.type == "HARD_SWISH":
+        table = _wrap(op, unary.hard_swish_table, *q)
+    else:
+        table = unary.leaky_relu_table(*q, alpha=float(op.options.get("alpha", 0.2)))
+    return Step(op.index, op.type, "table_s8", [x.index], [out.index], {"table": table})
+
+
+@lowering("PRELU")
+def _prelu(graph: Graph, op: Op) -> Step:
+    from .kernels import unary
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    alpha = graph.tensors[op.inputs[1]]
+    if alpha.dtype != "int8" or alpha.quant is None or alpha.quant.per_channel:
+        raise _fail(op, f"alpha '{alpha.name}' must be int8 with one scale (got {alpha.dtype})")
+    if max(len(x.shape), len(alpha.shape), len(out.shape)) > 4:
+        raise _fail(op, "broadcasting over more than 4 dimensions is not supported")
+    if tuple(np.broadcast_shapes(x.shape, alpha.shape)) != tuple(out.shape):
+        raise _fail(op, f"shapes {list(x.shape)} and {list(alpha.shape)} do not broadcast to {list(out.shape)}")
+    p = unary.prepare_prelu(x.quant.s, x.quant.zp, alpha.quant.s, alpha.quant.zp, out.quant.s, out.quant.zp)
+    params = {"op": p, "shapes": (tuple(x.shape), tuple(alpha.shape))}
+    inputs = [x.index]
+    if alpha.is_const:
+        params["alpha"] = np.asarray(alpha.data, np.int8)
+    else:
+        inputs.append(alpha.index)
+    return Step(op.index, op.type, "prelu_s8", inputs, [out.index], params)

@@ -27,8 +27,16 @@ def _i32(values):
 
 
 def _inputs(plan, rng):
-    return [rng.integers(-128, 128, (SAMPLES,) + plan.buffers[i].sample_shape).astype(np.int8)
-            for i in plan.inputs]
+    """Random int8 samples; an input of 256 values gets every int8 value (tables are checked whole)."""
+    out = []
+    for i in plan.inputs:
+        shape = plan.buffers[i].sample_shape
+        if int(np.prod(shape)) == 256:
+            x = np.stack([rng.permutation(256) - 128 for _ in range(SAMPLES)]).reshape((SAMPLES,) + shape)
+        else:
+            x = rng.integers(-128, 128, (SAMPLES,) + shape)
+        out.append(x.astype(np.int8))
+    return out
 
 
 def check_tflm(model: bytes, rng) -> tuple:
@@ -181,10 +189,35 @@ def binary_model(op):
     return make
 
 
+def table_model(op):
+    def make(rng) -> bytes:
+        s, z = _q(rng)
+        so = float(np.float32(s * 2 ** rng.uniform(-3 if op == "HARD_SWISH" else -1, 1)))
+        options = {"alpha": float(rng.choice([0.2, 0.01, rng.uniform(-1, 1), rng.uniform(1, 3)]))} \
+            if op == "LEAKY_RELU" else None
+        return tb.single_op_model(op, [tb.Tensor((1, 256), "int8", s, z)],
+                                  [tb.Tensor((1, 256), "int8", so, int(rng.integers(-128, 60)))], options)
+    return make
+
+
+def prelu_model(rng) -> bytes:
+    x_shape, a_shape, out = _bcast_shapes(rng)
+    if x_shape != out:
+        x_shape, a_shape = out, x_shape
+    (s, z), (sa, za) = _q(rng), (float(np.float32(rng.uniform(0.002, 0.02))), int(rng.integers(-20, 20)))
+    alpha = tb.Tensor(a_shape, "int8", sa, za)
+    if rng.random() < 0.7:  # converters write a constant alpha
+        alpha.data = rng.integers(-128, 128, a_shape).astype(np.int8)
+    so = float(np.float32(s * 2 ** rng.uniform(-1, 1)))
+    return tb.single_op_model("PRELU", [tb.Tensor(x_shape, "int8", s, z), alpha],
+                              [tb.Tensor(out, "int8", so, int(rng.integers(-50, 50)))])
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
     **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
+    "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
 }
 CASES = 8  # random one-op models per op against TFLM
 
@@ -241,7 +274,14 @@ def zoo_model() -> bytes:
     mb.add_op("MAXIMUM", [sb, sq], [mx])
     mn = act((1, 4, 1, 2))
     mb.add_op("MINIMUM", [y, mx], [mn])
-    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, mn]
+    hs = act((1, 4, 1, 2), 0.03, -60)
+    mb.add_op("HARD_SWISH", [mn], [hs])
+    lr = act((1, 4, 1, 2), 0.02, 10)
+    mb.add_op("LEAKY_RELU", [hs], [lr], {"alpha": 0.1})
+    alpha = mb.add_tensor(tb.Tensor((2,), "int8", 0.01, 3, data=np.array([-70, 90], np.int8)))
+    pr = act((1, 4, 1, 2), 0.02, 0)
+    mb.add_op("PRELU", [lr, alpha], [pr])
+    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, pr]
     return mb.build()
 
 

@@ -75,4 +75,22 @@ void te_maximum_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_di
 void te_minimum_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *dims2,
                          const int8_t *input2, const te_dims *out_dims, int8_t *output);
 
+/* ---- a function of one int8 value as a 256-byte table (HARD_SWISH, LEAKY_RELU) ------------
+ * out[i] = table[in[i] + 128]; the output may alias the input. */
+void te_table_s8(const int8_t *input, int8_t *output, int32_t size, const int8_t *table);
+
+/* ---- PRELU: x + input_offset >= 0 ? requantize_1(x + input_offset)
+ *                                   : requantize_2((x + input_offset) * (alpha + alpha_offset)) */
+typedef struct {
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t output_multiplier_1, output_shift_1;
+    int32_t output_multiplier_2, output_shift_2;
+} te_prelu_params;
+
+void te_prelu_s8(const int8_t *input, const int8_t *alpha, int8_t *output, int32_t size,
+                 const te_prelu_params *p);
+void te_prelu_bcast_s8(const te_dims *dims1, const int8_t *input, const te_dims *dims2,
+                       const int8_t *alpha, const te_dims *out_dims, int8_t *output,
+                       const te_prelu_params *p);
+
 #endif /* TE_KERNELS_DATA_H */

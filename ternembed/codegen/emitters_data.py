@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.data import PackParams, StridedCopyParams
+from ..kernels.unary import PreluParams
 from ..plan import Step
 from .core import EmitContext, c_int, dims4, emitter
 
@@ -48,3 +49,23 @@ def _sub(ctx: EmitContext, step: Step) -> list[str]:
 @emitter("maximum_s8", "minimum_s8", sources=("te_minmax_s8.c",), header="te_kernels_data.h")
 def _minmax(ctx: EmitContext, step: Step) -> list[str]:
     return _binary(ctx, step, step.kernel[:-3])
+
+
+@emitter("table_s8", sources=("te_table_s8.c",), header="te_kernels_data.h")
+def _table(ctx: EmitContext, step: Step) -> list[str]:
+    table = ctx.array("table", "int8")
+    n = c_int(ctx.buffer(step.outputs[0]).size)
+    return [ctx.call(f"te_table_s8({ctx.input()}, {ctx.output()}, {n}, {table})")]
+
+
+@emitter("prelu_s8", sources=("te_prelu_s8.c",), header="te_kernels_data.h")
+def _prelu(ctx: EmitContext, step: Step) -> list[str]:
+    params = ctx.params_struct("te_prelu_params", "params", ctx.find_param(PreluParams, "op"))
+    x_shape, alpha_shape = step.params["shapes"]
+    alpha = ctx.array("alpha", "int8") if "alpha" in step.params else ctx.input(1)
+    out = ctx.buffer(step.outputs[0])
+    if tuple(x_shape) == tuple(alpha_shape) == tuple(out.shape):
+        return [ctx.call(f"te_prelu_s8({ctx.input()}, {alpha}, {ctx.output()}, {c_int(out.size)}, {params})")]
+    d1, d2 = ctx.dims("dims1", dims4(x_shape, ctx)), ctx.dims("dims2", dims4(alpha_shape, ctx))
+    d3 = ctx.dims("out_dims", dims4(out.shape, ctx))
+    return [ctx.call(f"te_prelu_bcast_s8({d1}, {ctx.input()}, {d2}, {alpha}, {d3}, {ctx.output()}, {params})")]
