@@ -180,5 +180,12 @@ def _prelu(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return prelu(x, np.asarray(alpha).reshape((-1,) + dims4(alpha_shape)), step.params["op"])
 
 
+@adapter("resize_nearest_s8")
+def _resize_nearest(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import resize_nearest
+    p = step.params
+    return resize_nearest(args[0], p["in_shape"], p["rows"], p["cols"])
+
+
 # The ternary kernels register their adapters on import (they import `adapter` from here).
 from .kernels import ternary as _ternary  # noqa: E402,F401

@@ -171,3 +171,18 @@ def _prelu(graph: Graph, op: Op) -> Step:
     else:
         inputs.append(alpha.index)
     return Step(op.index, op.type, "prelu_s8", inputs, [out.index], params)
+
+
+@lowering("RESIZE_NEAREST_NEIGHBOR")
+def _resize_nearest(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if len(x.shape) != 4:
+        raise _fail(op, f"expects a 4-D input, got {list(x.shape)}")
+    out_h, out_w = _const_ints(graph, op, 1, "the size")
+    if tuple(out.shape) != (x.shape[0], out_h, out_w, x.shape[3]):
+        raise _fail(op, f"output shape {list(out.shape)} is not {[x.shape[0], out_h, out_w, x.shape[3]]}")
+    align, half = bool(op.options.get("align_corners", False)), bool(op.options.get("half_pixel_centers", False))
+    params = {"rows": data.nearest_indices(x.shape[1], out_h, align, half).astype(np.int32),
+              "cols": data.nearest_indices(x.shape[2], out_w, align, half).astype(np.int32),
+              "in_shape": tuple(x.shape)}
+    return Step(op.index, op.type, "resize_nearest_s8", [x.index], [out.index], params)

@@ -213,11 +213,23 @@ def prelu_model(rng) -> bytes:
                               [tb.Tensor(out, "int8", so, int(rng.integers(-50, 50)))])
 
 
+def resize_model(rng) -> bytes:
+    shape = (int(rng.integers(1, 3)),) + _shape(rng, rank=3, hi=7)
+    size = [int(v) for v in rng.integers(1, 15, 2)]
+    align = bool(rng.random() < 0.4)
+    half = bool(rng.random() < 0.5) and not align  # TF refuses both
+    s, z = _q(rng)
+    return tb.single_op_model(
+        "RESIZE_NEAREST_NEIGHBOR", [tb.Tensor(shape, "int8", s, z), _i32(size)],
+        [tb.Tensor((shape[0], *size, shape[3]), "int8", s, z)], {"align_corners": align, "half_pixel_centers": half})
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
     **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
+    "RESIZE_NEAREST_NEIGHBOR": resize_model,
 }
 CASES = 8  # random one-op models per op against TFLM
 
@@ -281,7 +293,9 @@ def zoo_model() -> bytes:
     alpha = mb.add_tensor(tb.Tensor((2,), "int8", 0.01, 3, data=np.array([-70, 90], np.int8)))
     pr = act((1, 4, 1, 2), 0.02, 0)
     mb.add_op("PRELU", [lr, alpha], [pr])
-    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, pr]
+    rs = act((1, 7, 3, 2), 0.02, 0)
+    mb.add_op("RESIZE_NEAREST_NEIGHBOR", [pr, const([7, 3])], [rs], {"half_pixel_centers": True})
+    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, rs]
     return mb.build()
 
 

@@ -93,4 +93,9 @@ void te_prelu_bcast_s8(const te_dims *dims1, const int8_t *input, const te_dims 
                        const int8_t *alpha, const te_dims *out_dims, int8_t *output,
                        const te_prelu_params *p);
 
+/* ---- RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is input pixel (rows[y], cols[x]); the
+ * index tables hold TFLM's GetNearestNeighbor, computed at export. */
+void te_resize_nearest_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,
+                          const int32_t *rows, const int32_t *cols, int8_t *output);
+
 #endif /* TE_KERNELS_DATA_H */

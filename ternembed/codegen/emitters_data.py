@@ -69,3 +69,12 @@ def _prelu(ctx: EmitContext, step: Step) -> list[str]:
     d1, d2 = ctx.dims("dims1", dims4(x_shape, ctx)), ctx.dims("dims2", dims4(alpha_shape, ctx))
     d3 = ctx.dims("out_dims", dims4(out.shape, ctx))
     return [ctx.call(f"te_prelu_bcast_s8({d1}, {ctx.input()}, {d2}, {alpha}, {d3}, {ctx.output()}, {params})")]
+
+
+@emitter("resize_nearest_s8", sources=("te_resize_nearest_s8.c",), header="te_kernels_data.h")
+def _resize_nearest(ctx: EmitContext, step: Step) -> list[str]:
+    in_dims = ctx.dims("in_dims", step.params["in_shape"])
+    rows, cols = ctx.array("rows", "int32"), ctx.array("cols", "int32")
+    n_rows, n_cols = len(step.params["rows"]), len(step.params["cols"])
+    return [ctx.call(f"te_resize_nearest_s8({in_dims}, {ctx.input()}, {n_rows}, {n_cols}, {rows}, {cols}, "
+                     f"{ctx.output()})")]

@@ -200,3 +200,26 @@ def pack(xs: Sequence[np.ndarray], p: PackParams) -> np.ndarray:
     n = len(xs[0])
     rows = [np.asarray(x).reshape(n, p.outer, 1, p.inner) for x in xs]
     return np.concatenate(rows, axis=2).reshape(n, -1)
+
+
+# ---- RESIZE_NEAREST_NEIGHBOR: a gather of whole pixels ------------------------------------------
+
+def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
+    """TFLM GetNearestNeighbor for every output coordinate (float32 arithmetic, as TFLM)."""
+    if align_corners and out_size > 1:
+        scale = np.float32(in_size - 1) / np.float32(out_size - 1)
+    else:
+        scale = np.float32(in_size) / np.float32(out_size)
+    pos = (np.arange(out_size, dtype=np.float32) + np.float32(0.5 if half_pixel_centers else 0.0)) * scale
+    if align_corners:  # TfLiteRound: halves away from zero
+        idx = np.trunc(pos.astype(np.float64) + np.copysign(0.5, pos)).astype(np.int64)
+    else:
+        idx = np.floor(pos).astype(np.int64)
+    idx = np.minimum(idx, in_size - 1)
+    return np.maximum(idx, 0) if half_pixel_centers else idx
+
+
+def resize_nearest(x: np.ndarray, in_shape: Sequence[int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """x: [samples, ...] whole NHWC tensors of in_shape -> [samples, N, len(rows), len(cols), C]."""
+    x = np.asarray(x).reshape((len(x),) + tuple(in_shape))
+    return x[:, :, rows][:, :, :, cols]
