@@ -187,5 +187,12 @@ def _resize_nearest(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return resize_nearest(args[0], p["in_shape"], p["rows"], p["cols"])
 
 
+@adapter("transpose_conv_s8")
+def _transpose_conv(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.transpose_conv import transpose_conv_s8
+    p = step.params
+    return transpose_conv_s8(args[0], p["weights"], p["bias"], p["multiplier"], p["shift"], p["op"], p["out_hw"])
+
+
 # The ternary kernels register their adapters on import (they import `adapter` from here).
 from .kernels import ternary as _ternary  # noqa: E402,F401

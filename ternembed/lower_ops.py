@@ -186,3 +186,35 @@ def _resize_nearest(graph: Graph, op: Op) -> Step:
               "cols": data.nearest_indices(x.shape[2], out_w, align, half).astype(np.int32),
               "in_shape": tuple(x.shape)}
     return Step(op.index, op.type, "resize_nearest_s8", [x.index], [out.index], params)
+
+
+# ---- TRANSPOSE_CONV --------------------------------------------------------------------------
+
+@lowering("TRANSPOSE_CONV")
+def _transpose_conv(graph: Graph, op: Op) -> Step:
+    from .kernels.mac import conv_out_size
+    from .kernels.misc import Range
+    from .kernels.transpose_conv import TransposeConvParams
+    from .lower import _bias, _multipliers, _weights, activation_range
+    x, out = _act(graph, op, 2), _act(graph, op, out=True)
+    w = _weights(graph, op, op.inputs[1])
+    if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        raise _fail(op, f"expects 4-D input, weights and output, got {x.shape}, {w.shape}, {out.shape}")
+    n_out, kh, kw, cin = w.shape
+    if cin != x.shape[3] or n_out != out.shape[3]:
+        raise _fail(op, f"weights {list(w.shape)} do not fit input {list(x.shape)} and output {list(out.shape)}")
+    bias = _bias(graph, op, op.inputs[3] if len(op.inputs) > 3 else -1, n_out).astype(np.int32)
+    mult, shift = _multipliers(x.quant.s, w.quant.scale, out.quant.s, n_out, float_product=False)
+    lo, hi = activation_range(op, out)
+    sh, sw = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+    if min(sh, sw) < 1:
+        raise _fail(op, "stride must be >= 1")
+    padding = op.options.get("padding", "SAME")
+    # TFLM pads as a convolution from the output's size
+    _, pad_h = conv_out_size(out.shape[1], kh, sh, 1, padding)
+    _, pad_w = conv_out_size(out.shape[2], kw, sw, 1, padding)
+    p = TransposeConvParams(-x.quant.zp, out.quant.zp, sh, sw, pad_h, pad_w, Range(lo, hi))
+    params = dict(weights=w.data, bias=bias, multiplier=mult, shift=shift, op=p,
+                  out_hw=(int(out.shape[1]), int(out.shape[2])))
+    return Step(op.index, op.type, "transpose_conv_s8", [x.index], [out.index], params,
+                macs=x.size * kh * kw * n_out)

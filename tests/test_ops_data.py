@@ -224,12 +224,33 @@ def resize_model(rng) -> bytes:
         [tb.Tensor((shape[0], *size, shape[3]), "int8", s, z)], {"align_corners": align, "half_pixel_centers": half})
 
 
+def transpose_conv_model(rng) -> bytes:
+    h, w, cin, cout = (int(v) for v in rng.integers(1, 6, 4))
+    kh, kw = (int(v) for v in rng.integers(1, 5, 2))
+    sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    oh = h * sh if padding == "SAME" else (h - 1) * sh + kh
+    ow = w * sw if padding == "SAME" else (w - 1) * sw + kw
+    s, z = _q(rng)
+    ws = rng.uniform(0.002, 0.02, cout).astype(np.float32)
+    weights = tb.Tensor((cout, kh, kw, cin), "int8", list(ws), [0] * cout,
+                        data=rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8))
+    inputs = [_i32([1, oh, ow, cout]), weights, tb.Tensor((1, h, w, cin), "int8", s, z)]
+    if rng.random() < 0.7:
+        inputs.append(tb.Tensor((cout,), "int32", list(ws * s), [0] * cout,
+                                data=rng.integers(-2000, 2000, cout).astype(np.int32)))
+    so = float(np.float32(s * float(ws.mean()) * 127 * np.sqrt(kh * kw * cin) / 8))
+    return tb.single_op_model("TRANSPOSE_CONV", inputs, [tb.Tensor((1, oh, ow, cout), "int8", so, int(z))],
+                              {"padding": padding, "stride_h": sh, "stride_w": sw,
+                               "fused_activation_function": str(rng.choice(["NONE", "RELU"]))})
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
     **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
-    "RESIZE_NEAREST_NEIGHBOR": resize_model,
+    "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
 }
 CASES = 8  # random one-op models per op against TFLM
 
@@ -295,7 +316,17 @@ def zoo_model() -> bytes:
     mb.add_op("PRELU", [lr, alpha], [pr])
     rs = act((1, 7, 3, 2), 0.02, 0)
     mb.add_op("RESIZE_NEAREST_NEIGHBOR", [pr, const([7, 3])], [rs], {"half_pixel_centers": True})
-    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, rs]
+    rng = np.random.default_rng(0)
+    tw = mb.add_tensor(tb.Tensor((3, 3, 3, 5), "int8", [0.01, 0.02, 0.015], [0, 0, 0], data=rng.integers(
+        -127, 128, (3, 3, 3, 5)).astype(np.int8)))
+    tbias = mb.add_tensor(tb.Tensor((3,), "int32", [5e-4, 1e-3, 7.5e-4], [0, 0, 0], data=np.array([-300, 50, 900])))
+    x6, t2 = act((1, 6, 6, 4)), act((1, 7, 6, 5))
+    mb.add_op("SLICE", [x, const([0, 0, 0, 0]), const([1, 6, 6, 4])], [x6])
+    mb.add_op("PAD", [x6, const([[0, 0], [0, 1], [0, 0], [0, 1]])], [t2])
+    tc = act((1, 14, 12, 3), 0.15, -7)
+    mb.add_op("TRANSPOSE_CONV", [const([1, 14, 12, 3]), tw, t2, tbias], [tc],
+              {"padding": "SAME", "stride_h": 2, "stride_w": 2})
+    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, rs, tc]
     return mb.build()
 
 

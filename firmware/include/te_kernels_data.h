@@ -98,4 +98,19 @@ void te_prelu_bcast_s8(const te_dims *dims1, const int8_t *input, const te_dims 
 void te_resize_nearest_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,
                           const int32_t *rows, const int32_t *cols, int8_t *output);
 
+/* ---- TRANSPOSE_CONV: out[b, oy, ox, oc] = requantize_oc(bias[oc] + sum over the taps (ky, kx)
+ * with (oy + pad_h - ky) = iy * stride_h and (ox + pad_w - kx) = ix * stride_w inside the input of
+ * sum_ic (in[b, iy, ix, ic] + input_offset) * w[oc, ky, kx, ic]) + output_offset, clamped to act.
+ * Weights [out][kh][kw][in]; bias may be NULL. */
+typedef struct {
+    int32_t input_offset, output_offset;
+    int32_t stride_h, stride_w, pad_h, pad_w;
+    te_range act;
+} te_transpose_conv_params;
+
+void te_transpose_conv_s8(const te_transpose_conv_params *p, const te_pc_quant *quant,
+                          const te_dims *in_dims, const int8_t *input, const te_dims *filter_dims,
+                          const int8_t *weights, const int32_t *bias, const te_dims *out_dims,
+                          int8_t *output);
+
 #endif /* TE_KERNELS_DATA_H */

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.data import PackParams, StridedCopyParams
+from ..kernels.transpose_conv import TransposeConvParams
 from ..kernels.unary import PreluParams
 from ..plan import Step
 from .core import EmitContext, c_int, dims4, emitter
@@ -78,3 +79,16 @@ def _resize_nearest(ctx: EmitContext, step: Step) -> list[str]:
     n_rows, n_cols = len(step.params["rows"]), len(step.params["cols"])
     return [ctx.call(f"te_resize_nearest_s8({in_dims}, {ctx.input()}, {n_rows}, {n_cols}, {rows}, {cols}, "
                      f"{ctx.output()})")]
+
+
+@emitter("transpose_conv_s8", sources=("te_transpose_conv_s8.c",), header="te_kernels_data.h")
+def _transpose_conv(ctx: EmitContext, step: Step) -> list[str]:
+    params = ctx.params_struct("te_transpose_conv_params", "params", ctx.find_param(TransposeConvParams, "op"))
+    mult, shift = ctx.array("multiplier", "int32"), ctx.array("shift", "int32")
+    quant = ctx.struct("te_pc_quant", "quant", f"{{{mult}, {shift}}}")
+    in_dims = ctx.dims("in_dims", ctx.buffer(step.inputs[0]).shape)
+    f_dims = ctx.dims("filter_dims", np.asarray(step.params["weights"]).shape)
+    out_dims = ctx.dims("out_dims", ctx.buffer(step.outputs[0]).shape)
+    weights, bias = ctx.array("weights", "int8"), ctx.array("bias", "int32")
+    return [ctx.call(f"te_transpose_conv_s8({params}, {quant}, {in_dims}, {ctx.input()}, {f_dims}, {weights}, "
+                     f"{bias}, {out_dims}, {ctx.output()})")]
