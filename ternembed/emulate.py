@@ -49,19 +49,58 @@ def check_inputs(plan: Plan, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return checked
 
 
-def run(plan: Plan, inputs: list[np.ndarray], keep_all: bool = False) -> list[np.ndarray] | Values:
-    """Outputs (one array per model output, leading sample axis); with keep_all, every buffer."""
+def run(plan: Plan, inputs: list[np.ndarray], keep_all: bool = False,
+        state: dict[str, np.ndarray] | None = None) -> list[np.ndarray] | Values:
+    """Outputs (one array per model output, leading sample axis); with keep_all, every buffer.
+
+    A model with state (resource variables) runs its samples as successive invokes, the state
+    carried from one to the next: from the initial values, or from `state` (updated in place)."""
     inputs = check_inputs(plan, inputs)
+    if not any(s.kernel in STATE_KERNELS for s in plan.steps):
+        return _invoke(plan, inputs, keep_all, {})
+    state = initial_state(plan) if state is None else state
+    runs = [_invoke(plan, [x[s:s + 1] for x in inputs], keep_all, state) for s in range(len(inputs[0]))]
+    if keep_all:
+        return {i: np.concatenate([r[i] for r in runs]) for i in runs[0]}
+    return [np.concatenate([r[k] for r in runs]) for k in range(len(plan.outputs))]
+
+
+def _invoke(plan: Plan, inputs: list[np.ndarray], keep_all: bool, state: dict[str, np.ndarray]):
     n = len(inputs[0])
     values: Values = {idx: x for idx, x in zip(plan.inputs, inputs)}
     for step in plan.steps:
         args = [values[i] for i in step.inputs]
+        if step.kernel in STATE_KERNELS:
+            run_state_step(plan, step, args, values, state)
+            continue
         result = ADAPTERS[step.kernel](step, args)
         out = plan.buffers[step.outputs[0]]
         values[step.outputs[0]] = np.asarray(result).reshape((n,) + out.sample_shape).astype(out.dtype)
     if keep_all:
         return values
     return [values[i] for i in plan.outputs]
+
+
+# ---- streaming state ----------------------------------------------------------------------------
+
+STATE_KERNELS = ("read_variable", "assign_variable")
+
+
+def initial_state(plan: Plan) -> dict[str, np.ndarray]:
+    """Each resource variable's initial value (carried by the first step that uses it)."""
+    return {s.params["variable"]: np.array(s.params["initial"], np.int8)
+            for s in plan.steps if s.kernel in STATE_KERNELS and "initial" in s.params}
+
+
+def run_state_step(plan: Plan, step: Step, args: list[np.ndarray], values: Values,
+                   state: dict[str, np.ndarray]) -> None:
+    """READ_VARIABLE copies the variable into its output, ASSIGN_VARIABLE its input into the
+    variable (one sample at a time: state is carried between successive invokes)."""
+    name = step.params["variable"]
+    if step.kernel == "read_variable":
+        values[step.outputs[0]] = state[name].reshape((1,) + plan.buffers[step.outputs[0]].sample_shape).copy()
+    else:
+        state[name] = np.asarray(args[0], np.int8).reshape(-1).copy()
 
 
 # ---- adapters --------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ class Graph:
     outputs: list[int]
     subgraphs: int = 1  # subgraphs in the file; only the first is run
     description: str = ""
+    # Resource variables (streaming state): name -> constant initial value (from CALL_ONCE's init
+    # subgraph), and the resource tensors of VAR_HANDLE -> the variable they name (state.py).
+    variables: dict[str, Tensor] = field(default_factory=dict)
+    resources: dict[int, str] = field(default_factory=dict)
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]

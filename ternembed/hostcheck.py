@@ -74,10 +74,12 @@ class HostModel:
                 for k, t in enumerate(self._outputs)]
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """Outputs for a batch (leading sample axis), one array per model output."""
+        """Outputs for a batch (leading sample axis), one array per model output. A streaming model
+        runs the samples in order from its initial state, as emulate.run does."""
         if self.plan is not None:
             inputs = check_inputs(self.plan, inputs)
         n = len(inputs[0])
+        self.lib.te_model_reset_state()  # successive samples are successive invokes from the initial state
         outs: list[list[np.ndarray]] = [[] for _ in self._outputs]
         for s in range(n):
             raw = []

@@ -53,7 +53,7 @@ def lower(graph: Graph) -> Plan:
         if op.type not in LOWERINGS:
             raise UnsupportedOpError(
                 f"{graph.name}: op {op.index} {op.type} is not supported; supported: {', '.join(supported_ops())}")
-        if not op.inputs or not op.outputs:
+        if not op.inputs or not (op.outputs or op.type == "ASSIGN_VARIABLE"):
             raise ModelError(f"{graph.name}: op {op.index} {op.type} has no inputs or no outputs")
         try:
             lowered = LOWERINGS[op.type](graph, op)  # one Step, or one per output (SPLIT, UNPACK)
@@ -73,7 +73,7 @@ def lower(graph: Graph) -> Plan:
 def _check_shapes(plan: Plan) -> None:
     """Run every step once on zeros: a model whose stored shapes contradict its ops is refused
     here, naming the op, instead of failing later inside a kernel or on the device."""
-    from .emulate import ADAPTERS
+    from .emulate import ADAPTERS, STATE_KERNELS, initial_state, run_state_step
     if not plan.inputs or not plan.outputs:
         raise ModelError(f"{plan.name}: the model declares no inputs or no outputs")
     for buf in plan.buffers.values():
@@ -84,10 +84,14 @@ def _check_shapes(plan: Plan) -> None:
             raise ModelError(f"{plan.name}: tensor '{buf.name}' of shape {list(buf.shape)} is far too large "
                              "for a microcontroller")
     values = {i: np.zeros((1,) + plan.buffers[i].sample_shape, plan.buffers[i].dtype) for i in plan.inputs}
+    state = initial_state(plan)
     for step in plan.steps:
-        out = plan.buffers[step.outputs[0]]
         if any(i not in values for i in step.inputs):
             raise ModelError(f"{plan.name}: op {step.op_index} {step.op_type} reads a tensor no earlier op writes")
+        if step.kernel in STATE_KERNELS:
+            run_state_step(plan, step, [values[i] for i in step.inputs], values, state)
+            continue
+        out = plan.buffers[step.outputs[0]]
         try:
             result = np.asarray(ADAPTERS[step.kernel](step, [values[i] for i in step.inputs]))
         except (IndexError, ValueError, TypeError, ZeroDivisionError) as exc:

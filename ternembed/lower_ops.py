@@ -218,3 +218,37 @@ def _transpose_conv(graph: Graph, op: Op) -> Step:
                   out_hw=(int(out.shape[1]), int(out.shape[2])))
     return Step(op.index, op.type, "transpose_conv_s8", [x.index], [out.index], params,
                 macs=x.size * kh * kw * n_out)
+
+
+# ---- streaming state: resource variables (state.py) -----------------------------------------------
+
+def _variable(graph: Graph, op: Op, value) -> tuple[str, dict]:
+    """The variable an op reads or assigns, and its initial value if this op is its first use."""
+    name = graph.resources.get(op.inputs[0])
+    if name is None:
+        raise _fail(op, "its resource is not named by a VAR_HANDLE of the graph")
+    init = graph.variables.get(name)
+    if init is None:
+        raise _fail(op, f"variable '{name}' has no constant initial value (CALL_ONCE init subgraph)")
+    if init.dtype != "int8" or init.size != value.size:
+        raise _fail(op, f"variable '{name}' holds {init.size} {init.dtype} values, the op moves {value.size} int8")
+    first = next(o for o in graph.ops if o.type in ("READ_VARIABLE", "ASSIGN_VARIABLE")
+                 and graph.resources.get(o.inputs[0]) == name)
+    params = {"variable": name}
+    if first is op:  # the initial value travels with the first step that uses the variable
+        params["initial"] = init.data.astype(np.int8).reshape(-1)
+    return name, params
+
+
+@lowering("READ_VARIABLE")
+def _read_variable(graph: Graph, op: Op) -> Step:
+    out = _act(graph, op, out=True)
+    _, params = _variable(graph, op, out)
+    return Step(op.index, op.type, "read_variable", [], [out.index], params)
+
+
+@lowering("ASSIGN_VARIABLE")
+def _assign_variable(graph: Graph, op: Op) -> Step:
+    value = _act(graph, op, 1)
+    _, params = _variable(graph, op, value)
+    return Step(op.index, op.type, "assign_variable", [value.index], [], params)

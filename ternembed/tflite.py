@@ -14,6 +14,7 @@ import tflite as fb
 
 from .errors import ModelError
 from .fold import fold_constants
+from .state import resolve_state
 from .graph import Graph, Op, Quant, Tensor
 
 _OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
@@ -124,7 +125,17 @@ def _parse(buf: bytes, name: str) -> Graph:
             op_name = f"CUSTOM:{(oc.CustomCode() or b'').decode(errors='replace')}"
         codes.append((op_name, oc.Version()))
 
-    sg = model.Subgraphs(0)
+    tensors, ops, g_in, g_out = _read_subgraph(model, buf, codes, limit, 0)
+    desc = (model.Description() or b"").decode(errors="replace")
+    graph = fold_constants(Graph(name, tensors, ops, g_in, g_out, n_sub, desc))
+    return resolve_state(graph, lambda k: Graph(f"{name} subgraph {k}", *_read_subgraph(model, buf, codes, limit, k)))
+
+
+def _read_subgraph(model: fb.Model, buf: bytes, codes: list, limit: int, k: int):
+    """(tensors, ops, inputs, outputs) of subgraph k."""
+    if not 0 <= k < model.SubgraphsLength():
+        raise ValueError(f"subgraph {k} of {model.SubgraphsLength()}")
+    sg = model.Subgraphs(k)
     if sg.TensorsLength() > limit or sg.OperatorsLength() > limit:
         raise ValueError("table lengths exceed the file size")
     tensors = []
@@ -161,8 +172,7 @@ def _parse(buf: bytes, name: str) -> Graph:
     for x in g_in + g_out:
         if not 0 <= x < len(tensors):
             raise ValueError(f"graph input/output refers to tensor {x} of {len(tensors)}")
-    desc = (model.Description() or b"").decode(errors="replace")
-    return fold_constants(Graph(name, tensors, ops, g_in, g_out, n_sub, desc))
+    return tensors, ops, g_in, g_out
 
 
 MAX_MODEL_BYTES = 64 << 20  # no MCU has this much flash; a larger file is not a model for us

@@ -39,18 +39,19 @@ BUILTIN_OPERATOR = {
     "PADV2": 60, "SUM": 74, "LEAKY_RELU": 98, "QUANTIZE": 114, "HARD_SWISH": 117,
     "GATHER": 36, "SPLIT": 49, "CAST": 53, "PRELU": 54, "SLICE": 65, "TRANSPOSE_CONV": 67,
     "SHAPE": 77, "REDUCE_PROD": 81, "PACK": 83, "UNPACK": 88, "RESIZE_NEAREST_NEIGHBOR": 97,
-    "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102,
+    "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102, "CALL_ONCE": 129, "VAR_HANDLE": 142,
+    "READ_VARIABLE": 143, "ASSIGN_VARIABLE": 144,
 }
 
 TENSOR_TYPE = {
     "float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6,
-    "int16": 7, "int8": 9,
+    "int16": 7, "int8": 9, "resource": 13,
 }
 
 PADDING = {"SAME": 0, "VALID": 1}
 ACTIVATION = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4, "SIGN_BIT": 5}
 
-# Scalar field kinds: (slot, kind, default). Kinds: i8, i32, bool, f32, pad, act, ivec.
+# Scalar field kinds: (slot, kind, default). Kinds: i8, i32, bool, f32, pad, act, ivec, str.
 _POOL = {"padding": (0, "pad", 0), "stride_w": (1, "i32", 1), "stride_h": (2, "i32", 1),
          "filter_width": (3, "i32", 1), "filter_height": (4, "i32", 1),
          "fused_activation_function": (5, "act", 0)}
@@ -96,6 +97,10 @@ OPTION_TABLES = {
                                      "half_pixel_centers": (1, "bool", False)}),
     "TRANSPOSE_CONV": (49, {"padding": (0, "pad", 0), "stride_w": (1, "i32", 1),
                             "stride_h": (2, "i32", 1), "fused_activation_function": (3, "act", 0)}),
+    "CALL_ONCE": (103, {"init_subgraph_index": (0, "i32", 0)}),
+    "VAR_HANDLE": (111, {"container": (0, "str", None), "shared_name": (1, "str", None)}),
+    "READ_VARIABLE": (112, {}),
+    "ASSIGN_VARIABLE": (113, {}),
 }
 
 
@@ -127,12 +132,18 @@ class _Op:
 class ModelBuilder:
     """Accumulates tensors and operators of one subgraph, then serialises a Model."""
 
-    def __init__(self) -> None:
+    def __init__(self, opcodes: list[int] | None = None) -> None:
         self.tensors: list[Tensor] = []
         self.ops: list[_Op] = []
-        self.opcodes: list[int] = []
+        self.opcodes: list[int] = [] if opcodes is None else opcodes  # shared by all subgraphs
         self.inputs: list[int] = []
         self.outputs: list[int] = []
+        self.subgraphs: list["ModelBuilder"] = []  # subgraphs 1, 2, ... (e.g. a CALL_ONCE init)
+
+    def add_subgraph(self) -> tuple[int, "ModelBuilder"]:
+        """A further subgraph of this model: (its index, its builder)."""
+        self.subgraphs.append(ModelBuilder(self.opcodes))
+        return len(self.subgraphs), self.subgraphs[-1]
 
     def add_tensor(self, t: Tensor) -> int:
         self.tensors.append(t)
@@ -158,35 +169,7 @@ class ModelBuilder:
 
     # -- serialisation --------------------------------------------------------------
 
-    def build(self) -> bytes:
-        b = flatbuffers.Builder(1024)
-
-        # Buffers: 0 is the conventional empty buffer; each constant gets its own.
-        buffer_data: list[bytes | None] = [None]
-        tensor_buffer: list[int] = []
-        for t in self.tensors:
-            if t.data is None:
-                tensor_buffer.append(0)
-            else:
-                arr = np.ascontiguousarray(np.asarray(t.data, dtype=_np_dtype(t.dtype)))
-                if tuple(arr.shape) != tuple(t.shape) and arr.size != int(np.prod(t.shape)):
-                    raise ValueError(f"tensor {t.name!r}: data shape {arr.shape} != {t.shape}")
-                buffer_data.append(arr.tobytes())
-                tensor_buffer.append(len(buffer_data) - 1)
-
-        buffer_offsets = []
-        for data in buffer_data:
-            data_off = None
-            if data is not None:
-                b.StartVector(1, len(data), 16)  # 16-byte alignment for any element type
-                for byte in reversed(data):
-                    b.PrependUint8(byte)
-                data_off = b.EndVector()
-            b.StartObject(3)
-            if data_off is not None:
-                b.PrependUOffsetTRelativeSlot(0, data_off, 0)
-            buffer_offsets.append(b.EndObject())
-
+    def _build_subgraph(self, b: flatbuffers.Builder, tensor_buffer: list[int], k: int) -> int:
         tensor_offsets = []
         for i, t in enumerate(self.tensors):
             name_off = b.CreateString(t.name or f"t{i}")
@@ -219,14 +202,49 @@ class ModelBuilder:
         ops_vec = _offset_vector(b, op_offsets)
         sg_in = _int32_vector(b, self.inputs)
         sg_out = _int32_vector(b, self.outputs)
-        sg_name = b.CreateString("main")
+        sg_name = b.CreateString("main" if k == 0 else f"subgraph{k}")
         b.StartObject(6)
         b.PrependUOffsetTRelativeSlot(0, tensors_vec, 0)
         b.PrependUOffsetTRelativeSlot(1, sg_in, 0)
         b.PrependUOffsetTRelativeSlot(2, sg_out, 0)
         b.PrependUOffsetTRelativeSlot(3, ops_vec, 0)
         b.PrependUOffsetTRelativeSlot(4, sg_name, 0)
-        subgraph = b.EndObject()
+        return b.EndObject()
+
+    def build(self) -> bytes:
+        b = flatbuffers.Builder(1024)
+        graphs = [self] + self.subgraphs
+
+        # Buffers: 0 is the conventional empty buffer; each constant gets its own.
+        buffer_data: list[bytes | None] = [None]
+        tensor_buffers: list[list[int]] = []
+        for g in graphs:
+            tensor_buffer: list[int] = []
+            for t in g.tensors:
+                if t.data is None:
+                    tensor_buffer.append(0)
+                else:
+                    arr = np.ascontiguousarray(np.asarray(t.data, dtype=_np_dtype(t.dtype)))
+                    if tuple(arr.shape) != tuple(t.shape) and arr.size != int(np.prod(t.shape)):
+                        raise ValueError(f"tensor {t.name!r}: data shape {arr.shape} != {t.shape}")
+                    buffer_data.append(arr.tobytes())
+                    tensor_buffer.append(len(buffer_data) - 1)
+            tensor_buffers.append(tensor_buffer)
+
+        buffer_offsets = []
+        for data in buffer_data:
+            data_off = None
+            if data is not None:
+                b.StartVector(1, len(data), 16)  # 16-byte alignment for any element type
+                for byte in reversed(data):
+                    b.PrependUint8(byte)
+                data_off = b.EndVector()
+            b.StartObject(3)
+            if data_off is not None:
+                b.PrependUOffsetTRelativeSlot(0, data_off, 0)
+            buffer_offsets.append(b.EndObject())
+
+        subgraph_offsets = [g._build_subgraph(b, tb, k) for k, (g, tb) in enumerate(zip(graphs, tensor_buffers))]
 
         opcode_offsets = []
         for code in self.opcodes:
@@ -237,7 +255,7 @@ class ModelBuilder:
             opcode_offsets.append(b.EndObject())
 
         opcodes_vec = _offset_vector(b, opcode_offsets)
-        subgraphs_vec = _offset_vector(b, [subgraph])
+        subgraphs_vec = _offset_vector(b, subgraph_offsets)
         buffers_vec = _offset_vector(b, buffer_offsets)
         desc = b.CreateString("ternembed test model")
         b.StartObject(8)
@@ -323,10 +341,12 @@ def _options(b: flatbuffers.Builder, fields: dict, values: dict) -> int:
     for name, (slot, kind, _default) in fields.items():
         if kind == "ivec" and values.get(name) is not None:
             vectors[name] = _int32_vector(b, values[name])
+        if kind == "str" and values.get(name) is not None:
+            vectors[name] = b.CreateString(values[name])
     b.StartObject(max((s for s, _, _ in fields.values()), default=-1) + 1)
     for name, (slot, kind, default) in fields.items():
         value = values.get(name, default)
-        if kind == "ivec":
+        if kind in ("ivec", "str"):
             if name in vectors:
                 b.PrependUOffsetTRelativeSlot(slot, vectors[name], 0)
         elif kind == "pad":

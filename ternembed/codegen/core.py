@@ -169,6 +169,12 @@ class GeneratedModel:
     kernels: list[str] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)  # firmware/include/te_kernels_*.h to include
     sources: list[str] = field(default_factory=list)  # firmware/kernels/*.c to compile
+    state: list["StateVariable"] = field(default_factory=list)  # persistent buffers (resource variables)
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of te_state[], the persistent region (not part of the reused arena)."""
+        return max((v.offset + v.nbytes for v in self.state), default=0)
 
     @property
     def arena_bytes(self) -> int:
@@ -182,6 +188,16 @@ class GeneratedModel:
     @property
     def table_bytes(self) -> int:
         return sum(a.nbytes for a in self.arrays if not a.weight)
+
+
+@dataclass
+class StateVariable:
+    """A resource variable in te_state[]: where it lives and the flash array it starts from."""
+
+    name: str
+    offset: int
+    nbytes: int
+    initial: str = "NULL"  # the C name of its initial value (set by the step that carries it)
 
 
 # ---- the context -----------------------------------------------------------------------------
@@ -259,6 +275,10 @@ class EmitContext:
     def output(self, k: int = 0, ctype: str | None = None) -> str:
         return self.tensor(self.step.outputs[k], ctype)
 
+    def state(self, name: str, nbytes: int) -> str:
+        """The persistent buffer of resource variable `name` (te_state[], kept across invokes)."""
+        return f"TE_S(int8_t, {self._out.state_variable(name, nbytes).offset})"
+
     def scratch(self) -> str:
         if self.pos in self.mem.scratch:
             off, _ = self.mem.scratch[self.pos]
@@ -287,6 +307,13 @@ class _Collector:
         self.arrays: list[ConstArray] = []
         self.structs: list[str] = []
         self._names: set[str] = set()
+        self.state: dict[str, StateVariable] = {}
+
+    def state_variable(self, name: str, nbytes: int) -> StateVariable:
+        if name not in self.state:
+            end = max((v.offset + v.nbytes for v in self.state.values()), default=0)
+            self.state[name] = StateVariable(name, (end + 7) // 8 * 8, int(nbytes))
+        return self.state[name]
 
     def array(self, name: str, a: np.ndarray, weight: bool, comment: str) -> str:
         if a.size == 0:
@@ -339,7 +366,7 @@ def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
         inputs=[_tensor_info(plan, mem, i) for i in plan.inputs],
         outputs=[_tensor_info(plan, mem, i) for i in plan.outputs],
         kernels=sorted({s.kernel for s in plan.steps}), headers=kernel_headers(plan),
-        sources=kernel_sources(plan))
+        sources=kernel_sources(plan), state=list(out.state.values()))
 
 
 def _firmware():

@@ -92,3 +92,15 @@ def _transpose_conv(ctx: EmitContext, step: Step) -> list[str]:
     weights, bias = ctx.array("weights", "int8"), ctx.array("bias", "int32")
     return [ctx.call(f"te_transpose_conv_s8({params}, {quant}, {in_dims}, {ctx.input()}, {f_dims}, {weights}, "
                      f"{bias}, {out_dims}, {ctx.output()})")]
+
+
+@emitter("read_variable", "assign_variable", sources=("te_reshape_s8.c",), header="te_kernels_misc.h")
+def _variable(ctx: EmitContext, step: Step) -> list[str]:
+    """A copy between an activation and the variable's persistent buffer (te_state[])."""
+    moved = ctx.buffer(step.outputs[0] if step.outputs else step.inputs[0])
+    state = ctx.state(step.params["variable"], moved.nbytes)
+    if "initial" in step.params:
+        ctx._out.state_variable(step.params["variable"], moved.nbytes).initial = ctx.array("initial", "int8")
+    if step.kernel == "read_variable":
+        return [ctx.call(f"te_copy_s8({state}, {ctx.output(0, 'int8_t')}, {c_int(moved.nbytes)})")]
+    return [ctx.call(f"te_copy_s8({ctx.input(0, 'const int8_t')}, {state}, {c_int(moved.nbytes)})")]
