@@ -344,8 +344,9 @@ def test_zoo_host_c_equals_emulator(zoo, dsp):
         assert g.tobytes() == w.tobytes()
 
 
-@pytest.mark.qemu
-def test_zoo_selftest_on_qemu(zoo, tmp_path):
+def selftest_on_qemu(plan, inputs, folder) -> int:
+    """Export `plan` with `inputs` as self-test vectors, build it for QEMU's mps2-an386 and run
+    it: every output byte must equal the emulator's. Returns the number of samples."""
     import shutil
 
     from ternembed.boards import get_board
@@ -355,11 +356,17 @@ def test_zoo_selftest_on_qemu(zoo, tmp_path):
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not found")
-    plan, x = zoo
     board = "qemu_mps2_an386"
-    exp = export_project(plan, board, tmp_path / "zoo", test_inputs=[a[:3] for a in x])
+    exp = export_project(plan, board, folder, test_inputs=inputs)
     built = build_project(exp.out_dir, board, use_platformio=False)
     assert built.checks_ok, built.summary()
     code, out = run_semihosted(built.elf, get_board(board), timeout=120, icount=False)
     text = out.decode(errors="replace")
     assert f"TE-SELFTEST PASS {exp.test_samples}/{exp.test_samples}" in text and code == 0, text[-2000:]
+    return exp.test_samples
+
+
+@pytest.mark.qemu
+def test_zoo_selftest_on_qemu(zoo, tmp_path):
+    plan, x = zoo
+    selftest_on_qemu(plan, [a[:3] for a in x], tmp_path / "zoo")

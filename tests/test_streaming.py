@@ -110,21 +110,6 @@ def test_host_c_carries_state(streaming, dsp):
 
 @pytest.mark.qemu
 def test_selftest_on_qemu_carries_state(streaming, tmp_path):
-    import shutil
-
-    from ternembed.boards import get_board
-    from ternembed.build import build_project
-    from ternembed.device.qemu import run_semihosted
-    from ternembed.render import export_project
-    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not found")
+    from test_ops_data import selftest_on_qemu
     _, plan, frames = streaming
-    board = "qemu_mps2_an386"
-    exp = export_project(plan, board, tmp_path / "stream", test_inputs=[frames])
-    built = build_project(exp.out_dir, board, use_platformio=False)
-    assert built.checks_ok, built.summary()
-    code, out = run_semihosted(built.elf, get_board(board), timeout=120, icount=False)
-    text = out.decode(errors="replace")
-    assert exp.test_samples == INVOKES
-    assert f"TE-SELFTEST PASS {INVOKES}/{INVOKES}" in text and code == 0, text[-2000:]
+    assert selftest_on_qemu(plan, [frames], tmp_path / "stream") == INVOKES
