@@ -141,7 +141,7 @@ static int fake_invoke(void) {
 }
 static const te_proto_model model = {
     "fake", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "test",
-    32u, 2u, 1u, 1u, ins, copies, outs, offs, sizes, cycles, crcs, fake_invoke};
+    32u, 2u, 1u, 1u, ins, copies, outs, offs, sizes, cycles, crcs, fake_invoke, NULL};
 
 size_t host_serve(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
     in_p = in; in_n = n; in_k = 0; out_p = out; out_cap = cap; out_n = 0;
@@ -223,6 +223,10 @@ def test_c_protocol_session(host_proto):
 
     (f,) = serve(P.encode_frame(P.HELLO, 4, bytes.fromhex(FAKE_HASH)))
     assert P.parse_hello(f.payload).bound
+    (f,) = serve(P.encode_frame(P.RESET_STATE, 40))  # a model without state: nothing to do, acknowledged
+    assert (f.type, f.payload) == (P.RESET_STATE | 0x80, b"")
+    (f,) = serve(P.encode_frame(P.RESET_STATE, 41, b"\x00"))
+    assert f.type == P.ERROR and f.payload[0] == P.ERR_BAD_LENGTH
     x = bytes([1, 2, 3, 250, 0, 7])
     (f,) = serve(P.encode_frame(P.LOAD_INPUT, 5, P.load_input_request(0, 0, x)))
     assert f.type == P.LOAD_INPUT | 0x80 and struct.unpack("<I", f.payload)[0] == 6

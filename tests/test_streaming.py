@@ -113,3 +113,42 @@ def test_selftest_on_qemu_carries_state(streaming, tmp_path):
     from test_ops_data import selftest_on_qemu
     _, plan, frames = streaming
     assert selftest_on_qemu(plan, [frames], tmp_path / "stream") == INVOKES
+
+
+@pytest.mark.qemu
+def test_validate_sequence_over_serial_link_on_qemu(streaming, tmp_path):
+    """The protocol firmware over QEMU's UART: validate resets the state (RESET_STATE) and
+    compares the whole sequence; a second run after a reset is exact again."""
+    import shutil
+
+    from ternembed.boards import get_board
+    from ternembed.build import build_project
+    from ternembed.device.firmware import export_protocol_project
+    from ternembed.device.qemu import QemuSession
+    from ternembed.device.validate import validate
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not found")
+    _, plan, frames = streaming
+    board = "qemu_mps2_an386"
+    export_protocol_project(plan, board, tmp_path / "proto")
+    elf = build_project(tmp_path / "proto", use_platformio=False).elf
+    with QemuSession(elf, get_board(board)) as q:
+        for _ in range(2):
+            res = validate(tmp_path / "proto", q.url, [frames], progress=False, invoke_timeout=60)
+            assert res.status == "complete" and res.exact == INVOKES and res.layers_exact == INVOKES
+
+
+def test_ternarized_streaming_model_keeps_int8_state(streaming):
+    from ternembed.quantize.plan_pass import ternarize_plan
+    from ternembed.quantize.policy import TernaryConfig
+    _, plan, frames = streaming
+    config = TernaryConfig(method="fgq", group=8, first_last="ternary", depthwise="ternary", budget_bits=4.0)
+    tplan, _ = ternarize_plan(plan, config, [frames])
+    kernels = [s.kernel for s in tplan.steps]
+    assert "dwconv_t2_s8" in kernels and "fc_t2_s8" in kernels
+    assert [s for s in tplan.steps if s.kernel.endswith("variable")] == \
+        [s for s in plan.steps if s.kernel.endswith("variable")]
+    got, want = compile_host_model(tplan).run([frames]), emulate.run(tplan, [frames])
+    for g, w in zip(got, want):
+        assert g.tobytes() == w.tobytes()

@@ -365,6 +365,18 @@ static void cmd_hello(uint8_t seq, const uint8_t *req, uint32_t n)
     reply(TE_PROTO_HELLO | TE_PROTO_REPLY, seq, len);
 }
 
+static void cmd_reset_state(uint8_t seq, uint32_t n)
+{
+    if (n != 0u) {
+        reply_error(seq, TE_PROTO_RESET_STATE, TE_PROTO_ERR_BAD_LENGTH, "RESET_STATE takes no payload");
+        return;
+    }
+    if (M->reset_state != NULL) {
+        M->reset_state();
+    }
+    reply(TE_PROTO_RESET_STATE | TE_PROTO_REPLY, seq, 0u);
+}
+
 static void cmd_load_input(uint8_t seq, const uint8_t *req, uint32_t n)
 {
     uint32_t index, offset, len;
@@ -572,7 +584,7 @@ static void dispatch(uint32_t n)
     }
     last_req_crc = crc;
     last_req_valid = 1;
-    if (type != TE_PROTO_HELLO && type <= TE_PROTO_DUMP_LAYER && type != 0u && !bound) {
+    if (type != TE_PROTO_HELLO && type <= TE_PROTO_RESET_STATE && type != 0u && !bound) {
         reply_error(seq, type, TE_PROTO_ERR_NOT_BOUND,
                     "send HELLO with the model hash first");
         return;
@@ -596,6 +608,9 @@ static void dispatch(uint32_t n)
         break;
     case TE_PROTO_DUMP_LAYER:
         cmd_dump_layer(seq, req, plen);
+        break;
+    case TE_PROTO_RESET_STATE:
+        cmd_reset_state(seq, plen);
         break;
     default:
         reply_error(seq, type, TE_PROTO_ERR_UNKNOWN_COMMAND, "unknown command");

@@ -40,6 +40,7 @@ extern "C" {
 #define TE_PROTO_READ_LAYER_CYCLES 0x05u
 #define TE_PROTO_READ_LAYER_CHECKSUMS 0x06u
 #define TE_PROTO_DUMP_LAYER 0x07u
+#define TE_PROTO_RESET_STATE 0x08u /* streaming models: the variables back to their initial values */
 #define TE_PROTO_REPLY 0x80u
 #define TE_PROTO_ERROR 0xFEu
 #define TE_PROTO_NAK 0xFFu
@@ -84,6 +85,7 @@ typedef struct {
     uint32_t *layer_cycles;        /* num_layers entries (RAM) */
     uint32_t *layer_crcs;          /* num_layers entries (RAM) */
     int (*invoke)(void);           /* 0, or 1 + index of the failing layer */
+    void (*reset_state)(void);     /* the model's persistent state to its initial values */
 } te_proto_model;
 
 /* Serve requests forever (never returns). */

@@ -291,6 +291,10 @@ class DeviceClient:
             return self.invoke_timeout
         return min(self.invoke_timeout, max(self.timeout, 4 * self._invoke_seconds + 1.0))
 
+    def reset_state(self) -> None:
+        """Put a streaming model's variables back to their initial values (RESET_STATE)."""
+        self._transact(P.RESET_STATE, b"", self.timeout)
+
     def invoke(self, checksums: bool = False) -> P.InvokeResult:
         """Run the model on the loaded input; per-layer checksums with ``checksums``."""
         t = time.monotonic()

@@ -25,6 +25,7 @@ READ_OUTPUT = 0x04
 READ_LAYER_CYCLES = 0x05
 READ_LAYER_CHECKSUMS = 0x06
 DUMP_LAYER = 0x07
+RESET_STATE = 0x08  # streaming models: the variables back to their initial values
 REPLY_BIT = 0x80  # a successful reply has the request's type | 0x80
 ERROR = 0xFE
 NAK = 0xFF
@@ -32,6 +33,7 @@ NAK = 0xFF
 COMMAND_NAMES = {HELLO: "HELLO", LOAD_INPUT: "LOAD_INPUT", INVOKE: "INVOKE",
                  READ_OUTPUT: "READ_OUTPUT", READ_LAYER_CYCLES: "READ_LAYER_CYCLES",
                  READ_LAYER_CHECKSUMS: "READ_LAYER_CHECKSUMS", DUMP_LAYER: "DUMP_LAYER",
+                 RESET_STATE: "RESET_STATE",
                  ERROR: "ERROR", NAK: "NAK"}
 
 # INVOKE flags

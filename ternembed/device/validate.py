@@ -102,8 +102,9 @@ def expected_results(plan: Plan, inputs: list[np.ndarray], batch: int = 32) -> E
     crcs = np.zeros((n, len(plan.steps)), dtype=np.uint32)
     outs: list[list[bytes]] = []
     preds = []
+    state = emulate.initial_state(plan)  # a streaming model: one sequence across the batches
     for a in range(0, n, batch):
-        vals = emulate.run(plan, [x[a:a + batch] for x in inputs], keep_all=True)
+        vals = emulate.run(plan, [x[a:a + batch] for x in inputs], keep_all=True, state=state)
         m = len(vals[plan.outputs[0]])
         for t, step in enumerate(plan.steps):
             if step.outputs:
@@ -375,6 +376,11 @@ def validate(target: "Plan | Path | str", port: str | None, inputs, labels=None,
             last_write[0] = now
 
     expected = expected_results(plan, inputs)
+    # A streaming model runs the samples as one sequence from its initial state: reset it first,
+    # and never invoke twice per sample (so checksums always; no dumps, DUMP_LAYER re-runs).
+    stateful = bool(emulate.initial_state(plan))
+    if stateful:
+        checksums, max_dumps = True, 0
     own = client is None
     dev = client
     bar = None
@@ -384,6 +390,8 @@ def validate(target: "Plan | Path | str", port: str | None, inputs, labels=None,
         info = dev.hello(tgt.model_hash)
         result.device = _device_dict(info)
         _check_shapes(plan, info)
+        if stateful:
+            dev.reset_state()
         save(force=True)
         try:
             from tqdm import tqdm

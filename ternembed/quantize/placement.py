@@ -86,7 +86,7 @@ class Evaluator:
 
     def run(self, replace: dict[int, Step]) -> list[np.ndarray]:
         """Raw outputs with plan.steps[pos] replaced by replace[pos] (reruns from the first one)."""
-        from ..emulate import ADAPTERS
+        from ..emulate import ADAPTERS, STATE_KERNELS
         plan = self.plan
         if not replace:
             return list(self.ref_raw)
@@ -94,6 +94,8 @@ class Evaluator:
         vals = dict(self.values)
         for k in range(min(replace), len(plan.steps)):
             step = replace.get(k, plan.steps[k])
+            if step.kernel in STATE_KERNELS:  # streaming state: variables read as in the int8 run
+                continue
             res = ADAPTERS[step.kernel](step, [vals[i] for i in step.inputs])
             out = plan.buffers[step.outputs[0]]
             vals[step.outputs[0]] = np.asarray(res).reshape((self.n,) + tuple(out.shape[1:])).astype(out.dtype)
