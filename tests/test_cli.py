@@ -260,3 +260,12 @@ def test_validate_refuses_data_without_samples(tmp_path):
     assert code == 0, err
     assert_clean_error(*run("validate", tmp_path / "p", "--data", x, "--port", "socket://127.0.0.1:9"),
                        "no samples")
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`ternembed ... | head`: no 'internal error', no traceback, when the reader stops early."""
+    # `true` exits long before ternembed has imported numpy, so the write meets a closed pipe.
+    proc = subprocess.run(["bash", "-c", "set -o pipefail; \"$0\" -m ternembed inspect --json \"$1\" | true",
+                           sys.executable, str(MODELS / "mlperf_vww/vww_96_int8.tflite")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import random
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import warnings
 import zlib
@@ -460,9 +463,18 @@ def test_bench_writes_json_csv_png(root):
     assert len(doc["layers"]) == len(plan.steps) and doc["total"]["min_cycles"] > 0
     rows = (out / "bench.csv").read_text().splitlines()
     assert rows[0].startswith("layer,") and len(rows) == len(plan.steps) + 2
+    assert "median_ticks,min_ticks,max_ticks" in rows[0]  # QEMU counts instructions, not cycles
+    assert res.title == f"{plan.name} (int8)"
     with Image.open(out / "bench.png") as img:
         assert img.format == "PNG" and img.size[0] > 300
     print("\n" + res.summary())
+
+
+def test_chart_labels_drop_the_shared_prefix():
+    from ternembed.device.bench import short_names
+    names = ["StatefulPartitionedCall:0/model/conv1/Relu;bias", "StatefulPartitionedCall:0/model/dense/MatMul"]
+    assert short_names(names) == ["conv1/Relu", "dense/MatMul"]
+    assert short_names(["a" * 40]) == ["…" + "a" * 23]
 
 
 # ============================================================================ QEMU: faults
@@ -738,3 +750,27 @@ def test_mismatch_names_first_diverging_layer_and_dumps_it(root):
     doc = json.loads(report.read_text())
     assert doc["agreement"]["layers_bit_exact"] == 0
     assert f"first diverging layer {t}" in res.summary()
+
+
+def test_flash_resolves_a_relative_project_path(tmp_path, monkeypatch):
+    """`ternembed flash out/model` from the folder above: PlatformIO gets the project as an absolute
+    -d (it runs inside the project), and its own error line is what the user sees."""
+    from ternembed.pipeline import export_model
+    export_model(ROOT / "examples" / "digits" / "digits_int8.tflite", "nucleo", tmp_path / "out" / "model",
+                 ternary=False)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    # Stands in for PlatformIO (no board here): records how it was called, fails like a missing probe.
+    (fake / "pio").write_text("#!/bin/sh\necho \"$PWD|$*\" > \"$TE_PIO_LOG\"\n"
+                              "echo 'Error: Please specify upload_port for environment or use global "
+                              "--upload-port option.'\nexit 1\n")
+    (fake / "pio").chmod(0o755)
+    log = tmp_path / "pio.log"
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setenv("TE_PIO_LOG", str(log))
+    proc = subprocess.run([sys.executable, "-m", "ternembed", "flash", "out/model", "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and "Please specify upload_port" in proc.stderr, proc.stderr
+    cwd, args = log.read_text().strip().split("|")
+    project = str((tmp_path / "out" / "model").resolve())
+    assert Path(cwd).resolve() == Path(project) and f"-d {project}" in args.replace(str(tmp_path), str(tmp_path.resolve()))

@@ -43,6 +43,18 @@ class BenchResult:
     seconds: float = 0.0
     files: dict = field(default_factory=dict)
 
+    @property
+    def unit_word(self) -> str:
+        """What the counter counts: QEMU's -icount ticks on an emulated board, core cycles on a real one."""
+        return "ticks" if self.device.get("ticks_per_instruction") else "cycles"
+
+    @property
+    def title(self) -> str:
+        """The model and how it is quantized: int8 and ternary exports of one model share its name."""
+        from ..quantize.plan_pass import TERNARY_KERNELS
+        ternary = sum(r["kernel"] in TERNARY_KERNELS for r in self.layers)
+        return f"{self.model} ({f'{ternary} ternary layer(s)' if ternary else 'int8'})"
+
     def _ms(self, c: float) -> float:
         return c / self.device["cycles_hz"] * 1e3
 
@@ -168,8 +180,9 @@ def write_outputs(result: BenchResult, out_dir: Path, chart: bool = True) -> dic
     result.files["json"] = str(out_dir / "bench.json")
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["layer", "name", "op", "kernel", "median_cycles", "min_cycles", "max_cycles",
-                "median_ms", "share"])
+    # Columns named by what the counter holds (QEMU ticks or core cycles), so the file explains itself.
+    u = result.unit_word
+    w.writerow(["layer", "name", "op", "kernel", f"median_{u}", f"min_{u}", f"max_{u}", "median_ms", "share"])
     for r in result.table():
         w.writerow([r["index"], r["name"], r["op"], r["kernel"], f"{r['median_cycles']:.1f}",
                     r["min_cycles"], r["max_cycles"], f"{r['median_ms']:.6f}", f"{r['share']:.6f}"])
@@ -203,6 +216,19 @@ def _readable(path: str) -> None:
     os.chmod(path, 0o666 & ~mask)
 
 
+def short_names(names: list[str], width: int = 24) -> list[str]:
+    """Layer names without what they all share (converters prefix every tensor with the same
+    'StatefulPartitionedCall:...' or 'sequential/...'), cut to `width` from the informative end."""
+    first = [n.split(";")[0] for n in names]
+    prefix = os.path.commonprefix(first) if len(first) > 1 else ""
+    prefix = prefix[:prefix.rfind("/") + 1] if "/" in prefix else ("" if len(prefix) < 8 else prefix)
+    out = []
+    for n in first:
+        n = n[len(prefix):] or n
+        out.append(n if len(n) <= width else "…" + n[-(width - 1):])
+    return out
+
+
 def bar_chart_png(result: BenchResult) -> bytes:
     """A horizontal bar chart of per-layer median cycles (min..max whiskers), drawn with Pillow."""
     from PIL import Image, ImageDraw, ImageFont
@@ -213,7 +239,8 @@ def bar_chart_png(result: BenchResult) -> bytes:
     except TypeError:
         font = ImageFont.load_default()
     unit = result.device.get("cycles_unit", "cycles")
-    labels = [f"{r['index']:>3} {r['op'][:16]} {r['name'][:22]}" for r in rows]
+    names = short_names([r["name"] for r in rows])
+    labels = [f"{r['index']:>3} {r['kernel']:<14} {n}" for r, n in zip(rows, names)]
 
     def text_w(s: str) -> int:
         box = font.getbbox(s)
@@ -226,7 +253,7 @@ def bar_chart_png(result: BenchResult) -> bytes:
     img = Image.new("RGB", (width, height), "white")
     d = ImageDraw.Draw(img)
     tot = result.total()
-    d.text((10, 8), f"{result.model} on {result.device.get('board', '?')}: per-layer median "
+    d.text((10, 8), f"{result.title} on {result.device.get('board', '?')}: per-layer median "
                     f"{unit} over {result.runs} runs", fill="black", font=font)
     d.text((10, 24), f"total median {tot['median_cycles']:.0f} {unit} = {tot['median_ms']:.3f} ms "
                      f"at {result.device['cycles_hz'] / 1e6:g} MHz", fill="black", font=font)

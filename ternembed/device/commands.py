@@ -180,10 +180,16 @@ def cmd_bench(args) -> int:
 
 # ---- flash -------------------------------------------------------------------------------------
 
+def upload_command(pio: str, project: Path, env: str, upload_port: str | None = None) -> list[str]:
+    """`pio run -t upload` for the project, with an absolute -d (it also runs with cwd=project)."""
+    cmd = [pio, "run", "-d", str(Path(project).absolute()), "-e", env, "-t", "upload"]
+    return cmd + (["--upload-port", upload_port] if upload_port else [])
+
+
 def cmd_flash(args) -> int:
     from ..build import read_project
     from .run import project_board
-    project = Path(args.dir)
+    project = Path(args.dir).absolute()  # PlatformIO runs in the project: a relative -d would not resolve
     info = read_project(project)
     board = project_board(project, args.board)
     if board.emulated:
@@ -197,9 +203,7 @@ def cmd_flash(args) -> int:
         raise FlashError("PlatformIO is not installed: `pip install platformio` (or "
                          "`pip install 'ternembed[pio]'`), then run `ternembed flash` again")
     env = args.env or board.name
-    cmd = [pio, "run", "-d", str(project), "-e", env, "-t", "upload"]
-    if args.upload_port:
-        cmd += ["--upload-port", args.upload_port]
+    cmd = upload_command(pio, project, env, args.upload_port)
     if not args.json:
         print("$ " + " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=project, capture_output=args.json, text=True)
@@ -207,8 +211,8 @@ def cmd_flash(args) -> int:
         tail = ""
         if args.json:
             tail = "\n" + "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-        raise FlashError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}); is the board "
-                         f"connected, and can PlatformIO reach its registry the first time?{tail}")
+        log = (proc.stdout or "") + (proc.stderr or "")
+        raise FlashError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): {_upload_cause(log)}{tail}")
     if args.json:
         _print_json({"flashed": True, "board": board.name, "env": env,
                      "model_hash": info.get("model_hash"),
@@ -216,6 +220,16 @@ def cmd_flash(args) -> int:
     else:
         print(f"flashed {project} to {board.name} (model hash {info.get('model_hash', '?')[:16]})")
     return 0
+
+
+def _upload_cause(log: str) -> str:
+    """The likeliest cause in PlatformIO's words, instead of guessing board or network."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for key in ("Error:", "error:", "No such file", "not found", "Could not", "HTTPClientError", "Unknown"):
+        hit = next((ln for ln in lines if key in ln), None)
+        if hit:
+            return hit
+    return "see PlatformIO's output above (board connected? first run needs a network for the ST platform)"
 
 
 # ---- registration ------------------------------------------------------------------------------
