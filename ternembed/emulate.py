@@ -73,9 +73,12 @@ def _invoke(plan: Plan, inputs: list[np.ndarray], keep_all: bool, state: dict[st
         if step.kernel in STATE_KERNELS:
             run_state_step(plan, step, args, values, state)
             continue
-        result = ADAPTERS[step.kernel](step, args)
+        result = np.asarray(ADAPTERS[step.kernel](step, args))
         out = plan.buffers[step.outputs[0]]
-        values[step.outputs[0]] = np.asarray(result).reshape((n,) + out.sample_shape).astype(out.dtype)
+        shape = (n,) + out.sample_shape
+        if not step.inputs:  # a constant: the same for every sample
+            result = np.broadcast_to(result.reshape((1,) + out.sample_shape), shape)
+        values[step.outputs[0]] = result.reshape(shape).astype(out.dtype)
     if keep_all:
         return values
     return [values[i] for i in plan.outputs]
@@ -148,7 +151,9 @@ def _pool(step: Step, args: list[np.ndarray]) -> np.ndarray:
 @adapter("add_s8", "mul_s8")
 def _binary(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.elementwise import add, mul
-    return (add if step.kernel == "add_s8" else mul)(args[0], args[1], step.params["op"])
+    rank = max(a.ndim for a in args)  # broadcast the shapes right-aligned, the sample axis apart
+    a, b = (x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in args)
+    return (add if step.kernel == "add_s8" else mul)(a, b, step.params["op"])
 
 
 @adapter("softmax_s8")
@@ -183,6 +188,11 @@ def _mean(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.pool import mean
     p = step.params
     return mean(args[0], p["axes"], p["op"], p["keep_dims"])
+
+
+@adapter("constant_s8")
+def _constant(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    return step.params["data"]
 
 
 @adapter("strided_copy_s8")

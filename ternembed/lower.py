@@ -46,9 +46,15 @@ def _fail(op: Op, why: str) -> UnsupportedOpError:
     return UnsupportedOpError(f"op {op.index} {op.type}: {why}")
 
 
+# Ops that take a constant int8 operand as if it were an activation (batch-norm MUL/ADD, clipping
+# MAXIMUM/MINIMUM, ...): a `constant_s8` step copies it from flash into the arena before the op.
+CONST_OPERAND_OPS = {"ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "CONCATENATION", "PACK"}
+
+
 def lower(graph: Graph) -> Plan:
     """Lower a full-integer graph. Float and hybrid graphs go through calibrate.quantize_graph first."""
     steps: list[Step] = []
+    materialized: set[int] = set()
     for op in graph.ops:
         if op.type not in LOWERINGS:
             raise UnsupportedOpError(
@@ -57,6 +63,11 @@ def lower(graph: Graph) -> Plan:
             raise ModelError(f"{graph.name}: op {op.index} {op.type} has no inputs or no outputs")
         try:
             lowered = LOWERINGS[op.type](graph, op)  # one Step, or one per output (SPLIT, UNPACK)
+            for i in op.inputs if op.type in CONST_OPERAND_OPS else ():
+                if graph.tensors[i].is_const and i not in materialized:
+                    materialized.add(i)
+                    steps.append(Step(op.index, op.type, "constant_s8", [], [i],
+                                      {"data": graph.tensors[i].data.astype(np.int8)}))
             steps.extend(lowered if isinstance(lowered, list) else [lowered])
         except UnsupportedOpError as exc:
             raise UnsupportedOpError(f"{graph.name}: {exc}") from None
@@ -113,7 +124,7 @@ def _buffer(t: Tensor) -> Buffer:
 
 def _int8_act(graph: Graph, op: Op, index: int, role: str) -> Tensor:
     t = graph.tensors[index]
-    if t.is_const:
+    if t.is_const and op.type not in CONST_OPERAND_OPS:
         raise _fail(op, f"{role} tensor '{t.name}' is a constant; only activations are supported there")
     if t.dtype != "int8" or t.quant is None:
         raise _fail(op, f"{role} tensor '{t.name}' is {t.dtype}; int8 with quantization is needed")
@@ -349,6 +360,9 @@ def _relu(graph: Graph, op: Op) -> Step:
 @lowering("QUANTIZE")
 def _quantize(graph: Graph, op: Op) -> Step:
     from .kernels.misc import prepare_quantize, prepare_requantize
+    if "uint8" in (graph.tensors[op.inputs[0]].dtype, graph.tensors[op.outputs[0]].dtype):
+        from .lower_ops import requantize_table
+        return requantize_table(graph, op)  # int8 <-> uint8 at a model's edge
     x, out = graph.tensors[op.inputs[0]], _act(graph, op, out=True)
     if x.dtype == "float32" and not x.is_const:
         p = prepare_quantize(out.quant.s, out.quant.zp)

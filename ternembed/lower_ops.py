@@ -252,3 +252,22 @@ def _assign_variable(graph: Graph, op: Op) -> Step:
     value = _act(graph, op, 1)
     _, params = _variable(graph, op, value)
     return Step(op.index, op.type, "assign_variable", [value.index], [], params)
+
+
+def requantize_table(graph: Graph, op: Op) -> Step:
+    """QUANTIZE between int8 and uint8 (e.g. microWakeWord's uint8 output): TFLM's Requantize of
+    every possible byte, as a 256-byte table (table_s8 moves bytes, whatever their signedness)."""
+    from .fixedpoint import multiply_by_quantized_multiplier
+    from .kernels.misc import prepare_requantize
+    x, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    for t, role in ((x, "input"), (out, "output")):
+        if t.dtype not in ("int8", "uint8") or t.quant is None or t.quant.per_channel or t.is_const:
+            raise _fail(op, f"{role} tensor '{t.name}' must be an int8 or uint8 activation with one scale")
+    p = _wrap(op, prepare_requantize, x.quant.s, x.quant.zp, out.quant.s, out.quant.zp)
+    signed = np.arange(256, dtype=np.int64) - 128  # table index = the byte read as int8, + 128
+    values = signed if x.dtype == "int8" else signed & 0xFF
+    lo, hi = (0, 255) if out.dtype == "uint8" else (-128, 127)
+    result = multiply_by_quantized_multiplier(values - p.input_zero_point, p.multiplier, p.shift) \
+        + p.output_zero_point
+    table = np.clip(result, lo, hi).astype(out.dtype).view(np.int8)
+    return Step(op.index, op.type, "table_s8", [x.index], [out.index], {"table": table})

@@ -35,7 +35,7 @@ def _inputs(plan, rng):
             x = np.stack([rng.permutation(256) - 128 for _ in range(SAMPLES)]).reshape((SAMPLES,) + shape)
         else:
             x = rng.integers(-128, 128, (SAMPLES,) + shape)
-        out.append(x.astype(np.int8))
+        out.append(x.astype(plan.buffers[i].dtype))  # a uint8 input: the same bytes
     return out
 
 
@@ -245,12 +245,39 @@ def transpose_conv_model(rng) -> bytes:
                                "fused_activation_function": str(rng.choice(["NONE", "RELU"]))})
 
 
+def const_operand_model(rng) -> bytes:
+    """An elementwise op with a constant operand of lower rank (batch-norm MUL/ADD, clipping MAXIMUM)."""
+    op = str(rng.choice(["ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM"]))
+    shape = (1,) + _shape(rng, rank=3)
+    c_shape = shape[-1:] if rng.random() < 0.5 else (1, 1, 1, shape[-1])
+    qa, qc = _q(rng), _q(rng)
+    qo = qa if op in ("MAXIMUM", "MINIMUM") else (float(np.float32(max(qa[0], qc[0]) * 2)), int(rng.integers(-20, 20)))
+    if op == "MUL":
+        qo = (float(np.float32(qa[0] * qc[0] * 64)), qo[1])
+    const = tb.Tensor(c_shape, "int8", *qc, data=rng.integers(-128, 128, c_shape).astype(np.int8))
+    inputs = [tb.Tensor(shape, "int8", *qa), const]
+    if rng.random() < 0.5:
+        inputs.reverse()
+    return tb.single_op_model(op, inputs, [tb.Tensor(shape, "int8", *qo)])
+
+
+def quantize_uint8_model(rng) -> bytes:
+    """QUANTIZE between int8 and uint8 at a model's edge (microWakeWord's uint8 output)."""
+    dtypes = ["int8", "uint8"] if rng.random() < 0.5 else ["uint8", "int8"]
+    (s, z), so = _q(rng), float(np.float32(10 ** rng.uniform(-2.5, 0)))
+    zs = [z + 128 if d == "uint8" else z for d in dtypes]
+    zo = int(rng.integers(0, 256)) if dtypes[1] == "uint8" else int(rng.integers(-128, 128))
+    return tb.single_op_model("QUANTIZE", [tb.Tensor((1, 256), dtypes[0], s, zs[0])],
+                              [tb.Tensor((1, 256), dtypes[1], so, zo)])
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
     **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
+    "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM
 
@@ -326,7 +353,12 @@ def zoo_model() -> bytes:
     tc = act((1, 14, 12, 3), 0.15, -7)
     mb.add_op("TRANSPOSE_CONV", [const([1, 14, 12, 3]), tw, t2, tbias], [tc],
               {"padding": "SAME", "stride_h": 2, "stride_w": 2})
-    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, rs, tc]
+    scale = mb.add_tensor(tb.Tensor((3,), "int8", 0.02, 0, data=np.array([60, -90, 127], np.int8)))
+    bn = act((1, 14, 12, 3), 0.1, 4)
+    mb.add_op("MUL", [tc, scale], [bn])  # a batch-norm scale: a constant operand
+    u8 = mb.add_tensor(tb.Tensor((1, 14, 12, 3), "uint8", 0.12, 130))
+    mb.add_op("QUANTIZE", [bn], [u8])
+    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, rs, u8]
     return mb.build()
 
 

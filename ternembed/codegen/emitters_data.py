@@ -56,7 +56,7 @@ def _minmax(ctx: EmitContext, step: Step) -> list[str]:
 def _table(ctx: EmitContext, step: Step) -> list[str]:
     table = ctx.array("table", "int8")
     n = c_int(ctx.buffer(step.outputs[0]).size)
-    return [ctx.call(f"te_table_s8({ctx.input()}, {ctx.output()}, {n}, {table})")]
+    return [ctx.call(f"te_table_s8({ctx.input(0, 'const int8_t')}, {ctx.output(0, 'int8_t')}, {n}, {table})")]
 
 
 @emitter("prelu_s8", sources=("te_prelu_s8.c",), header="te_kernels_data.h")
@@ -104,3 +104,10 @@ def _variable(ctx: EmitContext, step: Step) -> list[str]:
     if step.kernel == "read_variable":
         return [ctx.call(f"te_copy_s8({state}, {ctx.output(0, 'int8_t')}, {c_int(moved.nbytes)})")]
     return [ctx.call(f"te_copy_s8({ctx.input(0, 'const int8_t')}, {state}, {c_int(moved.nbytes)})")]
+
+
+@emitter("constant_s8", sources=("te_reshape_s8.c",), header="te_kernels_misc.h")
+def _constant(ctx: EmitContext, step: Step) -> list[str]:
+    """A constant operand (e.g. a batch-norm scale for MUL) copied from flash into the arena."""
+    data = ctx.array("data", "int8")
+    return [ctx.call(f"te_copy_s8({data}, {ctx.output(0, 'int8_t')}, {c_int(ctx.buffer(step.outputs[0]).nbytes)})")]

@@ -18,7 +18,8 @@ INT8_VALUES = np.arange(-128, 128, dtype=np.int64)
 
 
 def table_lookup(x: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return np.asarray(table, np.int8)[np.asarray(x, np.int64) + 128]
+    """table[byte + 128], the byte read as int8 (a uint8 input or output is the same bytes)."""
+    return np.asarray(table, np.int8)[np.asarray(x).astype(np.int8).astype(np.int64) + 128]
 
 
 # ---- LEAKY_RELU ------------------------------------------------------------------------------

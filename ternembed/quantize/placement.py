@@ -94,7 +94,7 @@ class Evaluator:
         vals = dict(self.values)
         for k in range(min(replace), len(plan.steps)):
             step = replace.get(k, plan.steps[k])
-            if step.kernel in STATE_KERNELS:  # streaming state: variables read as in the int8 run
+            if step.kernel in STATE_KERNELS or not step.inputs:  # variables as read in the int8 run; constants
                 continue
             res = ADAPTERS[step.kernel](step, [vals[i] for i in step.inputs])
             out = plan.buffers[step.outputs[0]]
