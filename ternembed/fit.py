@@ -46,7 +46,7 @@ class Need:
         """From a project's ternembed_plan.json."""
         p = info["planned"]
         arena = -(-int(p["arena_bytes"]) // ARENA_SECTION_ALIGN) * ARENA_SECTION_ALIGN
-        static = int(info.get("protocol", {}).get("static_ram_bytes", 0))
+        static = int(info.get("protocol", {}).get("static_ram_bytes", 0)) + int(p.get("state_bytes", 0))
         ram = STACK_RESERVE + static + (0 if board.arena_ram is not None else arena)
         flash = int(p["weight_bytes"]) + int(p.get("table_bytes", 0)) + int(p.get("test_vector_bytes", 0))
         return cls(flash, ram, arena)

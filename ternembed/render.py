@@ -169,6 +169,7 @@ def plan_summary(plan: Plan, gen: GeneratedModel, board: Board, vectors: _Vector
             "weight_bytes": gen.weight_bytes,
             "table_bytes": gen.table_bytes,
             "arena_bytes": gen.arena_bytes,
+            "state_bytes": gen.state_bytes,  # te_state[]: streaming models' variables, in .bss
             "test_vector_bytes": vectors.nbytes,
             "plan_weight_bytes": int(plan.weight_bytes),
         },

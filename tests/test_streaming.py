@@ -132,7 +132,9 @@ def test_validate_sequence_over_serial_link_on_qemu(streaming, tmp_path):
     _, plan, frames = streaming
     board = "qemu_mps2_an386"
     export_protocol_project(plan, board, tmp_path / "proto")
-    elf = build_project(tmp_path / "proto", use_platformio=False).elf
+    built = build_project(tmp_path / "proto", use_platformio=False)
+    assert built.planned["state_bytes"] == PAST * FEATURES  # te_state[] is planned static RAM
+    elf = built.elf
     with QemuSession(elf, get_board(board)) as q:
         for _ in range(2):
             res = validate(tmp_path / "proto", q.url, [frames], progress=False, invoke_timeout=60)
