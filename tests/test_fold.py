@@ -83,6 +83,14 @@ def test_keras_reshape_chain_folds_and_is_bitexact_with_tflm():
         assert len(np.unique(o)) > 3
 
 
+@pytest.mark.qemu
+def test_keras_reshape_chain_selftest_on_qemu(tmp_path):
+    from test_ops_data import selftest_on_qemu
+    plan = lower(parse(keras_reshape_model()))
+    x = np.random.default_rng(2).integers(-128, 128, (4, 4, 5)).astype(np.int8)
+    assert selftest_on_qemu(plan, [x], tmp_path / "keras") == 4
+
+
 def test_shape_of_a_dynamic_tensor_is_not_folded_and_named():
     mb = tb.ModelBuilder()
     x = mb.add_tensor(tb.Tensor((1, 4), "int8", 0.1, 0, name="x"))
