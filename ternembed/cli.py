@@ -176,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("emulate", help="run a model in the bit-exact host emulator",
                        description="Run a model in the host emulator (exactly the integer arithmetic "
-                                   "of the generated C code) on a batch of inputs.")
+                                   "of the generated C code) on a batch of inputs. A streaming model "
+                                   "(resource variables) runs them as successive invokes, its state "
+                                   "carried from one to the next.")
     s.add_argument("model", help="path to a .tflite model")
     s.add_argument("--input", "-i", required=True, metavar="X.npy",
                    help="inputs with a leading sample axis (.npy, or .npz with array 'x')")

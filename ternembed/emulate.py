@@ -1,7 +1,8 @@
 """The host emulator: runs a Plan in numpy with exactly the integer arithmetic of the C kernels.
 
 Every kernel family has one adapter here that unpacks a Step's params and calls
-the numpy kernel in ternembed/kernels/. Samples run as a batch on a leading axis.
+the numpy kernel in ternembed/kernels/. Samples run as a batch on a leading axis; a model
+with state (resource variables) runs them one by one, as successive invokes.
 """
 from __future__ import annotations
 
