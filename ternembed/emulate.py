@@ -230,11 +230,12 @@ def _prelu(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return prelu(x, np.asarray(alpha).reshape((-1,) + dims4(alpha_shape)), step.params["op"])
 
 
-@adapter("resize_nearest_s8")
-def _resize_nearest(step: Step, args: list[np.ndarray]) -> np.ndarray:
-    from .kernels.data import resize_nearest
+@adapter("resize_nearest_s8", "resize_bilinear_s8")
+def _resize(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import resize_bilinear, resize_nearest
     p = step.params
-    return resize_nearest(args[0], p["in_shape"], p["rows"], p["cols"])
+    fn = resize_nearest if step.kernel == "resize_nearest_s8" else resize_bilinear
+    return fn(args[0], p["in_shape"], p["rows"], p["cols"])
 
 
 @adapter("transpose_conv_s8")

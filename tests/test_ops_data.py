@@ -213,14 +213,14 @@ def prelu_model(rng) -> bytes:
                               [tb.Tensor(out, "int8", so, int(rng.integers(-50, 50)))])
 
 
-def resize_model(rng) -> bytes:
+def resize_model(rng, op="RESIZE_NEAREST_NEIGHBOR") -> bytes:
     shape = (int(rng.integers(1, 3)),) + _shape(rng, rank=3, hi=7)
     size = [int(v) for v in rng.integers(1, 15, 2)]
     align = bool(rng.random() < 0.4)
     half = bool(rng.random() < 0.5) and not align  # TF refuses both
     s, z = _q(rng)
     return tb.single_op_model(
-        "RESIZE_NEAREST_NEIGHBOR", [tb.Tensor(shape, "int8", s, z), _i32(size)],
+        op, [tb.Tensor(shape, "int8", s, z), _i32(size)],
         [tb.Tensor((shape[0], *size, shape[3]), "int8", s, z)], {"align_corners": align, "half_pixel_centers": half})
 
 
@@ -277,6 +277,7 @@ MAKERS = {
     **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
+    "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"),
     "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM
@@ -341,8 +342,10 @@ def zoo_model() -> bytes:
     alpha = mb.add_tensor(tb.Tensor((2,), "int8", 0.01, 3, data=np.array([-70, 90], np.int8)))
     pr = act((1, 4, 1, 2), 0.02, 0)
     mb.add_op("PRELU", [lr, alpha], [pr])
-    rs = act((1, 7, 3, 2), 0.02, 0)
-    mb.add_op("RESIZE_NEAREST_NEIGHBOR", [pr, const([7, 3])], [rs], {"half_pixel_centers": True})
+    rn = act((1, 7, 3, 2), 0.02, 0)
+    mb.add_op("RESIZE_NEAREST_NEIGHBOR", [pr, const([7, 3])], [rn], {"half_pixel_centers": True})
+    rs = act((1, 11, 5, 2), 0.02, 0)
+    mb.add_op("RESIZE_BILINEAR", [rn, const([11, 5])], [rs], {"half_pixel_centers": True})
     rng = np.random.default_rng(0)
     tw = mb.add_tensor(tb.Tensor((3, 3, 3, 5), "int8", [0.01, 0.02, 0.015], [0, 0, 0], data=rng.integers(
         -127, 128, (3, 3, 3, 5)).astype(np.int8)))

@@ -98,6 +98,11 @@ void te_prelu_bcast_s8(const te_dims *dims1, const int8_t *input, const te_dims 
 void te_resize_nearest_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,
                           const int32_t *rows, const int32_t *cols, int8_t *output);
 
+/* ---- RESIZE_BILINEAR: TFLM's integer interpolation. rows / cols: per output coordinate
+ * (lower index, upper index, position - 1024 * lower), 10 fractional bits, computed at export. */
+void te_resize_bilinear_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,
+                           const int32_t *rows, const int32_t *cols, int8_t *output);
+
 /* ---- TRANSPOSE_CONV: out[b, oy, ox, oc] = requantize_oc(bias[oc] + sum over the taps (ky, kx)
  * with (oy + pad_h - ky) = iy * stride_h and (ox + pad_w - kx) = ix * stride_w inside the input of
  * sum_ic (in[b, iy, ix, ic] + input_offset) * w[oc, ky, kx, ic]) + output_offset, clamped to act.

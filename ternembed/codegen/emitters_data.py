@@ -73,11 +73,13 @@ def _prelu(ctx: EmitContext, step: Step) -> list[str]:
 
 
 @emitter("resize_nearest_s8", sources=("te_resize_nearest_s8.c",), header="te_kernels_data.h")
-def _resize_nearest(ctx: EmitContext, step: Step) -> list[str]:
+@emitter("resize_bilinear_s8", sources=("te_resize_bilinear_s8.c",), header="te_kernels_data.h")
+def _resize(ctx: EmitContext, step: Step) -> list[str]:
+    """Index (nearest) or tap (bilinear) tables per output row and column, computed at export."""
     in_dims = ctx.dims("in_dims", step.params["in_shape"])
     rows, cols = ctx.array("rows", "int32"), ctx.array("cols", "int32")
     n_rows, n_cols = len(step.params["rows"]), len(step.params["cols"])
-    return [ctx.call(f"te_resize_nearest_s8({in_dims}, {ctx.input()}, {n_rows}, {n_cols}, {rows}, {cols}, "
+    return [ctx.call(f"te_{step.kernel}({in_dims}, {ctx.input()}, {n_rows}, {n_cols}, {rows}, {cols}, "
                      f"{ctx.output()})")]
 
 

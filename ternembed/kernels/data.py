@@ -223,3 +223,37 @@ def resize_nearest(x: np.ndarray, in_shape: Sequence[int], rows: np.ndarray, col
     """x: [samples, ...] whole NHWC tensors of in_shape -> [samples, N, len(rows), len(cols), C]."""
     x = np.asarray(x).reshape((len(x),) + tuple(in_shape))
     return x[:, :, rows][:, :, :, cols]
+
+
+# ---- RESIZE_BILINEAR: TFLM's integer interpolation (10 fractional bits per axis) ---------------
+
+def _c_div(a: np.ndarray, b: int) -> np.ndarray:
+    """C integer division (truncates toward zero)."""
+    return np.where(a >= 0, a // b, -((-a) // b))
+
+
+def bilinear_taps(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
+    """[out_size, 3] int32: (lower index, upper index, position - 1024 * lower) per output coordinate,
+    TFLM's ComputeInterpolationValuesInteger."""
+    if align_corners and out_size > 1:
+        scale = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        scale = ((1 << 10) * in_size + out_size // 2) // out_size
+    o = np.arange(out_size, dtype=np.int64)
+    pos = o * scale + (scale // 2 - (1 << 9) if half_pixel_centers else 0)
+    lower = np.maximum(_c_div(pos, 1 << 10), 0)
+    upper = np.minimum(_c_div(pos + (1 << 10) - 1, 1 << 10), in_size - 1)
+    return np.stack([lower, upper, pos - (1 << 10) * lower], axis=1).astype(np.int32)
+
+
+def resize_bilinear(x: np.ndarray, in_shape: Sequence[int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """x: [samples, ...] whole NHWC int8 tensors of in_shape -> [samples, N, len(rows), len(cols), C]."""
+    x = np.asarray(x, np.int64).reshape((len(x),) + tuple(in_shape))
+    y0, y1, wy = (np.asarray(rows[:, k], np.int64)[:, None] for k in range(3))  # [out_h, 1]
+    x0, x1, wx = (np.asarray(cols[:, k], np.int64)[None, :] for k in range(3))  # [1, out_w]
+    one = 1 << 10
+    w = [((one - wy) * (one - wx))[..., None], (wy * (one - wx))[..., None],
+         ((one - wy) * wx)[..., None], (wy * wx)[..., None]]
+    total = x[:, :, y0, x0] * w[0] + x[:, :, y1, x0] * w[1] + x[:, :, y0, x1] * w[2] + x[:, :, y1, x1] * w[3]
+    rounded = total + np.where(total > 0, 1 << 19, -(1 << 19))
+    return _c_div(rounded, 1 << 20).astype(np.int8)
