@@ -173,8 +173,9 @@ def _prelu(graph: Graph, op: Op) -> Step:
     return Step(op.index, op.type, "prelu_s8", inputs, [out.index], params)
 
 
-@lowering("RESIZE_NEAREST_NEIGHBOR")
-def _resize_nearest(graph: Graph, op: Op) -> Step:
+@lowering("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")
+def _resize(graph: Graph, op: Op) -> Step:
+    """Index (nearest) or tap (bilinear) tables per output row and column, by TFLM's rules."""
     x, out = _act(graph, op), _act(graph, op, out=True)
     if len(x.shape) != 4:
         raise _fail(op, f"expects a 4-D input, got {list(x.shape)}")
@@ -182,10 +183,15 @@ def _resize_nearest(graph: Graph, op: Op) -> Step:
     if tuple(out.shape) != (x.shape[0], out_h, out_w, x.shape[3]):
         raise _fail(op, f"output shape {list(out.shape)} is not {[x.shape[0], out_h, out_w, x.shape[3]]}")
     align, half = bool(op.options.get("align_corners", False)), bool(op.options.get("half_pixel_centers", False))
-    params = {"rows": data.nearest_indices(x.shape[1], out_h, align, half).astype(np.int32),
-              "cols": data.nearest_indices(x.shape[2], out_w, align, half).astype(np.int32),
-              "in_shape": tuple(x.shape)}
-    return Step(op.index, op.type, "resize_nearest_s8", [x.index], [out.index], params)
+    if align and half:
+        raise _fail(op, "align_corners and half_pixel_centers together (TFLM refuses it)")
+    if op.type == "RESIZE_BILINEAR":
+        kernel, table = "resize_bilinear_s8", data.bilinear_taps
+    else:
+        kernel, table = "resize_nearest_s8", data.nearest_indices
+    params = {"rows": table(x.shape[1], out_h, align, half).astype(np.int32),
+              "cols": table(x.shape[2], out_w, align, half).astype(np.int32), "in_shape": tuple(x.shape)}
+    return Step(op.index, op.type, kernel, [x.index], [out.index], params)
 
 
 # ---- TRANSPOSE_CONV --------------------------------------------------------------------------
@@ -272,18 +278,3 @@ def requantize_table(graph: Graph, op: Op) -> Step:
     table = np.clip(result, lo, hi).astype(out.dtype).view(np.int8)
     return Step(op.index, op.type, "table_s8", [x.index], [out.index], {"table": table})
 
-
-@lowering("RESIZE_BILINEAR")
-def _resize_bilinear(graph: Graph, op: Op) -> Step:
-    x, out = _act(graph, op), _act(graph, op, out=True)
-    if len(x.shape) != 4:
-        raise _fail(op, f"expects a 4-D input, got {list(x.shape)}")
-    out_h, out_w = _const_ints(graph, op, 1, "the size")
-    if tuple(out.shape) != (x.shape[0], out_h, out_w, x.shape[3]):
-        raise _fail(op, f"output shape {list(out.shape)} is not {[x.shape[0], out_h, out_w, x.shape[3]]}")
-    align, half = bool(op.options.get("align_corners", False)), bool(op.options.get("half_pixel_centers", False))
-    if align and half:
-        raise _fail(op, "align_corners and half_pixel_centers together (TFLM refuses it)")
-    params = {"rows": data.bilinear_taps(x.shape[1], out_h, align, half),
-              "cols": data.bilinear_taps(x.shape[2], out_w, align, half), "in_shape": tuple(x.shape)}
-    return Step(op.index, op.type, "resize_bilinear_s8", [x.index], [out.index], params)
