@@ -154,3 +154,20 @@ def test_ternarized_streaming_model_keeps_int8_state(streaming):
     got, want = compile_host_model(tplan).run([frames]), emulate.run(tplan, [frames])
     for g, w in zip(got, want):
         assert g.tobytes() == w.tobytes()
+
+
+def test_init_subgraph_that_computes_is_named_unsupported():
+    from ternembed.errors import UnsupportedOpError
+    mb = tb.ModelBuilder()
+    k, init = mb.add_subgraph()
+    h0 = init.add_tensor(tb.Tensor((), "resource"))
+    init.add_op("VAR_HANDLE", [], [h0], {"shared_name": "v"})
+    a = init.add_tensor(tb.Tensor((1, 4), "int8", 0.1, 0))  # not a constant: computed by an input
+    init.add_op("ASSIGN_VARIABLE", [h0, a], [])
+    mb.add_op("CALL_ONCE", [], [], {"init_subgraph_index": k})
+    x = mb.add_tensor(tb.Tensor((1, 4), "int8", 0.1, 0))
+    y = mb.add_tensor(tb.Tensor((1, 4), "int8", 0.1, 0))
+    mb.add_op("RELU", [x], [y])
+    mb.inputs, mb.outputs = [x], [y]
+    with pytest.raises(UnsupportedOpError, match="op 0 CALL_ONCE is not supported"):
+        lower(parse(mb.build()))
