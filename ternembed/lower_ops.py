@@ -278,3 +278,13 @@ def requantize_table(graph: Graph, op: Op) -> Step:
     table = np.clip(result, lo, hi).astype(out.dtype).view(np.int8)
     return Step(op.index, op.type, "table_s8", [x.index], [out.index], {"table": table})
 
+
+
+@lowering("DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
+def _depth_space(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if len(x.shape) != 4:
+        raise _fail(op, f"expects a 4-D input, got {list(x.shape)}")
+    fn = data.depth_to_space_params if op.type == "DEPTH_TO_SPACE" else data.space_to_depth_params
+    p = _wrap(op, fn, x.shape, int(op.options.get("block_size", 0)))
+    return _copy_step(op, x, out, p, x.size)

@@ -271,13 +271,25 @@ def quantize_uint8_model(rng) -> bytes:
                               [tb.Tensor((1, 256), dtypes[1], so, zo)])
 
 
+def depth_space_model(rng) -> bytes:
+    b = int(rng.integers(1, 4))
+    n, h, w, c = 1, int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    small, big = (n, h, w, c * b * b), (n, h * b, w * b, c)
+    s, z = _q(rng)
+    if rng.random() < 0.5:
+        return tb.single_op_model("DEPTH_TO_SPACE", [tb.Tensor(small, "int8", s, z)], [tb.Tensor(big, "int8", s, z)],
+                                  {"block_size": b})
+    return tb.single_op_model("SPACE_TO_DEPTH", [tb.Tensor(big, "int8", s, z)], [tb.Tensor(small, "int8", s, z)],
+                              {"block_size": b})
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
     **{op: binary_model(op) for op in ("SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM")},
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
-    "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"),
+    "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"), "DEPTH_TO_SPACE, SPACE_TO_DEPTH": depth_space_model,
     "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM

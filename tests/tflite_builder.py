@@ -39,7 +39,8 @@ BUILTIN_OPERATOR = {
     "PADV2": 60, "SUM": 74, "LEAKY_RELU": 98, "QUANTIZE": 114, "HARD_SWISH": 117,
     "GATHER": 36, "SPLIT": 49, "CAST": 53, "PRELU": 54, "SLICE": 65, "TRANSPOSE_CONV": 67,
     "SHAPE": 77, "REDUCE_PROD": 81, "PACK": 83, "UNPACK": 88, "RESIZE_NEAREST_NEIGHBOR": 97,
-    "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102, "RESIZE_BILINEAR": 23, "CALL_ONCE": 129, "VAR_HANDLE": 142,
+    "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102, "RESIZE_BILINEAR": 23, "DEPTH_TO_SPACE": 5,
+    "SPACE_TO_DEPTH": 26, "CALL_ONCE": 129, "VAR_HANDLE": 142,
     "READ_VARIABLE": 143, "ASSIGN_VARIABLE": 144,
 }
 
@@ -99,6 +100,8 @@ OPTION_TABLES = {
                              "align_corners": (2, "bool", False), "half_pixel_centers": (3, "bool", False)}),
     "TRANSPOSE_CONV": (49, {"padding": (0, "pad", 0), "stride_w": (1, "i32", 1),
                             "stride_h": (2, "i32", 1), "fused_activation_function": (3, "act", 0)}),
+    "DEPTH_TO_SPACE": (94, {"block_size": (0, "i32", 0)}),
+    "SPACE_TO_DEPTH": (19, {"block_size": (0, "i32", 0)}),
     "CALL_ONCE": (103, {"init_subgraph_index": (0, "i32", 0)}),
     "VAR_HANDLE": (111, {"container": (0, "str", None), "shared_name": (1, "str", None)}),
     "READ_VARIABLE": (112, {}),

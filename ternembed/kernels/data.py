@@ -257,3 +257,26 @@ def resize_bilinear(x: np.ndarray, in_shape: Sequence[int], rows: np.ndarray, co
     total = x[:, :, y0, x0] * w[0] + x[:, :, y1, x0] * w[1] + x[:, :, y0, x1] * w[2] + x[:, :, y1, x1] * w[3]
     rounded = total + np.where(total > 0, 1 << 19, -(1 << 19))
     return _c_div(rounded, 1 << 20).astype(np.int8)
+
+
+# ---- DEPTH_TO_SPACE / SPACE_TO_DEPTH: block rearrangements, strided copies of 5 dims --------------
+
+def depth_to_space_params(shape: Sequence[int], block: int) -> StridedCopyParams:
+    """out[n, h*b + i, w*b + j, c] = in[n, h, w, (i*b + j)*C' + c]; shape: the NHWC input."""
+    n, h, w, c = (int(d) for d in shape)
+    if block < 1 or c % (block * block):
+        raise UnsupportedOpError(f"DEPTH_TO_SPACE block {block} does not divide {c} channels")
+    cc = c // (block * block)
+    # output order (n, h, i, w, j, c') -> input strides
+    return strided_copy_params(0, [n, h, block, w, block, cc],
+                               [h * w * c, w * c, block * cc, c, cc, 1])
+
+
+def space_to_depth_params(shape: Sequence[int], block: int) -> StridedCopyParams:
+    """out[n, h, w, (i*b + j)*C + c] = in[n, h*b + i, w*b + j, c]; shape: the NHWC input."""
+    n, h, w, c = (int(d) for d in shape)
+    if block < 1 or h % block or w % block:
+        raise UnsupportedOpError(f"SPACE_TO_DEPTH block {block} does not divide {h}x{w}")
+    # output order (n, h', w', i, j, c) -> input strides
+    return strided_copy_params(0, [n, h // block, w // block, block, block, c],
+                               [h * w * c, block * w * c, block * c, w * c, c, 1])
