@@ -202,6 +202,12 @@ def _strided_copy(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return strided_copy(args[0], step.params["copy"])
 
 
+@adapter("gather_s8")
+def _gather(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import gather
+    return gather(args[0], step.params["gather"], step.params["indices"])
+
+
 @adapter("pack_s8")
 def _pack(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.data import pack

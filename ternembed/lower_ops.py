@@ -288,3 +288,15 @@ def _depth_space(graph: Graph, op: Op) -> Step:
     fn = data.depth_to_space_params if op.type == "DEPTH_TO_SPACE" else data.space_to_depth_params
     p = _wrap(op, fn, x.shape, int(op.options.get("block_size", 0)))
     return _copy_step(op, x, out, p, x.size)
+
+
+@lowering("GATHER")
+def _gather(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if op.options.get("batch_dims", 0):
+        raise _fail(op, "batch_dims is not supported")
+    indices = np.asarray(_const_ints(graph, op, 1, "the indices"), np.int32)
+    p = _wrap(op, data.gather_params, x.shape, int(op.options.get("axis", 0)), indices.tolist())
+    if p.outer * indices.size * p.inner != out.size:
+        raise _fail(op, f"gathering {indices.size} of {list(x.shape)} does not give {list(out.shape)}")
+    return Step(op.index, op.type, "gather_s8", [x.index], [out.index], {"gather": p, "indices": indices})

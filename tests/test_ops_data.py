@@ -283,6 +283,18 @@ def depth_space_model(rng) -> bytes:
                               {"block_size": b})
 
 
+def gather_model(rng) -> bytes:
+    shape = _shape(rng)
+    axis = int(rng.integers(-len(shape), len(shape)))
+    idx_shape = _shape(rng, rank=int(rng.integers(1, 3)), hi=5)
+    indices = rng.integers(0, shape[axis], idx_shape).astype(np.int32)
+    a = axis % len(shape)
+    out = tuple(shape[:a]) + idx_shape + tuple(shape[a + 1:])
+    s, z = _q(rng)
+    return tb.single_op_model("GATHER", [tb.Tensor(shape, "int8", s, z), tb.Tensor(idx_shape, "int32", data=indices)],
+                              [tb.Tensor(out, "int8", s, z)], {"axis": axis})
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
@@ -290,6 +302,7 @@ MAKERS = {
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
     "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"), "DEPTH_TO_SPACE, SPACE_TO_DEPTH": depth_space_model,
+    "GATHER": gather_model,
     "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM
@@ -373,7 +386,9 @@ def zoo_model() -> bytes:
     mb.add_op("MUL", [tc, scale], [bn])  # a batch-norm scale: a constant operand
     u8 = mb.add_tensor(tb.Tensor((1, 14, 12, 3), "uint8", 0.12, 130))
     mb.add_op("QUANTIZE", [bn], [u8])
-    mb.inputs, mb.outputs = [x, y], [sv0, sp0, sp1, sq, rs, u8]
+    ga = act((1, 3, 1, 2))
+    mb.add_op("GATHER", [sp0, const([2, 0, 2])], [ga], {"axis": 1})  # a constant row selection
+    mb.inputs, mb.outputs = [x, y], [sv0, ga, sp1, sq, rs, u8]
     return mb.build()
 
 

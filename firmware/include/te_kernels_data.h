@@ -98,6 +98,14 @@ void te_prelu_bcast_s8(const te_dims *dims1, const int8_t *input, const te_dims 
 void te_resize_nearest_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,
                           const int32_t *rows, const int32_t *cols, int8_t *output);
 
+/* ---- GATHER (constant indices): out[o, k] = in[o, indices[k]], rows of inner bytes ---------- */
+typedef struct {
+    int32_t outer, axis_size, inner;
+} te_gather_params;
+
+void te_gather_s8(const int8_t *input, int8_t *output, const int32_t *indices, int32_t count,
+                  const te_gather_params *p);
+
 /* ---- RESIZE_BILINEAR: TFLM's integer interpolation. rows / cols: per output coordinate
  * (lower index, upper index, position - 1024 * lower), 10 fractional bits, computed at export. */
 void te_resize_bilinear_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,

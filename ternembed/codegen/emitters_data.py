@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.data import PackParams, StridedCopyParams
+from ..kernels.data import GatherParams, PackParams, StridedCopyParams
 from ..kernels.transpose_conv import TransposeConvParams
 from ..kernels.unary import PreluParams
 from ..plan import Step
@@ -113,3 +113,11 @@ def _constant(ctx: EmitContext, step: Step) -> list[str]:
     """A constant operand (e.g. a batch-norm scale for MUL) copied from flash into the arena."""
     data = ctx.array("data", "int8")
     return [ctx.call(f"te_copy_s8({data}, {ctx.output(0, 'int8_t')}, {c_int(ctx.buffer(step.outputs[0]).nbytes)})")]
+
+
+@emitter("gather_s8", sources=("te_gather_s8.c",), header="te_kernels_data.h")
+def _gather(ctx: EmitContext, step: Step) -> list[str]:
+    params = ctx.params_struct("te_gather_params", "params", ctx.find_param(GatherParams, "gather"))
+    indices = ctx.array("indices", "int32")
+    count = len(step.params["indices"])
+    return [ctx.call(f"te_gather_s8({ctx.input()}, {ctx.output()}, {indices}, {count}, {params})")]

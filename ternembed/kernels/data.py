@@ -280,3 +280,28 @@ def space_to_depth_params(shape: Sequence[int], block: int) -> StridedCopyParams
     # output order (n, h', w', i, j, c) -> input strides
     return strided_copy_params(0, [n, h // block, w // block, block, block, c],
                                [h * w * c, block * w * c, block * c, w * c, c, 1])
+
+
+# ---- GATHER with constant indices: rows of `inner` bytes picked along one axis ------------------
+
+@dataclass(frozen=True)
+class GatherParams:
+    """out[o, k] = in[o, indices[k]], rows of `inner` bytes; `outer` blocks of `axis_size` rows."""
+
+    outer: int
+    axis_size: int
+    inner: int
+
+
+def gather_params(shape: Sequence[int], axis: int, indices: Sequence[int]) -> GatherParams:
+    a = _axis(axis, len(shape), "GATHER")
+    if any(not 0 <= int(i) < int(shape[a]) for i in indices):
+        raise UnsupportedOpError(f"GATHER indices outside [0, {shape[a]}) (TFLM refuses them)")
+    return GatherParams(int(np.prod(shape[:a], dtype=np.int64)), int(shape[a]),
+                        int(np.prod(shape[a + 1:], dtype=np.int64)))
+
+
+def gather(x: np.ndarray, p: GatherParams, indices: np.ndarray) -> np.ndarray:
+    """x: [samples, ...] whole tensors -> [samples, outer * len(indices) * inner]."""
+    x = np.asarray(x).reshape(len(x), p.outer, p.axis_size, p.inner)
+    return x[:, :, np.asarray(indices, np.int64).reshape(-1)].reshape(len(x), -1)
