@@ -300,3 +300,13 @@ def _gather(graph: Graph, op: Op) -> Step:
     if p.outer * indices.size * p.inner != out.size:
         raise _fail(op, f"gathering {indices.size} of {list(x.shape)} does not give {list(out.shape)}")
     return Step(op.index, op.type, "gather_s8", [x.index], [out.index], {"gather": p, "indices": indices})
+
+
+@lowering("REVERSE_V2", "BROADCAST_TO")
+def _reverse_broadcast(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if op.type == "REVERSE_V2":
+        p = _wrap(op, data.reverse_params, x.shape, _const_ints(graph, op, 1, "the axes"))
+    else:
+        p = _wrap(op, data.broadcast_to_params, x.shape, out.shape)
+    return _copy_step(op, x, out, p, out.size)

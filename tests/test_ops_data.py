@@ -295,6 +295,20 @@ def gather_model(rng) -> bytes:
                               [tb.Tensor(out, "int8", s, z)], {"axis": axis})
 
 
+def reverse_broadcast_model(rng) -> bytes:
+    shape = _shape(rng)
+    s, z = _q(rng)
+    if rng.random() < 0.5:
+        first = int(rng.integers(0, len(shape)))  # TFLM takes contiguous axes only
+        axes = list(range(first, int(rng.integers(first + 1, len(shape) + 1))))
+        return tb.single_op_model("REVERSE_V2", [tb.Tensor(shape, "int8", s, z), _i32(axes)],
+                                  [tb.Tensor(shape, "int8", s, z)])
+    out = tuple(int(v) for v in rng.integers(1, 4, int(rng.integers(0, 2)))) + shape
+    small = tuple(d if rng.random() < 0.5 else 1 for d in shape)
+    return tb.single_op_model("BROADCAST_TO", [tb.Tensor(small, "int8", s, z), _i32(out)],
+                              [tb.Tensor(out, "int8", s, z)])
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
@@ -302,7 +316,7 @@ MAKERS = {
     "HARD_SWISH": table_model("HARD_SWISH"), "LEAKY_RELU": table_model("LEAKY_RELU"), "PRELU": prelu_model,
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
     "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"), "DEPTH_TO_SPACE, SPACE_TO_DEPTH": depth_space_model,
-    "GATHER": gather_model,
+    "GATHER": gather_model, "REVERSE_V2, BROADCAST_TO": reverse_broadcast_model,
     "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM

@@ -305,3 +305,23 @@ def gather(x: np.ndarray, p: GatherParams, indices: np.ndarray) -> np.ndarray:
     """x: [samples, ...] whole tensors -> [samples, outer * len(indices) * inner]."""
     x = np.asarray(x).reshape(len(x), p.outer, p.axis_size, p.inner)
     return x[:, :, np.asarray(indices, np.int64).reshape(-1)].reshape(len(x), -1)
+
+
+def reverse_params(shape: Sequence[int], axes: Sequence[int]) -> StridedCopyParams:
+    """REVERSE_V2: the reversed axes walk backwards from their last element."""
+    rank = len(shape)
+    if any(not 0 <= int(a) < rank for a in axes):
+        raise UnsupportedOpError(f"REVERSE_V2 axes {list(axes)} outside [0, {rank}) (TFLM refuses them)")
+    rm = _row_major_strides(shape)
+    flip = {int(a) for a in axes}
+    offset = sum((int(shape[a]) - 1) * rm[a] for a in flip)
+    return strided_copy_params(offset, shape, [-rm[a] if a in flip else rm[a] for a in range(rank)])
+
+
+def broadcast_to_params(shape: Sequence[int], out_shape: Sequence[int]) -> StridedCopyParams:
+    """BROADCAST_TO: stride 0 along the dims the input repeats."""
+    shape = (1,) * (len(out_shape) - len(shape)) + tuple(int(d) for d in shape)
+    if any(d not in (1, o) for d, o in zip(shape, out_shape)):
+        raise UnsupportedOpError(f"cannot broadcast {list(shape)} to {list(out_shape)}")
+    rm = _row_major_strides(shape)
+    return strided_copy_params(0, out_shape, [0 if d == 1 else r for d, r in zip(shape, rm)])
