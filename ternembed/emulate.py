@@ -208,6 +208,12 @@ def _gather(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return gather(args[0], step.params["gather"], step.params["indices"])
 
 
+@adapter("axis_gather_s8")
+def _axis_gather(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import axis_gather_run
+    return axis_gather_run(args[0], step.params["gather"], step.params["offsets"])
+
+
 @adapter("pack_s8")
 def _pack(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.data import pack

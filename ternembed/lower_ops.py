@@ -310,3 +310,23 @@ def _reverse_broadcast(graph: Graph, op: Op) -> Step:
     else:
         p = _wrap(op, data.broadcast_to_params, x.shape, out.shape)
     return _copy_step(op, x, out, p, out.size)
+
+
+@lowering("MIRROR_PAD")
+def _mirror_pad(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    pads = _const_ints(graph, op, 1, "the paddings")
+    if len(pads) != 2 * len(x.shape):
+        raise _fail(op, f"{len(pads) // 2} paddings for a rank-{len(x.shape)} input")
+    mode = op.options.get("mode", 0)
+    reflect = mode in (0, "REFLECT")
+    tables = []
+    for k, d in enumerate(x.shape):
+        before, after = pads[2 * k], pads[2 * k + 1]
+        if min(before, after) < 0 or max(before, after) > d - (1 if reflect else 0):
+            raise _fail(op, f"padding ({before}, {after}) of an axis of {d} is more than the mode allows")
+        tables.append(data.mirror_indices(d, before, after, reflect))
+    p, offsets = _wrap(op, data.axis_gather, x.shape, tables)
+    if int(np.prod(p.count)) != out.size:
+        raise _fail(op, f"padding {list(x.shape)} by {pads} does not give {list(out.shape)}")
+    return Step(op.index, op.type, "axis_gather_s8", [x.index], [out.index], {"gather": p, "offsets": offsets})

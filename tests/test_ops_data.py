@@ -309,6 +309,17 @@ def reverse_broadcast_model(rng) -> bytes:
                               [tb.Tensor(out, "int8", s, z)])
 
 
+def mirror_pad_model(rng) -> bytes:
+    shape = _shape(rng, lo=2)
+    reflect = bool(rng.random() < 0.5)
+    limit = [d - 1 if reflect else d for d in shape]
+    pads = [[int(rng.integers(0, m + 1)), int(rng.integers(0, m + 1))] for m in limit]
+    out = [d + a + b for d, (a, b) in zip(shape, pads)]
+    s, z = _q(rng)
+    return tb.single_op_model("MIRROR_PAD", [tb.Tensor(shape, "int8", s, z), _i32(pads)],
+                              [tb.Tensor(out, "int8", s, z)], {"mode": 0 if reflect else 1})
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
@@ -317,6 +328,7 @@ MAKERS = {
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
     "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"), "DEPTH_TO_SPACE, SPACE_TO_DEPTH": depth_space_model,
     "GATHER": gather_model, "REVERSE_V2, BROADCAST_TO": reverse_broadcast_model,
+    "MIRROR_PAD": mirror_pad_model,
     "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM
@@ -402,7 +414,9 @@ def zoo_model() -> bytes:
     mb.add_op("QUANTIZE", [bn], [u8])
     ga = act((1, 3, 1, 2))
     mb.add_op("GATHER", [sp0, const([2, 0, 2])], [ga], {"axis": 1})  # a constant row selection
-    mb.inputs, mb.outputs = [x, y], [sv0, ga, sp1, sq, rs, u8]
+    mp = act((1, 7, 1, 4))
+    mb.add_op("MIRROR_PAD", [sp1, const([[0, 0], [1, 2], [0, 0], [1, 1]])], [mp], {"mode": 0})
+    mb.inputs, mb.outputs = [x, y], [sv0, ga, mp, sq, rs, u8]
     return mb.build()
 
 

@@ -40,7 +40,7 @@ BUILTIN_OPERATOR = {
     "GATHER": 36, "SPLIT": 49, "CAST": 53, "PRELU": 54, "SLICE": 65, "TRANSPOSE_CONV": 67,
     "SHAPE": 77, "REDUCE_PROD": 81, "PACK": 83, "UNPACK": 88, "RESIZE_NEAREST_NEIGHBOR": 97,
     "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102, "RESIZE_BILINEAR": 23, "DEPTH_TO_SPACE": 5,
-    "SPACE_TO_DEPTH": 26, "REVERSE_V2": 105, "BROADCAST_TO": 130, "CALL_ONCE": 129, "VAR_HANDLE": 142,
+    "SPACE_TO_DEPTH": 26, "REVERSE_V2": 105, "BROADCAST_TO": 130, "MIRROR_PAD": 100, "CALL_ONCE": 129, "VAR_HANDLE": 142,
     "READ_VARIABLE": 143, "ASSIGN_VARIABLE": 144,
 }
 
@@ -102,6 +102,7 @@ OPTION_TABLES = {
                             "stride_h": (2, "i32", 1), "fused_activation_function": (3, "act", 0)}),
     "DEPTH_TO_SPACE": (94, {"block_size": (0, "i32", 0)}),
     "SPACE_TO_DEPTH": (19, {"block_size": (0, "i32", 0)}),
+    "MIRROR_PAD": (77, {"mode": (0, "i8", 0)}),
     "CALL_ONCE": (103, {"init_subgraph_index": (0, "i32", 0)}),
     "VAR_HANDLE": (111, {"container": (0, "str", None), "shared_name": (1, "str", None)}),
     "READ_VARIABLE": (112, {}),

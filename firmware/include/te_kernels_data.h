@@ -106,6 +106,17 @@ typedef struct {
 void te_gather_s8(const int8_t *input, int8_t *output, const int32_t *indices, int32_t count,
                   const te_gather_params *p);
 
+/* ---- a separable gather (MIRROR_PAD): output (i0, i1, i2, i3) reads the input at
+ * offsets[i0] + offsets[count[0] + i1] + ... (one element-offset table per axis, concatenated);
+ * contiguous: the last table is 0, 1, 2, ... so whole runs are copied. */
+typedef struct {
+    int32_t count[4];
+    int32_t contiguous;
+} te_axis_gather_params;
+
+void te_axis_gather_s8(const int8_t *input, int8_t *output, const int32_t *offsets,
+                       const te_axis_gather_params *p);
+
 /* ---- RESIZE_BILINEAR: TFLM's integer interpolation. rows / cols: per output coordinate
  * (lower index, upper index, position - 1024 * lower), 10 fractional bits, computed at export. */
 void te_resize_bilinear_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,

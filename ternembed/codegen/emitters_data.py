@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.data import GatherParams, PackParams, StridedCopyParams
+from ..kernels.data import AxisGatherParams, GatherParams, PackParams, StridedCopyParams
 from ..kernels.transpose_conv import TransposeConvParams
 from ..kernels.unary import PreluParams
 from ..plan import Step
@@ -121,3 +121,9 @@ def _gather(ctx: EmitContext, step: Step) -> list[str]:
     indices = ctx.array("indices", "int32")
     count = len(step.params["indices"])
     return [ctx.call(f"te_gather_s8({ctx.input()}, {ctx.output()}, {indices}, {count}, {params})")]
+
+
+@emitter("axis_gather_s8", sources=("te_axis_gather_s8.c",), header="te_kernels_data.h")
+def _axis_gather(ctx: EmitContext, step: Step) -> list[str]:
+    params = ctx.params_struct("te_axis_gather_params", "params", ctx.find_param(AxisGatherParams, "gather"))
+    return [ctx.call(f"te_axis_gather_s8({ctx.input()}, {ctx.output()}, {ctx.array('offsets', 'int32')}, {params})")]

@@ -325,3 +325,57 @@ def broadcast_to_params(shape: Sequence[int], out_shape: Sequence[int]) -> Strid
         raise UnsupportedOpError(f"cannot broadcast {list(shape)} to {list(out_shape)}")
     rm = _row_major_strides(shape)
     return strided_copy_params(0, out_shape, [0 if d == 1 else r for d, r in zip(shape, rm)])
+
+
+# ---- MIRROR_PAD: a separable gather (one input index table per axis) ---------------------------
+
+def mirror_indices(in_size: int, before: int, after: int, reflect: bool) -> np.ndarray:
+    """TFLM GetInputDimension for every padded position of one axis."""
+    offset = 1 if reflect else 0
+    out = []
+    for i in range(before + in_size + after):
+        if i < before:
+            first = before + offset - 1
+            out.append(first - min(i, first - offset))
+        elif i - before >= in_size:
+            last = in_size - (1 + offset)
+            out.append(last - min(i - before - in_size, last))
+        else:
+            out.append(i - before)
+    return np.asarray(out, np.int32)
+
+
+@dataclass(frozen=True)
+class AxisGatherParams:
+    """te_axis_gather_params: 4 axes (NHWC); output (i0..i3) reads the input at the sum of
+    offsets[k][i_k] (element offsets, one table per axis, concatenated); `contiguous`: the last
+    axis' table is 0, 1, 2, ... (whole runs are copied)."""
+
+    count: tuple[int, int, int, int]
+    contiguous: int
+
+
+def axis_gather(shape: Sequence[int], tables: Sequence[np.ndarray]) -> tuple[AxisGatherParams, np.ndarray]:
+    """Params and the concatenated offset tables for input `shape` (rank <= 4) and one input-index
+    table per axis."""
+    if len(shape) > 4:
+        raise UnsupportedOpError(f"a {len(shape)}-D gather (at most 4-D)")
+    pad = 4 - len(shape)
+    shape = (1,) * pad + tuple(int(d) for d in shape)
+    tables = [np.zeros(1, np.int64)] * pad + [np.asarray(t, np.int64) for t in tables]
+    rm = _row_major_strides(shape)
+    offsets = np.concatenate([t * r for t, r in zip(tables, rm)]).astype(np.int32)
+    last = tables[-1]
+    contiguous = int(np.array_equal(last, np.arange(len(last))))
+    return AxisGatherParams(tuple(len(t) for t in tables), contiguous), offsets
+
+
+def axis_gather_run(x: np.ndarray, p: AxisGatherParams, offsets: np.ndarray) -> np.ndarray:
+    """x: [samples, ...] whole tensors -> [samples, output size]."""
+    idx = np.zeros(1, np.int64)
+    at = 0
+    for c in p.count:
+        idx = (idx[:, None] + np.asarray(offsets[at:at + c], np.int64)[None, :]).reshape(-1)
+        at += c
+    x = np.asarray(x)
+    return x.reshape(len(x), -1)[:, idx]
