@@ -17,9 +17,13 @@ import numpy as np
 from .errors import CalibrationError, InputError, UnsupportedOpError
 from .graph import Graph, Op, Quant, Tensor
 
-# Ops whose output must carry the input's quantization (the int8 kernels just move bytes or compare).
+# Ops whose output must carry the input's quantization (the int8 kernels just move bytes or compare),
+# and which inputs carry the data (default: the first; None: every input).
 _TIED = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "PADV2",
-         "CONCATENATION"}
+         "CONCATENATION", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK", "PACK", "TRANSPOSE",
+         "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "REVERSE_V2", "BROADCAST_TO", "MIRROR_PAD",
+         "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MAXIMUM", "MINIMUM"}
+_TIED_INPUTS = {"SPLIT": (1,), "CONCATENATION": None, "PACK": None, "MAXIMUM": None, "MINIMUM": None}
 # Ops whose int8 output quantization is fixed by TFLite's kernels.
 _FIXED = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
 # Weight input index and the channel axis that gets its own scale.
@@ -166,9 +170,9 @@ def quantize_graph(graph: Graph, model_path: str | Path, samples: list[np.ndarra
     ties = _Ties()
     for op in graph.ops:
         if op.type in _TIED:
-            acts = [i for i in op.inputs[:1] if i >= 0] + op.outputs
-            if op.type == "CONCATENATION":
-                acts = [i for i in op.inputs if i >= 0] + op.outputs
+            data_inputs = _TIED_INPUTS.get(op.type, (0,))
+            picked = op.inputs if data_inputs is None else [op.inputs[k] for k in data_inputs if k < len(op.inputs)]
+            acts = [i for i in picked if i >= 0 and not graph.tensors[i].is_const] + op.outputs
             for i in acts[1:]:
                 ties.tie(acts[0], i)
     group_range: dict[int, tuple[float, float]] = {}

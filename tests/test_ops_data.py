@@ -460,3 +460,32 @@ def selftest_on_qemu(plan, inputs, folder) -> int:
 def test_zoo_selftest_on_qemu(zoo, tmp_path):
     plan, x = zoo
     selftest_on_qemu(plan, [a[:3] for a in x], tmp_path / "zoo")
+
+
+def test_float_model_calibrates_with_data_ops_tied(tmp_path):
+    """A float model through calibration: the byte-moving and comparing ops keep their input's
+    quantization (TFLM moves the int8 bytes as they are), so the int8 plan stays close to float."""
+    from ternembed.pipeline import build_plan
+    from ternembed.reference import run_litert
+    mb = tb.ModelBuilder()
+    x = mb.add_tensor(tb.Tensor((1, 4, 6), "float32"))
+    t = mb.add_tensor(tb.Tensor((1, 6, 4), "float32"))
+    mb.add_op("TRANSPOSE", [x, mb.add_tensor(_i32([0, 2, 1]))], [t])
+    a, b = mb.add_tensor(tb.Tensor((1, 3, 4), "float32")), mb.add_tensor(tb.Tensor((1, 3, 4), "float32"))
+    mb.add_op("SPLIT", [mb.add_tensor(_i32([1])), t], [a, b], {"num_splits": 2})
+    m = mb.add_tensor(tb.Tensor((1, 3, 4), "float32"))
+    mb.add_op("MAXIMUM", [a, b], [m])
+    r = mb.add_tensor(tb.Tensor((1, 3, 2), "float32"))
+    mb.add_op("STRIDED_SLICE", [m] + [mb.add_tensor(_i32(v)) for v in ([0, 0, 3], [1, 3, 0], [1, 1, -2])], [r])
+    mb.inputs, mb.outputs = [x], [r]
+    path = tmp_path / "float.tflite"
+    path.write_bytes(mb.build())
+    calib = np.random.default_rng(0).normal(0, 2, (64, 4, 6)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    plan, inputs = build_plan(path, calib=tmp_path / "calib.npy")
+    scales = {(plan.buffers[i].scale, plan.buffers[i].zero_point) for s in plan.steps if s.kernel != "quantize_f32_s8"
+              and s.kernel != "dequantize_s8_f32" for i in s.inputs + s.outputs}
+    assert len(scales) == 1, scales  # one quantization through the whole chain
+    got = emulate.run(plan, [calib])[0]
+    want = run_litert(path, [calib])[0]
+    assert np.abs(got - want.reshape(got.shape)).max() <= plan.buffers[plan.steps[-1].inputs[0]].scale
