@@ -27,7 +27,10 @@ _TIED_INPUTS = {"SPLIT": (1,), "CONCATENATION": None, "PACK": None, "MAXIMUM": N
 # Ops whose int8 output quantization is fixed by TFLite's kernels.
 _FIXED = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
 # Weight input index and the channel axis that gets its own scale.
-_WEIGHT_AXIS = {"FULLY_CONNECTED": (1, 0), "CONV_2D": (1, 0), "DEPTHWISE_CONV_2D": (1, 3)}
+_WEIGHT_AXIS = {"FULLY_CONNECTED": (1, 0), "CONV_2D": (1, 0), "DEPTHWISE_CONV_2D": (1, 3),
+                "TRANSPOSE_CONV": (1, 0)}
+# (input, bias) positions where they are not (0, 2).
+_INPUT_BIAS = {"TRANSPOSE_CONV": (2, 3)}
 
 
 def load_samples(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -227,9 +230,10 @@ def _quantize_constants(graph: Graph, tensors: list[Tensor]) -> None:
                 q, quant = _symmetric_per_channel(w.data, axis)
                 tensors[wi] = Tensor(w.index, w.name, w.shape, "int8", quant, q)
                 done.add(wi)
-            bi = op.inputs[2] if len(op.inputs) > 2 else -1
+            x_pos, b_pos = _INPUT_BIAS.get(op.type, (0, 2))
+            bi = op.inputs[b_pos] if len(op.inputs) > b_pos else -1
             if bi >= 0 and tensors[bi].dtype == "float32":
-                x_scale = float(tensors[op.inputs[0]].quant.s)
+                x_scale = float(tensors[op.inputs[x_pos]].quant.s)
                 if wi in done and tensors[wi].quant.per_channel:
                     _widen_for_bias(tensors, wi, axis, tensors[bi].data, x_scale)
                 w_scale = np.broadcast_to(tensors[wi].quant.scale.astype(np.float64), tensors[bi].shape)

@@ -489,3 +489,25 @@ def test_float_model_calibrates_with_data_ops_tied(tmp_path):
     got = emulate.run(plan, [calib])[0]
     want = run_litert(path, [calib])[0]
     assert np.abs(got - want.reshape(got.shape)).max() <= plan.buffers[plan.steps[-1].inputs[0]].scale
+
+
+def test_float_transpose_conv_calibrates(tmp_path):
+    from ternembed.pipeline import build_plan
+    from ternembed.reference import run_litert
+    rng = np.random.default_rng(1)
+    mb = tb.ModelBuilder()
+    x = mb.add_tensor(tb.Tensor((1, 5, 5, 4), "float32"))
+    w = mb.add_tensor(tb.Tensor((3, 3, 3, 4), "float32", data=rng.normal(0, 0.3, (3, 3, 3, 4)).astype(np.float32)))
+    b = mb.add_tensor(tb.Tensor((3,), "float32", data=np.array([0.1, -0.2, 0.3], np.float32)))
+    y = mb.add_tensor(tb.Tensor((1, 10, 10, 3), "float32"))
+    mb.add_op("TRANSPOSE_CONV", [mb.add_tensor(_i32([1, 10, 10, 3])), w, x, b], [y],
+              {"padding": "SAME", "stride_h": 2, "stride_w": 2})
+    mb.inputs, mb.outputs = [x], [y]
+    path = tmp_path / "tconv.tflite"
+    path.write_bytes(mb.build())
+    calib = rng.normal(0, 1, (32, 5, 5, 4)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    plan, _ = build_plan(path, calib=tmp_path / "calib.npy")
+    assert "transpose_conv_s8" in [s.kernel for s in plan.steps]
+    got, want = emulate.run(plan, [calib])[0], run_litert(path, [calib])[0].reshape(32, 10, 10, 3)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
