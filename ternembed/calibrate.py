@@ -158,6 +158,20 @@ class _Ties:
             self.parent[rb] = ra
 
 
+def _tie_constant_operands(graph: Graph, tensors: list[Tensor]) -> None:
+    """A float constant operand of an op that compares or concatenates raw int8 bytes (clip_by_value's
+    MAXIMUM/MINIMUM, a constant CONCATENATION part) takes the op's output quantization."""
+    for op in graph.ops:
+        if op.type not in _TIED or _TIED_INPUTS.get(op.type, ()) is not None:
+            continue
+        out = tensors[op.outputs[0]].quant
+        for i in op.inputs:
+            src = graph.tensors[i]
+            if i >= 0 and src.is_const and src.dtype == "float32" and out is not None:
+                q = np.clip(np.round(src.data / out.s) + out.zp, -128, 127).astype(np.int8)
+                tensors[i] = Tensor(src.index, src.name, src.shape, "int8", out, q)
+
+
 def quantize_graph(graph: Graph, model_path: str | Path, samples: list[np.ndarray] | None,
                    percentile: float | None = None) -> Graph:
     """A full-int8 copy of a float or hybrid graph with a float interface (QUANTIZE/DEQUANTIZE at the edges)."""
@@ -195,6 +209,7 @@ def quantize_graph(graph: Graph, model_path: str | Path, samples: list[np.ndarra
         t = tensors[i]
         tensors[i] = Tensor(t.index, t.name, t.shape, "int8", act_quant(i), None)
     _quantize_constants(graph, tensors)
+    _tie_constant_operands(graph, tensors)
 
     # Float interface: new float tensors at the edges, joined by QUANTIZE / DEQUANTIZE ops.
     ops = [copy.copy(op) for op in graph.ops]

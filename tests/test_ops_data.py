@@ -511,3 +511,26 @@ def test_float_transpose_conv_calibrates(tmp_path):
     assert "transpose_conv_s8" in [s.kernel for s in plan.steps]
     got, want = emulate.run(plan, [calib])[0], run_litert(path, [calib])[0].reshape(32, 10, 10, 3)
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+def test_float_clip_by_value_calibrates(tmp_path):
+    """clip_by_value as converters write it (MINIMUM and MAXIMUM with float constants): the constants
+    take the activation's quantization, so the raw int8 comparison clips at the right values."""
+    from ternembed.pipeline import build_plan
+    from ternembed.reference import run_litert
+    mb = tb.ModelBuilder()
+    x = mb.add_tensor(tb.Tensor((1, 16), "float32"))
+    lo, hi = (mb.add_tensor(tb.Tensor((), "float32", data=np.array(v, np.float32))) for v in (-0.5, 1.25))
+    a = mb.add_tensor(tb.Tensor((1, 16), "float32"))
+    mb.add_op("MINIMUM", [x, hi], [a])
+    y = mb.add_tensor(tb.Tensor((1, 16), "float32"))
+    mb.add_op("MAXIMUM", [a, lo], [y])
+    mb.inputs, mb.outputs = [x], [y]
+    path = tmp_path / "clip.tflite"
+    path.write_bytes(mb.build())
+    calib = np.random.default_rng(2).normal(0, 1.5, (64, 16)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    plan, _ = build_plan(path, calib=tmp_path / "calib.npy")
+    got, want = emulate.run(plan, [calib])[0], run_litert(path, [calib])[0].reshape(64, 16)
+    step = plan.buffers[plan.steps[-1].inputs[0]].scale
+    assert np.abs(got - want).max() <= step and got.min() >= -0.5 - step and got.max() <= 1.25 + step
