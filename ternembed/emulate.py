@@ -214,6 +214,12 @@ def _axis_gather(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return axis_gather_run(args[0], step.params["gather"], step.params["offsets"])
 
 
+@adapter("reduce_minmax_s8")
+def _reduce_minmax(step: Step, args: list[np.ndarray]) -> np.ndarray:
+    from .kernels.data import reduce_minmax
+    return reduce_minmax(args[0], step.params["reduce"])
+
+
 @adapter("pack_s8")
 def _pack(step: Step, args: list[np.ndarray]) -> np.ndarray:
     from .kernels.data import pack

@@ -330,3 +330,14 @@ def _mirror_pad(graph: Graph, op: Op) -> Step:
     if int(np.prod(p.count)) != out.size:
         raise _fail(op, f"padding {list(x.shape)} by {pads} does not give {list(out.shape)}")
     return Step(op.index, op.type, "axis_gather_s8", [x.index], [out.index], {"gather": p, "offsets": offsets})
+
+
+@lowering("REDUCE_MAX", "REDUCE_MIN")
+def _reduce_minmax(graph: Graph, op: Op) -> Step:
+    x, out = _act(graph, op), _act(graph, op, out=True)
+    if np.float32(x.quant.s) != np.float32(out.quant.s):
+        raise _fail(op, "int8 input and output scales differ (TFLM requires them equal)")
+    p = _wrap(op, data.reduce_params, x.shape, _const_ints(graph, op, 1, "the axes"), op.type == "REDUCE_MAX")
+    if int(np.prod(p.keep.count)) != out.size:
+        raise _fail(op, f"reducing {list(x.shape)} does not give {list(out.shape)}")
+    return Step(op.index, op.type, "reduce_minmax_s8", [x.index], [out.index], {"reduce": p})

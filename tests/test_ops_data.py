@@ -320,6 +320,17 @@ def mirror_pad_model(rng) -> bytes:
                               [tb.Tensor(out, "int8", s, z)], {"mode": 0 if reflect else 1})
 
 
+def reduce_model(rng) -> bytes:
+    shape = _shape(rng)
+    axes = sorted({int(a) for a in rng.integers(-len(shape), len(shape), int(rng.integers(1, len(shape) + 1)))})
+    red = {a % len(shape) for a in axes}
+    keep = bool(rng.random() < 0.5)
+    out = [1 if k in red else d for k, d in enumerate(shape)] if keep else [d for k, d in enumerate(shape) if k not in red]
+    s, z = _q(rng)
+    return tb.single_op_model(str(rng.choice(["REDUCE_MAX", "REDUCE_MIN"])), [tb.Tensor(shape, "int8", s, z), _i32(axes)],
+                              [tb.Tensor(out, "int8", s, z)], {"keep_dims": keep})
+
+
 MAKERS = {
     "STRIDED_SLICE": strided_slice_model, "SLICE": slice_model, "SPLIT": split_model,
     "SPLIT_V": split_v_model, "UNPACK": unpack_model, "PACK": pack_model, "TRANSPOSE": transpose_model,
@@ -328,7 +339,7 @@ MAKERS = {
     "RESIZE_NEAREST_NEIGHBOR": resize_model, "TRANSPOSE_CONV": transpose_conv_model,
     "RESIZE_BILINEAR": lambda rng: resize_model(rng, "RESIZE_BILINEAR"), "DEPTH_TO_SPACE, SPACE_TO_DEPTH": depth_space_model,
     "GATHER": gather_model, "REVERSE_V2, BROADCAST_TO": reverse_broadcast_model,
-    "MIRROR_PAD": mirror_pad_model,
+    "MIRROR_PAD": mirror_pad_model, "REDUCE_MAX, REDUCE_MIN": reduce_model,
     "constant operand": const_operand_model, "QUANTIZE uint8": quantize_uint8_model,
 }
 CASES = 8  # random one-op models per op against TFLM
@@ -416,7 +427,9 @@ def zoo_model() -> bytes:
     mb.add_op("GATHER", [sp0, const([2, 0, 2])], [ga], {"axis": 1})  # a constant row selection
     mp = act((1, 7, 1, 4))
     mb.add_op("MIRROR_PAD", [sp1, const([[0, 0], [1, 2], [0, 0], [1, 1]])], [mp], {"mode": 0})
-    mb.inputs, mb.outputs = [x, y], [sv0, ga, mp, sq, rs, u8]
+    rm = act((1, 1, 4))
+    mb.add_op("REDUCE_MAX", [mp, const([1, 2])], [rm])
+    mb.inputs, mb.outputs = [x, y], [sv0, ga, mp, sq, rs, u8, rm]
     return mb.build()
 
 

@@ -40,7 +40,8 @@ BUILTIN_OPERATOR = {
     "GATHER": 36, "SPLIT": 49, "CAST": 53, "PRELU": 54, "SLICE": 65, "TRANSPOSE_CONV": 67,
     "SHAPE": 77, "REDUCE_PROD": 81, "PACK": 83, "UNPACK": 88, "RESIZE_NEAREST_NEIGHBOR": 97,
     "SQUARED_DIFFERENCE": 99, "SPLIT_V": 102, "RESIZE_BILINEAR": 23, "DEPTH_TO_SPACE": 5,
-    "SPACE_TO_DEPTH": 26, "REVERSE_V2": 105, "BROADCAST_TO": 130, "MIRROR_PAD": 100, "CALL_ONCE": 129, "VAR_HANDLE": 142,
+    "SPACE_TO_DEPTH": 26, "REVERSE_V2": 105, "BROADCAST_TO": 130, "MIRROR_PAD": 100, "REDUCE_MAX": 82,
+    "REDUCE_MIN": 89, "CALL_ONCE": 129, "VAR_HANDLE": 142,
     "READ_VARIABLE": 143, "ASSIGN_VARIABLE": 144,
 }
 
@@ -93,6 +94,8 @@ OPTION_TABLES = {
     "SPLIT_V": (79, {"num_splits": (0, "i32", 0)}),
     "GATHER": (23, {"axis": (0, "i32", 0), "batch_dims": (1, "i32", 0)}),
     "REDUCE_PROD": (27, {"keep_dims": (0, "bool", False)}),
+    "REDUCE_MAX": (27, {"keep_dims": (0, "bool", False)}),
+    "REDUCE_MIN": (27, {"keep_dims": (0, "bool", False)}),
     "LEAKY_RELU": (75, {"alpha": (0, "f32", 0.0)}),
     "RESIZE_NEAREST_NEIGHBOR": (74, {"align_corners": (0, "bool", False),
                                      "half_pixel_centers": (1, "bool", False)}),

@@ -22,6 +22,15 @@ typedef struct {
 
 void te_strided_copy_s8(const int8_t *input, int8_t *output, const te_strided_copy_params *p);
 
+/* ---- REDUCE_MAX / REDUCE_MIN over any axes: raw int8 values (TFLM needs equal scales) ------ */
+typedef struct {
+    te_strided_copy_params keep;   /* walks the output: offsets of each output element's inputs */
+    te_strided_copy_params reduce; /* offsets of the reduced elements from there */
+    int32_t is_max;
+} te_reduce_minmax_params;
+
+void te_reduce_minmax_s8(const int8_t *input, int8_t *output, const te_reduce_minmax_params *p);
+
 /* ---- binary ops with 4-D broadcasting ---------------------------------------------------
  * te_X_s8: both inputs of `size` elements. te_X_bcast_s8: each dim of dims1 / dims2 equals
  * out_dims' or is 1. The output may alias an input of the output's shape. */

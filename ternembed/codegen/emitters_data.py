@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.data import AxisGatherParams, GatherParams, PackParams, StridedCopyParams
+from ..kernels.data import AxisGatherParams, GatherParams, PackParams, ReduceParams, StridedCopyParams
 from ..kernels.transpose_conv import TransposeConvParams
 from ..kernels.unary import PreluParams
 from ..plan import Step
@@ -127,3 +127,9 @@ def _gather(ctx: EmitContext, step: Step) -> list[str]:
 def _axis_gather(ctx: EmitContext, step: Step) -> list[str]:
     params = ctx.params_struct("te_axis_gather_params", "params", ctx.find_param(AxisGatherParams, "gather"))
     return [ctx.call(f"te_axis_gather_s8({ctx.input()}, {ctx.output()}, {ctx.array('offsets', 'int32')}, {params})")]
+
+
+@emitter("reduce_minmax_s8", sources=("te_reduce_minmax_s8.c",), header="te_kernels_data.h")
+def _reduce_minmax(ctx: EmitContext, step: Step) -> list[str]:
+    params = ctx.params_struct("te_reduce_minmax_params", "params", ctx.find_param(ReduceParams, "reduce"))
+    return [ctx.call(f"te_reduce_minmax_s8({ctx.input()}, {ctx.output()}, {params})")]

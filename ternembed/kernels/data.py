@@ -379,3 +379,33 @@ def axis_gather_run(x: np.ndarray, p: AxisGatherParams, offsets: np.ndarray) -> 
         at += c
     x = np.asarray(x)
     return x.reshape(len(x), -1)[:, idx]
+
+
+# ---- REDUCE_MAX / REDUCE_MIN: raw int8 extremes (TFLM needs equal input and output scales) ------
+
+@dataclass(frozen=True)
+class ReduceParams:
+    """te_reduce_minmax_params: the kept axes walk the output in order, the reduced axes each
+    output element's inputs; both as (count, input stride) over 5 dims; is_max selects max."""
+
+    keep: StridedCopyParams
+    reduce: StridedCopyParams
+    is_max: int
+
+
+def reduce_params(shape: Sequence[int], axes: Sequence[int], is_max: bool) -> ReduceParams:
+    rank = len(shape)
+    red = {_axis(a, rank, "REDUCE") for a in axes}
+    rm = _row_major_strides(shape)
+    keep = [k for k in range(rank) if k not in red]
+    return ReduceParams(strided_copy_params(0, [shape[k] for k in keep], [rm[k] for k in keep]),
+                        strided_copy_params(0, [shape[k] for k in sorted(red)], [rm[k] for k in sorted(red)]),
+                        int(is_max))
+
+
+def reduce_minmax(x: np.ndarray, p: ReduceParams) -> np.ndarray:
+    """x: [samples, ...] whole tensors -> [samples, output size]."""
+    x = np.asarray(x)
+    idx = copy_indices(p.keep)[:, None] + copy_indices(p.reduce)[None, :]
+    v = x.reshape(len(x), -1)[:, idx]
+    return v.max(axis=2) if p.is_max else v.min(axis=2)
