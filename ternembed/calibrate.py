@@ -22,7 +22,7 @@ from .graph import Graph, Op, Quant, Tensor
 _TIED = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "PADV2",
          "CONCATENATION", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK", "PACK", "TRANSPOSE",
          "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "REVERSE_V2", "BROADCAST_TO", "MIRROR_PAD",
-         "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MAXIMUM", "MINIMUM"}
+         "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "REDUCE_MIN"}
 _TIED_INPUTS = {"SPLIT": (1,), "CONCATENATION": None, "PACK": None, "MAXIMUM": None, "MINIMUM": None}
 # Ops whose int8 output quantization is fixed by TFLite's kernels.
 _FIXED = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
