@@ -79,7 +79,9 @@ class HostModel:
         if self.plan is not None:
             inputs = check_inputs(self.plan, inputs)
         n = len(inputs[0])
-        self.lib.te_model_reset_state()  # successive samples are successive invokes from the initial state
+        reset = getattr(self.lib, "te_model_reset_state", None)  # absent in projects of older versions
+        if reset is not None:
+            reset()  # successive samples are successive invokes from the initial state
         outs: list[list[np.ndarray]] = [[] for _ in self._outputs]
         for s in range(n):
             raw = []
