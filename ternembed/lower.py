@@ -64,7 +64,7 @@ def lower(graph: Graph) -> Plan:
         try:
             lowered = LOWERINGS[op.type](graph, op)  # one Step, or one per output (SPLIT, UNPACK)
             for i in op.inputs if op.type in CONST_OPERAND_OPS else ():
-                if graph.tensors[i].is_const and i not in materialized:
+                if i >= 0 and graph.tensors[i].is_const and i not in materialized:
                     materialized.add(i)
                     steps.append(Step(op.index, op.type, "constant_s8", [], [i],
                                       {"data": graph.tensors[i].data.astype(np.int8)}))
