@@ -41,7 +41,8 @@ DEFAULT_ALIGNMENT = 8  # bytes: enough for float32 and for LDRD/word access by e
 # each reads element i, or a whole row, before writing it). Same size in bytes only.
 INPLACE_KERNELS: set[str] = {
     "relu_s8", "relu6_s8", "logistic_s8", "tanh_s8", "requantize_s8", "softmax_s8",
-    "add_s8", "mul_s8",
+    "add_s8", "mul_s8", "sub_s8", "squared_difference_s8", "maximum_s8", "minimum_s8", "prelu_s8",
+    "table_s8",
 }
 # Kernels whose output is byte-for-byte their input (aliased, never copied).
 ALIAS_KERNELS: set[str] = {"copy"}
