@@ -7,7 +7,7 @@
  * (folded; may be NULL), output [N][O] int8.
  *
  * DSP path: each input row is widened once into int16 pairs in the scratch
- * buffer and then shared by every output row (te_nn_tern_s8.c: 3 rows per pass
+ * buffer and then shared by every output row (te_nn_tern_dsp_s8.c: 3 rows per pass
  * for one input row, 2 rows x 2 input rows when N >= 2); the accumulators wait
  * in scratch for one output loop. Portable path: the per-tap loop of
  * te_tern_row_portable, no scratch used.

@@ -1,5 +1,5 @@
 /* te_tern_internal.h - private to the ternary kernels (te_*_t2/to/p2_s8.c,
- * te_nn_tern_s8.c): the shared matrix core and the family drivers. Not part of
+ * te_nn_tern_*_s8.c): the shared matrix core and the family drivers. Not part of
  * the public API; see te_kernels_ternary.h for the contract.
  */
 #ifndef TE_TERN_INTERNAL_H
@@ -19,6 +19,17 @@
 #define TE_TERN_KEEP_LOOP() (void)0
 #endif
 
+#if defined(__GNUC__)
+#define TE_TERN_INLINE static inline __attribute__((always_inline))
+#else
+#define TE_TERN_INLINE static inline
+#endif
+
+static inline int32_t te_tern_min(int32_t a, int32_t b) { return a < b ? a : b; }
+
+/* Low half of v as the low int16 lane of a word. */
+static inline uint32_t te_lo16(int32_t v) { return (uint32_t)v & 0xFFFFu; }
+
 /* Kernel families. */
 #define TE_TK_T2 0
 #define TE_TK_TO 1
@@ -28,7 +39,10 @@
 #define TE_T2_WORD_TAPS 16
 #define TE_P2_WORD_TAPS 8
 
-/* The p2 family's DSP block functions (te_nn_tern_s8.c). Only the p2 entry
+/* Words between flushes of the 2^14-scaled t2 sums (<= 1023 taps). */
+#define TE_T2_FLUSH_WORDS 32
+
+/* The p2 family's DSP block functions (te_nn_tern_dsp_s8.c). Only the p2 entry
  * points reference te_tern_p2_blocks, so a model without p2 layers links none
  * of that code (--gc-sections). */
 typedef struct te_tern_blocks te_tern_blocks;

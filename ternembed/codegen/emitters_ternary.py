@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..kernels.ternary_cases import VARIANTS, variant_files
+from ..kernels.ternary_cases import CORE_FILES, VARIANTS, variant_files
 from ..plan import Plan, Step
 from .core import EmitContext, c_int, emitter
 from .emitters import _conv_fields, _quant, _range
@@ -45,13 +45,13 @@ _DEFAULT_NAMES = (None, "", "default", "dsp", "portable")
 DEFAULT_CORE = "cortex-m4"
 
 _HEADER = "te_kernels_ternary.h"
-_CORE = "te_nn_tern_s8.c"
 
 
 def _sources(fam: str, kind: str) -> tuple[str, ...]:
     """The C files of a kernel: its own, the family driver (te_<fam>_t2_s8.c), the shared core
     and its other variants (unused functions are dropped by --gc-sections)."""
-    files = [f"te_{fam}_{kind}_s8.c", f"te_{fam}_t2_s8.c", _CORE, *variant_files(f"{fam}_{kind}_s8")]
+    files = [f"te_{fam}_{kind}_s8.c", f"te_{fam}_t2_s8.c", *CORE_FILES,
+             *variant_files(f"{fam}_{kind}_s8")]
     if fam == "dwconv":
         files.append("te_dw_span_s8.c")  # the depthwise machinery shared with te_dwconv_s8.c
     return tuple(dict.fromkeys(files))

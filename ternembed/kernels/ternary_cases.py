@@ -18,7 +18,7 @@ from ..plan import Step
 from .ternary import accumulator_bound, decode_weights
 
 __all__ = ["random_step", "random_input", "out_size", "render_call", "c_function", "family_of",
-           "kind_of", "CCall", "scratch_bytes", "VARIANTS", "C_FILES", "variant_files"]
+           "kind_of", "CCall", "scratch_bytes", "VARIANTS", "CORE_FILES", "C_FILES", "variant_files"]
 
 INT32_MAX = 2**31 - 1
 
@@ -32,9 +32,14 @@ VARIANTS = {
 }
 
 
+#: The shared ternary matrix core in firmware/kernels: layer + portable path, DSP input
+#: widening, DSP row blocks, assembly plane sweeps, output stage. Every ternary kernel links it.
+CORE_FILES = ("te_nn_tern_mm_s8.c", "te_nn_tern_widen_s8.c", "te_nn_tern_dsp_s8.c",
+              "te_nn_tern_sweep_s8.c", "te_nn_tern_out_s8.c")
+
 #: Every ternary C file in firmware/kernels (the shared cores and the entry points), and the
 #: depthwise machinery they share with the int8 kernel.
-C_FILES = ("te_nn_tern_s8.c", "te_tern_lut_s8.c", "te_fc_t2_lut_s8.c", "te_conv_t2_lut_s8.c",
+C_FILES = CORE_FILES + ("te_tern_lut_s8.c", "te_fc_t2_lut_s8.c", "te_conv_t2_lut_s8.c",
            "te_dw_span_s8.c") + tuple(
     f"te_{f}_{k}_s8.c" for f in ("fc", "conv", "dwconv") for k in ("t2", "to", "p2"))
 
