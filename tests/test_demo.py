@@ -1,4 +1,5 @@
-"""The README's main job: `ternembed demo` exports, builds, runs on QEMU, validates and benchmarks."""
+"""The README's main job: `ternembed demo` exports, builds, runs on QEMU, validates and benchmarks the
+bundled MNIST CNN, and ternary beats int8 on it."""
 import json
 import subprocess
 import sys
@@ -16,10 +17,16 @@ def test_demo_end_to_end(tmp_path):
     summary = json.loads(proc.stdout)
     by_config = {r["config"]: r for r in summary["results"]}
     assert set(by_config) == {"int8", "ternary"}
-    for r in by_config.values():
-        assert r["samples"] == 450 and r["bit_exact"] == 450
-        assert r["accuracy"] > 0.9 and r["ticks_median"] > 0
-    assert by_config["ternary"]["weight_bytes"] < 0.5 * by_config["int8"]["weight_bytes"]
+    for r in by_config.values():  # every held-out digit, bit-exact with the emulator over the serial link
+        assert r["samples"] == 500 and r["bit_exact"] == 500
+        assert r["accuracy"] > 0.95 and r["ticks_median"] > 0
+    # what the demo is for: ternary below int8 on weights, flash and instructions, RAM no higher,
+    # accuracy within 1 point
+    t, i8 = by_config["ternary"], by_config["int8"]
+    assert t["weight_bytes"] < 0.5 * i8["weight_bytes"]
+    assert t["flash_bytes"] < i8["flash_bytes"] and t["ticks_median"] < i8["ticks_median"]
+    assert t["ram_bytes"] <= i8["ram_bytes"]
+    assert t["accuracy"] >= i8["accuracy"] - 0.01 - 1e-9
     for name in ("int8", "ternary"):
         assert (out / name / "validate.json").exists() and (out / name / "bench" / "bench.png").exists()
     # a second run replaces its own earlier demo, but never a folder it did not write

@@ -40,6 +40,11 @@ def test_wheel_contains_shipped_folders(wheel_venv):
     for folder in ("boards", "firmware", "templates"):
         assert any(n.startswith(f"ternembed/_data/{folder}/") for n in names), folder
     assert "ternembed/_data/firmware/include/te_fixedpoint.h" in names
+    # the demo's model and data, and the digits example the tests use
+    from ternembed import demo
+    for name in (demo.MODEL, demo.TEST_SET, demo.CALIB_SET):
+        assert f"ternembed/_data/examples/{demo.EXAMPLE}/{name}" in names, name
+    assert "ternembed/_data/examples/digits/digits_int8.tflite" in names
 
 
 def test_installed_cli_works_outside_the_checkout(wheel_venv):

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-import zipfile
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tflite_writer import Graph  # noqa: E402
+from tflite_writer import (Graph, activation_params, quantize, quantize_weights,  # noqa: E402
+                           evaluate, round_half_away, write_npz)
 
 SEED = 0
 HIDDEN = (64, 32)
@@ -91,36 +90,6 @@ def forward(layers, x: np.ndarray) -> list[np.ndarray]:
     return outs
 
 
-# ---- quantization (TFLite converter conventions) ----------------------------------------------
-
-def round_half_away(x) -> np.ndarray:
-    """std::round, as TFLite uses when it quantizes."""
-    x = np.asarray(x, np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
-def activation_params(values: np.ndarray) -> tuple[np.float32, int]:
-    """Asymmetric int8 (scale, zero point) for the range of `values`, widened to include 0."""
-    lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
-    scale = (hi - lo) / 255.0
-    zp = int(np.clip(round_half_away(-128 - lo / scale), -128, 127))
-    return np.float32(scale), zp
-
-
-def quantize(x: np.ndarray, scale, zp: int) -> np.ndarray:
-    """float -> int8 as TFLite's QUANTIZE does (float32 division, round half away from zero)."""
-    q = round_half_away(np.asarray(x, np.float32) / np.float32(scale)) + zp
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
-def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-channel symmetric int8 weights in [-127, 127] and their float32 scales."""
-    scale = (np.abs(w).max(axis=1) / 127.0).astype(np.float32)
-    scale[scale == 0] = np.float32(1.0)
-    q = np.clip(round_half_away(w / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
-
-
 # ---- models ---------------------------------------------------------------------------------
 
 DESCRIPTION = "ternembed example: 64-64-32-10 MLP on scikit-learn digits"
@@ -168,60 +137,6 @@ def int8_model(layers, x_train: np.ndarray) -> tuple[bytes, tuple[np.float32, in
     return g.serialize(), (in_scale, in_zp)
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like np.savez_compressed, but with fixed zip timestamps so the bytes are reproducible."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, arr in arrays.items():
-            buf = BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buf.getvalue(), compresslevel=9)
-
-
-# ---- evaluation -------------------------------------------------------------------------------
-
-def run_litert(path: Path, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-    ys = []
-    for sample in x:
-        interp.set_tensor(inp, sample[None])
-        interp.invoke()
-        ys.append(interp.get_tensor(out)[0].copy())
-    return np.stack(ys)
-
-
-def run_tflm(path: Path, x: np.ndarray) -> np.ndarray:
-    from tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(path))
-    ys = []
-    for sample in x:
-        interp.set_input(np.ascontiguousarray(sample[None]), 0)
-        interp.invoke()
-        ys.append(np.array(interp.get_output(0))[0])
-    return np.stack(ys)
-
-
-def evaluate(out: Path, y: np.ndarray) -> dict[str, float]:
-    data = np.load(out / TEST_SET)
-    results = {}
-    for runtime_name, runner in (("ai_edge_litert", run_litert), ("tflite-micro", run_tflm)):
-        for model, x in ((FLOAT_MODEL, data["x"]), (INT8_MODEL, data["x_int8"])):
-            try:
-                pred = runner(out / model, x).argmax(axis=1)
-            except ImportError as e:
-                print(f"  {runtime_name}: not installed ({e})")
-                break
-            results[f"{runtime_name} {model}"] = float((pred == y).mean())
-    return results
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: next to this script)")
@@ -244,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in (FLOAT_MODEL, INT8_MODEL, TEST_SET):
         print(f"  wrote {args.out / name} ({(args.out / name).stat().st_size} bytes)")
     if not args.no_eval:
-        for name, acc in evaluate(args.out, y_test).items():
+        for name, acc in evaluate(args.out, TEST_SET, FLOAT_MODEL, INT8_MODEL).items():
             print(f"  {name}: test accuracy {acc:.4f}")
     return 0
 
