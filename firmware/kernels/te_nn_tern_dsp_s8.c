@@ -44,7 +44,7 @@ static inline void te_tern_zero(uint32_t *p, int32_t n)
 
 /* 3 rows (stride rb) x 1 vector: per word 3 code loads, 4 LDRD of inputs,
  * 24 AND + 24 SMLAD for 48 MACs. */
-TE_TERN_INLINE void te_t2_k31(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
                               int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1], s2 = s[2];
@@ -58,13 +58,13 @@ TE_TERN_INLINE void te_t2_k31(const uint8_t *c, int32_t rb, const uint32_t *x, i
         "ldr %[w2], [%[c], %[rb], lsl #1]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
         "ldrd %[xa], %[xb], [%[x]], #8\n\t"
-        TE_A31(xa, 14) TE_A31(xb, 12)
+        TE_A_MAC_3ROWS(xa, 14) TE_A_MAC_3ROWS(xb, 12)
         "ldrd %[xa], %[xb], [%[x]], #8\n\t"
-        TE_A31(xa, 10) TE_A31(xb, 8)
+        TE_A_MAC_3ROWS(xa, 10) TE_A_MAC_3ROWS(xb, 8)
         "ldrd %[xa], %[xb], [%[x]], #8\n\t"
-        TE_A31(xa, 6) TE_A31(xb, 4)
+        TE_A_MAC_3ROWS(xa, 6) TE_A_MAC_3ROWS(xb, 4)
         "ldrd %[xa], %[xb], [%[x]], #8\n\t"
-        TE_A31(xa, 2) TE_A31(xb, 0)
+        TE_A_MAC_3ROWS(xa, 2) TE_A_MAC_3ROWS(xb, 0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [c] "+r"(c), [x] "+r"(x), [n] "+r"(n),
@@ -97,7 +97,7 @@ TE_TERN_INLINE void te_t2_k31(const uint8_t *c, int32_t rb, const uint32_t *x, i
 /* 2 rows x 2 vectors, interleaved (word m of vector q at x[2m + q]):
  * s = {r0q0, r0q1, r1q0, r1q1}; per word 2 code loads, 8 LDRD, 16 AND and
  * 32 SMLAD for 64 MACs: each decoded pair feeds both vectors. */
-TE_TERN_INLINE void te_t2_k22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
                               int32_t *s)
 {
     int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
@@ -109,7 +109,7 @@ TE_TERN_INLINE void te_t2_k22(const uint8_t *c, int32_t rb, const uint32_t *x, i
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
-        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10) TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4) TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         : [s0] "+r"(s00), [s1] "+r"(s01), [s2] "+r"(s10), [s3] "+r"(s11), [c] "+r"(c),
@@ -176,9 +176,8 @@ TE_TERN_LAYOUT(te_t2_gstate_last_at_32, te_t2_gstate, last, 32);
  * the uint8 scale read at scp + r*G (scp then steps one group). Keeps the
  * per-group bookkeeping (about 25 instructions for 3 rows) out of the
  * compiler's hands, which would otherwise spill around the 14-register loop. */
-
 static inline __attribute__((always_inline)) void
-te_t2_groups31(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
+te_t2_groups_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
                int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
 {
     te_t2_gstate st = {{pacc[0], pacc[1], pacc[2], 0}, scp, ng, L, G, last};
@@ -194,7 +193,7 @@ te_t2_groups31(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32
         "ldreq %[n], [%[d], #32]\n\t"
         "ldrne %[n], [%[d], #24]\n\t"
         "1:\n\t"
-        TE_A_WORD31
+        TE_A_WORD_3ROWS
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -222,7 +221,7 @@ te_t2_groups31(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32
 
 /* The same for 2 rows x 2 interleaved vectors: pacc = {r0q0, r0q1, r1q0, r1q1}. */
 static inline __attribute__((always_inline)) void
-te_t2_groups22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
+te_t2_groups_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
                int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
 {
     te_t2_gstate st = {{pacc[0], pacc[1], pacc[2], pacc[3]}, scp, ng, L, G, last};
@@ -240,7 +239,7 @@ te_t2_groups22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
-        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10) TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4) TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -268,7 +267,7 @@ te_t2_groups22(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32
 #endif /* TE_TERN_ASM */
 
 /* 2 rows x 1 vector */
-TE_TERN_INLINE void te_t2_k21(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+TE_TERN_INLINE void te_t2_mac_2rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
                               int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1];
@@ -293,7 +292,7 @@ TE_TERN_INLINE void te_t2_k21(const uint8_t *c, int32_t rb, const uint32_t *x, i
 }
 
 /* 1 row x 2 vectors */
-TE_TERN_INLINE void te_t2_k12(const uint8_t *c, const uint32_t *x, int32_t n, int32_t *s)
+TE_TERN_INLINE void te_t2_mac_1row_2vecs(const uint8_t *c, const uint32_t *x, int32_t n, int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1];
     uint32_t mask = 0xC000C000u;
@@ -317,7 +316,7 @@ TE_TERN_INLINE void te_t2_k12(const uint8_t *c, const uint32_t *x, int32_t n, in
 }
 
 /* 1 row x 1 vector */
-TE_TERN_INLINE void te_t2_k11(const uint8_t *c, const uint32_t *x, int32_t n, int32_t *s)
+TE_TERN_INLINE void te_t2_mac_1row(const uint8_t *c, const uint32_t *x, int32_t n, int32_t *s)
 {
     int32_t s0 = s[0];
     uint32_t mask = 0xC000C000u;
@@ -339,7 +338,7 @@ TE_TERN_INLINE void te_t2_k11(const uint8_t *c, const uint32_t *x, int32_t n, in
 #define TE_P2_DEC(tbl, w, j) ((int32_t)(tbl)[((w) >> (8 * (j))) & 0xFFu])
 
 /* R rows (R <= 3, stride rb) x 1 vector */
-TE_TERN_INLINE void te_p2_kr1(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+TE_TERN_INLINE void te_p2_mac_rows(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
                               int32_t *s, const uint32_t *tbl)
 {
     int32_t s0 = s[0], s1 = R > 1 ? s[1] : 0, s2 = R > 2 ? s[2] : 0;
@@ -370,7 +369,7 @@ TE_TERN_INLINE void te_p2_kr1(int R, const uint8_t *c, int32_t rb, const uint32_
 }
 
 /* R rows (R <= 2) x 2 interleaved vectors */
-TE_TERN_INLINE void te_p2_kr2(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
+TE_TERN_INLINE void te_p2_mac_rows_2vecs(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
                               int32_t *s, const uint32_t *tbl)
 {
     int32_t s00 = s[0], s01 = s[1], s10 = R > 1 ? s[2] : 0, s11 = R > 1 ? s[3] : 0;
@@ -401,28 +400,28 @@ TE_TERN_INLINE void te_p2_kr2(int R, const uint8_t *c, int32_t rb, const uint32_
 }
 
 /* Runs the inner loop of shape R x P over n >= 1 words starting at code pointer c. */
-TE_TERN_INLINE void te_tern_inner(int32_t kind, int R, int P, const uint8_t *c, int32_t rb,
+TE_TERN_INLINE void te_tern_mac_words(int32_t kind, int R, int P, const uint8_t *c, int32_t rb,
                                   const uint32_t *x, int32_t n, int32_t *s, const uint32_t *tbl)
 {
     if (kind == TE_TK_P2) {
         if (P == 1) {
-            te_p2_kr1(R, c, rb, x, n, s, tbl);
+            te_p2_mac_rows(R, c, rb, x, n, s, tbl);
         } else {
-            te_p2_kr2(R, c, rb, x, n, s, tbl);
+            te_p2_mac_rows_2vecs(R, c, rb, x, n, s, tbl);
         }
     } else if (P == 1) {
         if (R == 3) {
-            te_t2_k31(c, rb, x, n, s);
+            te_t2_mac_3rows(c, rb, x, n, s);
         } else if (R == 2) {
-            te_t2_k21(c, rb, x, n, s);
+            te_t2_mac_2rows(c, rb, x, n, s);
         } else {
-            te_t2_k11(c, x, n, s);
+            te_t2_mac_1row(c, x, n, s);
         }
     } else {
         if (R == 2) {
-            te_t2_k22(c, rb, x, n, s);
+            te_t2_mac_2rows_2vecs(c, rb, x, n, s);
         } else {
-            te_t2_k12(c, x, n, s);
+            te_t2_mac_1row_2vecs(c, x, n, s);
         }
     }
 }
@@ -464,14 +463,14 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
                 int32_t s[6] = {0, 0, 0, 0, 0, 0};
                 const int32_t nf = te_tern_min(wb + n, nsafe) - wb;
                 if (nf > 0) {
-                    te_tern_inner(kind, R, P, crow + 4 * wb, rb, x + pl->xwords * wb, nf, s, pl->tbl);
+                    te_tern_mac_words(kind, R, P, crow + 4 * wb, rb, x + pl->xwords * wb, nf, s, pl->tbl);
                 }
                 if (nf < n) { /* the buffer's last, partial word: assemble it from bytes */
                     uint8_t tb[12] = {0};
                     for (int r = 0; r < R; ++r) {
                         memcpy(tb + 4 * r, crow + r * rb + 4 * pl->nfull, (size_t)(rb & 3));
                     }
-                    te_tern_inner(kind, R, P, tb, 4, x + pl->xwords * pl->nfull, 1, s, pl->tbl);
+                    te_tern_mac_words(kind, R, P, tb, 4, x + pl->xwords * pl->nfull, 1, s, pl->tbl);
                 }
                 for (int r = 0; r < R; ++r) {
                     /* fold: the scale (and plane shift) sit in the output records */
@@ -496,35 +495,36 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
     }
 }
 
-/* One function per block shape, so that each is compiled on its own. */
+/* One function per block shape (rows x vectors), so that each is compiled on
+ * its own with R and P constant. */
 #define TE_TERN_BLOCK_FN(name, R, P, P2)                                                       \
     static void name(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)   \
     {                                                                                          \
         te_tern_block(pl, o, R, P, P2, x, accbuf);                                             \
     }
-TE_TERN_BLOCK_FN(te_t2_b31, 3, 1, 0)
-TE_TERN_BLOCK_FN(te_t2_b21, 2, 1, 0)
-TE_TERN_BLOCK_FN(te_t2_b11, 1, 1, 0)
-TE_TERN_BLOCK_FN(te_t2_b22, 2, 2, 0)
-TE_TERN_BLOCK_FN(te_t2_b12, 1, 2, 0)
-TE_TERN_BLOCK_FN(te_p2_b31, 3, 1, 1)
-TE_TERN_BLOCK_FN(te_p2_b21, 2, 1, 1)
-TE_TERN_BLOCK_FN(te_p2_b11, 1, 1, 1)
-TE_TERN_BLOCK_FN(te_p2_b22, 2, 2, 1)
-TE_TERN_BLOCK_FN(te_p2_b12, 1, 2, 1)
+TE_TERN_BLOCK_FN(te_t2_block_3rows, 3, 1, 0)
+TE_TERN_BLOCK_FN(te_t2_block_2rows, 2, 1, 0)
+TE_TERN_BLOCK_FN(te_t2_block_1row, 1, 1, 0)
+TE_TERN_BLOCK_FN(te_t2_block_2rows_2vecs, 2, 2, 0)
+TE_TERN_BLOCK_FN(te_t2_block_1row_2vecs, 1, 2, 0)
+TE_TERN_BLOCK_FN(te_p2_block_3rows, 3, 1, 1)
+TE_TERN_BLOCK_FN(te_p2_block_2rows, 2, 1, 1)
+TE_TERN_BLOCK_FN(te_p2_block_1row, 1, 1, 1)
+TE_TERN_BLOCK_FN(te_p2_block_2rows_2vecs, 2, 2, 1)
+TE_TERN_BLOCK_FN(te_p2_block_1row_2vecs, 1, 2, 1)
 
 typedef void (*te_tern_block_fn)(const te_tern_plan *, int32_t, const uint32_t *, uint32_t *);
 struct te_tern_blocks {
-    te_tern_block_fn b31, b21, b11, b22, b12;
+    te_tern_block_fn rows3, rows2, rows1, rows2_2vecs, rows1_2vecs;
 };
-const te_tern_blocks te_tern_p2_blocks = {te_p2_b31, te_p2_b21, te_p2_b11, te_p2_b22, te_p2_b12};
+const te_tern_blocks te_tern_p2_blocks = {te_p2_block_3rows, te_p2_block_2rows, te_p2_block_1row, te_p2_block_2rows_2vecs, te_p2_block_1row_2vecs};
 
 #if TE_TERN_ASM
-/* Lean blocks for the common case (t2/to, uint8 scales): every plane of a row
- * block in one call of the assembly group loop (two for groups over 512
+/* Assembly row blocks for the common case (t2/to, uint8 scales): every plane
+ * of a row block in one call of the assembly group loop (two for groups over 512
  * taps). The block that holds the last row of the code buffer (whose partial
  * last word must not be read whole) takes the generic block instead. */
-TE_TERN_INLINE void te_t2_lean(int R, const te_tern_plan *pl, int32_t o, const uint32_t *x,
+TE_TERN_INLINE void te_t2_block_asm(int R, const te_tern_plan *pl, int32_t o, const uint32_t *x,
                                uint32_t *accbuf)
 {
     const te_tern_mm *mm = pl->mm;
@@ -541,9 +541,9 @@ TE_TERN_INLINE void te_t2_lean(int R, const te_tern_plan *pl, int32_t o, const u
         if (gw <= TE_T2_FLUSH_WORDS) {
             const int32_t lw = nw - (g_count - 1) * gw; /* words of the last group */
             if (R == 3) {
-                te_t2_groups31(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
+                te_t2_groups_3rows(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
             } else {
-                te_t2_groups22(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
+                te_t2_groups_2rows_2vecs(crow, rb, x, gw, g_count, lw, scp, g_count, pacc);
             }
         } else {
             for (int32_t g = 0; g < g_count; ++g) { /* long groups: flush every 32 words */
@@ -551,9 +551,9 @@ TE_TERN_INLINE void te_t2_lean(int R, const te_tern_plan *pl, int32_t o, const u
                 for (int32_t wb = g * gw; wb < we; wb += TE_T2_FLUSH_WORDS) {
                     const int32_t k = te_tern_min(we - wb, TE_T2_FLUSH_WORDS);
                     if (R == 3) {
-                        te_t2_groups31(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
+                        te_t2_groups_3rows(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
                     } else {
-                        te_t2_groups22(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
+                        te_t2_groups_2rows_2vecs(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
                     }
                 }
             }
@@ -571,14 +571,14 @@ TE_TERN_INLINE void te_t2_lean(int R, const te_tern_plan *pl, int32_t o, const u
     }
 }
 
-static void te_t2_l31(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
+static void te_t2_block_asm_3rows(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
 {
-    te_t2_lean(3, pl, o, x, accbuf);
+    te_t2_block_asm(3, pl, o, x, accbuf);
 }
 
-static void te_t2_l22(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
+static void te_t2_block_asm_2rows_2vecs(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
 {
-    te_t2_lean(2, pl, o, x, accbuf);
+    te_t2_block_asm(2, pl, o, x, accbuf);
 }
 #endif /* TE_TERN_ASM */
 
@@ -600,14 +600,14 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
     /* the block holding the code buffer's last row may not over-read its last word */
     const int32_t o_safe = (mm->active == mm->planes && (mm->rb & 3)) ? rows - 3 : rows;
 #if TE_TERN_ASM
-    const int lean = !p2 && mm->w->scale_bytes == 1;
+    const int asm_ok = !p2 && mm->w->scale_bytes == 1; /* the assembly reads uint8 scales */
 #else
     (void)o_safe;
 #endif
 #if TE_TERN_ASM
     /* full row blocks below o_safe: one assembly sweep per plane */
     const int32_t R = pair ? 2 : 3;
-    const int32_t nb = (lean || mm->fold) && pl.gw <= TE_T2_FLUSH_WORDS ? o_safe / R : 0;
+    const int32_t nb = (asm_ok || mm->fold) && pl.gw <= TE_T2_FLUSH_WORDS ? o_safe / R : 0;
     if (nb > 0) {
         const te_tern_weights *w = mm->w;
         const int32_t P = pair ? 2 : 1, g_count = mm->g, n_acc = nb * R * P;
@@ -632,9 +632,9 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
             st.sstep = (R - 1) * g_count;
             const uint8_t *c = w->codes + p * rows * mm->rb;
             if (mm->fold) {
-                (pair ? te_t2_fsweep22 : te_t2_fsweep31)(c, mm->rb, x, &st);
+                (pair ? te_t2_sweep_folded_2rows_2vecs : te_t2_sweep_folded_3rows)(c, mm->rb, x, &st);
             } else {
-                (pair ? te_t2_sweep22 : te_t2_sweep31)(c, mm->rb, x, &st);
+                (pair ? te_t2_sweep_scaled_2rows_2vecs : te_t2_sweep_scaled_3rows)(c, mm->rb, x, &st);
             }
             if (shifted) {
                 for (int32_t i = 0; i < n_acc; ++i) {
@@ -648,34 +648,34 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
     if (pair) {
         for (; o + 2 <= rows; o += 2) {
 #if TE_TERN_ASM
-            if (lean && !mm->fold && o + 2 <= o_safe) {
-                te_t2_l22(&pl, o, x, accbuf);
+            if (asm_ok && !mm->fold && o + 2 <= o_safe) {
+                te_t2_block_asm_2rows_2vecs(&pl, o, x, accbuf);
                 continue;
             }
 #endif
-            (p2 ? mm->p2->b22 : te_t2_b22)(&pl, o, x, accbuf);
+            (p2 ? mm->p2->rows2_2vecs : te_t2_block_2rows_2vecs)(&pl, o, x, accbuf);
         }
         if (o < rows) {
-            (p2 ? mm->p2->b12 : te_t2_b12)(&pl, o, x, accbuf);
+            (p2 ? mm->p2->rows1_2vecs : te_t2_block_1row_2vecs)(&pl, o, x, accbuf);
         }
         te_tern_outputs(mm, 2, accbuf, s0, s1, out0, out1);
         return;
     }
     for (; o + 3 <= rows; o += 3) {
 #if TE_TERN_ASM
-        if (lean && !mm->fold && o + 3 <= o_safe) {
-            te_t2_l31(&pl, o, x, accbuf);
+        if (asm_ok && !mm->fold && o + 3 <= o_safe) {
+            te_t2_block_asm_3rows(&pl, o, x, accbuf);
             continue;
         }
 #endif
-        (p2 ? mm->p2->b31 : te_t2_b31)(&pl, o, x, accbuf);
+        (p2 ? mm->p2->rows3 : te_t2_block_3rows)(&pl, o, x, accbuf);
     }
     if (o + 2 <= rows) {
-        (p2 ? mm->p2->b21 : te_t2_b21)(&pl, o, x, accbuf);
+        (p2 ? mm->p2->rows2 : te_t2_block_2rows)(&pl, o, x, accbuf);
         o += 2;
     }
     if (o < rows) {
-        (p2 ? mm->p2->b11 : te_t2_b11)(&pl, o, x, accbuf);
+        (p2 ? mm->p2->rows1 : te_t2_block_1row)(&pl, o, x, accbuf);
     }
     te_tern_outputs(mm, 1, accbuf, s0, 0, out0, 0);
 }

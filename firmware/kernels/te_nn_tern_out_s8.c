@@ -45,10 +45,10 @@ TE_TERN_INLINE void te_tern_outputs_impl(const te_tern_mm *mm, int P, int simple
     {                                                                                          \
         te_tern_outputs_impl(mm, P, SIMPLE, acc, s0, s1, out0, out1);                          \
     }
-TE_TERN_OUT_FN(te_tern_out1s, 1, 1)
-TE_TERN_OUT_FN(te_tern_out1g, 1, 0)
-TE_TERN_OUT_FN(te_tern_out2s, 2, 1)
-TE_TERN_OUT_FN(te_tern_out2g, 2, 0)
+TE_TERN_OUT_FN(te_tern_out_1vec_simple, 1, 1)
+TE_TERN_OUT_FN(te_tern_out_1vec_general, 1, 0)
+TE_TERN_OUT_FN(te_tern_out_2vecs_simple, 2, 1)
+TE_TERN_OUT_FN(te_tern_out_2vecs_general, 2, 0)
 
 /* Largest |weight| of row o over its groups and active planes (p2: levels). */
 static uint32_t te_tern_row_wmax(const te_tern_mm *mm, int32_t o)
@@ -153,7 +153,7 @@ void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
     "subs %[n], %[n], #1\n\t"                                        \
     "bne 1b\n\t"
 
-static void te_tern_outvec_asm(const uint32_t *acc, int stride2, const int32_t *rec, int32_t off,
+static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32_t *rec, int32_t off,
                                int32_t n, int8_t *out)
 {
     /* ldmia needs its registers in ascending order: pin them */
@@ -202,7 +202,7 @@ static void te_tern_outvec_asm(const uint32_t *acc, int stride2, const int32_t *
     "subs %[n], %[n], #1\n\t"                                        \
     "bne 1b\n\t"
 
-static void te_tern_outvec_short(const uint32_t *acc, int stride2, const int32_t *rec, int32_t n,
+static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const int32_t *rec, int32_t n,
                                  int8_t *out)
 {
     register uint32_t b __asm__("r4");
@@ -279,21 +279,21 @@ void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s
 {
 #if TE_TERN_ASM
     if (mm->rec_short) {
-        te_tern_outvec_short(acc, P == 2, mm->rec, mm->o, out0);
+        te_tern_outvec_short_records(acc, P == 2, mm->rec, mm->o, out0);
         if (P == 2) {
-            te_tern_outvec_short(acc + 1, 1, mm->rec, mm->o, out1);
+            te_tern_outvec_short_records(acc + 1, 1, mm->rec, mm->o, out1);
         }
         return;
     }
     if (mm->rec) {
-        te_tern_outvec_asm(acc, P == 2, mm->rec, mm->output_offset, mm->o, out0);
+        te_tern_outvec_records(acc, P == 2, mm->rec, mm->output_offset, mm->o, out0);
         if (P == 2) {
-            te_tern_outvec_asm(acc + 1, 1, mm->rec, mm->output_offset, mm->o, out1);
+            te_tern_outvec_records(acc + 1, 1, mm->rec, mm->output_offset, mm->o, out1);
         }
         return;
     }
 #else
-    if (mm->rec_short) { /* the C twin of te_tern_outvec_short */
+    if (mm->rec_short) { /* the C twin of te_tern_outvec_short_records */
         for (int q = 0; q < P; ++q) {
             int8_t *out = q ? out1 : out0;
             for (int32_t o = 0; o < mm->o; ++o) {
@@ -306,7 +306,7 @@ void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s
         }
         return;
     }
-    if (mm->rec) { /* the C twin of te_tern_outvec_asm */
+    if (mm->rec) { /* the C twin of te_tern_outvec_records */
         const te_range full = {-128, 127};
         for (int q = 0; q < P; ++q) {
             int8_t *out = q ? out1 : out0;
@@ -326,9 +326,9 @@ void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s
     }
 #endif
     if (P == 2) {
-        (mm->simple_out ? te_tern_out2s : te_tern_out2g)(mm, acc, s0, s1, out0, out1);
+        (mm->simple_out ? te_tern_out_2vecs_simple : te_tern_out_2vecs_general)(mm, acc, s0, s1, out0, out1);
     } else {
-        (mm->simple_out ? te_tern_out1s : te_tern_out1g)(mm, acc, s0, s1, out0, out1);
+        (mm->simple_out ? te_tern_out_1vec_simple : te_tern_out_1vec_general)(mm, acc, s0, s1, out0, out1);
     }
 }
 

@@ -44,7 +44,7 @@
     "str %[n], [%[d], #24]\n\t"                                      \
     "bne 2b\n\t"
 
-void te_t2_sweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+void te_t2_sweep_scaled_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, n;
     uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
@@ -52,7 +52,7 @@ void te_t2_sweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep 
         "2:\n\t"
         TE_A_GROUP_START
         "1:\n\t"
-        TE_A_WORD31
+        TE_A_WORD_3ROWS
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -73,7 +73,7 @@ void te_t2_sweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep 
         : "cc", "memory");
 }
 
-void te_t2_sweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
@@ -83,7 +83,7 @@ void te_t2_sweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep 
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
-        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10) TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4) TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -122,7 +122,7 @@ void te_t2_sweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep 
     "str %[n], [%[d], #24]\n\t"                                      \
     "bne 2b\n\t"
 
-void te_t2_fsweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+void te_t2_sweep_folded_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, n;
     uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
@@ -131,7 +131,7 @@ void te_t2_fsweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep
         "ldr %[d], %[stp]\n\t"
         "ldr %[n], [%[d], #20]\n\t"
         "1:\n\t"
-        TE_A_WORD31
+        TE_A_WORD_3ROWS
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -145,7 +145,7 @@ void te_t2_fsweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep
         : "cc", "memory");
 }
 
-void te_t2_fsweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
@@ -156,7 +156,7 @@ void te_t2_fsweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
-        TE_A22(14) TE_A22(12) TE_A22(10) TE_A22(8) TE_A22(6) TE_A22(4) TE_A22(2) TE_A22(0)
+        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10) TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4) TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"

@@ -37,14 +37,14 @@
 #define TE_T2_DEC(w, m) ((int32_t)(((w) << (14 - 2 * (m))) & mask))
 
 #if TE_TERN_ASM
-#define TE_A31(xr, sh)                                   \
+#define TE_A_MAC_3ROWS(xr, sh)                                   \
     "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
     "smlad %[s0], %[" #xr "], %[d], %[s0]\n\t"           \
     "and %[d], %[mask], %[w1], lsl #" #sh "\n\t"         \
     "smlad %[s1], %[" #xr "], %[d], %[s1]\n\t"           \
     "and %[d], %[mask], %[w2], lsl #" #sh "\n\t"         \
     "smlad %[s2], %[" #xr "], %[d], %[s2]\n\t"
-#define TE_A22(sh)                                       \
+#define TE_A_MAC_2ROWS_2VECS(sh)                                       \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                  \
     "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
     "smlad %[s0], %[xa], %[d], %[s0]\n\t"                \
@@ -53,18 +53,18 @@
     "smlad %[s2], %[xa], %[d], %[s2]\n\t"                \
     "smlad %[s3], %[xb], %[d], %[s3]\n\t"
 /* One code word of 3 rows against one vector (inputs post-incremented). */
-#define TE_A_WORD31                                                  \
+#define TE_A_WORD_3ROWS                                                  \
     "ldr %[w1], [%[c], %[rb]]\n\t"                                   \
     "ldr %[w2], [%[c], %[rb], lsl #1]\n\t"                           \
     "ldr %[w0], [%[c]], #4\n\t"                                      \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
-    TE_A31(xa, 14) TE_A31(xb, 12)                                    \
+    TE_A_MAC_3ROWS(xa, 14) TE_A_MAC_3ROWS(xb, 12)                                    \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
-    TE_A31(xa, 10) TE_A31(xb, 8)                                     \
+    TE_A_MAC_3ROWS(xa, 10) TE_A_MAC_3ROWS(xb, 8)                                     \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
-    TE_A31(xa, 6) TE_A31(xb, 4)                                      \
+    TE_A_MAC_3ROWS(xa, 6) TE_A_MAC_3ROWS(xb, 4)                                      \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
-    TE_A31(xa, 2) TE_A31(xb, 0)
+    TE_A_MAC_3ROWS(xa, 2) TE_A_MAC_3ROWS(xb, 0)
 #endif /* TE_TERN_ASM */
 
 #if TE_TERN_ASM
@@ -102,12 +102,13 @@ TE_TERN_LAYOUT(te_t2_sweep_xback_at_32, te_t2_sweep, xback, 32);
 TE_TERN_LAYOUT(te_t2_sweep_sstep_at_36, te_t2_sweep, sstep, 36);
 
 /* The plane sweeps (te_nn_tern_sweep_s8.c): 3 rows x 1 vector or 2 rows x 2
- * interleaved vectors per block; the f forms store the unscaled sums of one
- * group per row (scales folded into the output records). */
-void te_t2_sweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
-void te_t2_sweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
-void te_t2_fsweep31(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
-void te_t2_fsweep22(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
+ * interleaved vectors per block. scaled: each group's sum times its uint8
+ * scale into pa; folded: one group per row, its sum stored as it is (the scale
+ * sits in the output records, te_tern_prep_out). */
+void te_t2_sweep_scaled_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
+void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
+void te_t2_sweep_folded_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
+void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
 #endif /* TE_TERN_ASM */
 
 #endif /* TE_TERN_ASM_H */
