@@ -151,10 +151,12 @@ static inline uint32_t te_clamp8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
 {
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
     uint32_t t;
+    /* clang-format off */
     __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %0, %3\n\tsel %0, %3, %0"
             : "+r"(v), "=&r"(t)
             : "r"(lo4), "r"(hi4)
             : "cc");
+    /* clang-format on */
     return v;
 #else
     uint32_t r = 0;

@@ -183,8 +183,10 @@ static inline int32_t te_mac_rq_apply(const te_mac_rq *r, int32_t acc)
     /* two SMLALs (GCC does not always see them in the C form below) */
     uint32_t lo = r->plo;
     int32_t hi = r->phi;
+    /* clang-format off */
     __asm__("smlal %0, %1, %2, %3\n\tsmlal %0, %1, %4, %5"
             : "+&r"(lo), "+&r"(hi) : "r"(t), "r"(r->u), "r"(a), "r"(r->m));
+    /* clang-format on */
     (void)lo;
     return hi >> r->s;
 #else

@@ -44,7 +44,7 @@
 /* Weight W at w: uint32_t (wide) or int8_t. */
 static inline uint32_t te_dw_wload(const uint8_t *w, const int wide)
 {
-    return wide ? *(const uint32_t *)(const void *)w : (uint32_t)(int32_t)*(const int8_t *)w;
+    return wide ? *(const uint32_t *)(const void *)w : (uint32_t)(int32_t)(*(const int8_t *)w);
 }
 
 /* te_dw_plain_s8 / _s32 (see te_dw_internal.h); wide: the weights are
@@ -193,6 +193,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
  * hence the fixed r4-r6), the input at origin + off into r12, four
  * multiply-accumulates. _Z forms use x - z (SXTAB16 / ADD with nz), the
  * others x itself; B forms read one byte for all four lanes (M % 4 == 0). */
+/* clang-format off */
 #define TE_DW_TAP_(WIDEN)                                                      \
     "ldmia %[tp]!, {r4, r5, r6}\n\t"                                           \
     "ldr r12, [%[org], r4]\n\t"                                                \
@@ -201,8 +202,10 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "smlatt %[a2], r12, r5, %[a2]\n\t"                                         \
     "smlabb %[a1], r4, r6, %[a1]\n\t"                                          \
     "smlatt %[a3], r4, r6, %[a3]\n\t"
+/* clang-format on */
 #define TE_DW_TAP TE_DW_TAP_("sxtb16 r4, r12, ror #8\n\tsxtb16 r12, r12\n\t")
 #define TE_DW_TAP_Z TE_DW_TAP_("sxtab16 r4, %[nz], r12, ror #8\n\tsxtab16 r12, %[nz], r12\n\t")
+/* clang-format off */
 #define TE_DW_TAPB_(ADD)                                                       \
     "ldmia %[tp]!, {r4, r5, r6}\n\t"                                           \
     "ldrsb r12, [%[org], r4]\n\t"                                              \
@@ -211,19 +214,23 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "smlabt %[a2], r12, r5, %[a2]\n\t"                                         \
     "smlabb %[a1], r12, r6, %[a1]\n\t"                                         \
     "smlabt %[a3], r12, r6, %[a3]\n\t"
+/* clang-format on */
 #define TE_DW_TAPB TE_DW_TAPB_("")
 #define TE_DW_TAPB_Z TE_DW_TAPB_("add r12, r12, %[nz]\n\t")
+/* clang-format off */
 #define TE_DW_TAPS_ASM(TAPS)                                                   \
     __asm__ volatile(TAPS                                                      \
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), \
                        [tp] "+r"(tp)                                           \
                      : [org] "r"(origin), [nz] "r"(nz)                         \
                      : "r4", "r5", "r6", "r12", "memory")
+/* clang-format on */
 
 /* One channel of the output stage: LDM of the record {m, s, plo, phi} from RP
  * (advancing it); hi:lo = p + acc*m; te_mac_srq then subtracts 2^31 when
  * acc < 0, which lowers hi exactly when also lo < 2^31: hi -= (acc & ~lo) >> 31;
  * then >> s and SSAT into r12. */
+/* clang-format off */
 #define TE_DW_OUT(ACC, RP)                                                     \
     "ldmia " RP "!, {r4, r5, r6, r12}\n\t"                                     \
     "smlal r6, r12, " ACC ", r4\n\t"                                           \
@@ -231,9 +238,11 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "sub r12, r12, r4, lsr #31\n\t"                                            \
     "asr r12, r12, r5\n\t"                                                     \
     "ssat r12, #8, r12\n\t"
+/* clang-format on */
 /* The same from the full record {left, ts, u, m, plo, phi, s} (te_mac_rq) at
  * RP (advancing it) and the output offset at k + 128: a = acc << left;
  * hi:lo = p + (a >> ts)*u + a*m; (hi >> s) + offset, SSAT into r12. */
+/* clang-format off */
 #define TE_DW_OUTL(ACC, RP)                                                    \
     "ldrd r4, r5, [" RP "]\n\t"                                                \
     "lsl " ACC ", " ACC ", r4\n\t"                                             \
@@ -249,6 +258,7 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "add r12, r12, r4\n\t"                                                     \
     "ssat r12, #8, r12\n\t"                                                    \
     "add " RP ", " RP ", #28\n\t"
+/* clang-format on */
 #endif
 
 /* acc += sum over n consecutive entries from tp of (x - z) * W, x read at
@@ -305,6 +315,7 @@ static inline uint32_t te_dw_out4(const te_mac_srq *rq, const te_dw_acc *acc)
 #if TE_DW_ASM
     uint32_t v;
     const te_mac_srq *r = rq;
+    /* clang-format off */
     __asm__(TE_DW_OUT("%[a0]", "%[r]") "uxtb %[v], r12\n\t"
             TE_DW_OUT("%[a1]", "%[r]") "bfi %[v], r12, #8, #8\n\t"
             TE_DW_OUT("%[a2]", "%[r]") "bfi %[v], r12, #16, #8\n\t"
@@ -312,6 +323,7 @@ static inline uint32_t te_dw_out4(const te_mac_srq *rq, const te_dw_acc *acc)
             : [v] "=&r"(v), [r] "+r"(r)
             : [a0] "r"(acc->a0), [a1] "r"(acc->a1), [a2] "r"(acc->a2), [a3] "r"(acc->a3)
             : "r4", "r5", "r6", "r12", "memory");
+    /* clang-format on */
     return v;
 #else
     uint32_t v = (uint32_t)(uint8_t)te_ssat8(te_mac_srq_apply(&rq[0], acc->a0));
@@ -349,6 +361,7 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
 /* The span loop (see te_dw_blk): per pixel the starting accumulators k->sbase,
  * the stretch k->tp .. k->tend (TAPS, reading x itself), the output stage
  * OUT4, the clamp; n: pixels left in the line. */
+/* clang-format off */
 #define TE_DW_SPAN_ASM(TAPS, OUT4)                                             \
     __asm__ volatile("1:\n\t"                                                  \
                      "ldrd %[a0], %[a1], [%[k], #64]\n\t"                      \
@@ -384,18 +397,22 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
                        [tp] "=&r"(tp), [org] "+r"(origin), [out] "+r"(out), [n] "+r"(n) \
                      : [k] "r"(k)                                              \
                      : "r4", "r5", "r6", "r12", "cc", "memory")
+/* clang-format on */
 /* The output stages of the span loop: the four bytes packed into a0. */
+/* clang-format off */
 #define TE_DW_OUT4(OUT, REC)                                                   \
     REC                                                                        \
     OUT("%[a0]", "%[tp]") "uxtb %[a0], r12\n\t"                                \
     OUT("%[a1]", "%[tp]") "bfi %[a0], r12, #8, #8\n\t"                         \
     OUT("%[a2]", "%[tp]") "bfi %[a0], r12, #16, #8\n\t"                        \
     OUT("%[a3]", "%[tp]") "bfi %[a0], r12, #24, #8\n\t"
+/* clang-format on */
 #define TE_DW_OUT_SHORT TE_DW_OUT4(TE_DW_OUT, "mov %[tp], %[k]\n\t")
 #define TE_DW_OUT_LONG TE_DW_OUT4(TE_DW_OUTL, "add %[tp], %[k], #132\n\t")
 /* Any stretch: chunks of three taps up to k->tend, the first one entered by
  * TBB at its tap k->entry = (3 - len % 3) % 3 (3: past it, len == 0), so that
  * no single taps are left over. */
+/* clang-format off */
 #define TE_DW_TAPS_N(TAP)                                                      \
     "ldr r4, [%[k], #84]\n\t"                                                  \
     "tbb [pc, r4]\n\t"                                                         \
@@ -406,6 +423,7 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
     "cmp %[tp], r4\n\t"                                                        \
     "bne 3b\n\t"                                                               \
     "5:\n\t"
+/* clang-format on */
 #endif
 
 /* One span (see te_dw_blk) over stretches of len entries; k->fast == 1, or

@@ -67,7 +67,8 @@ TE_DW_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int3
             const uint32_t a = te_tern_scale(w, row * gs + g) << e;
             for (; i < g_end; ++i, ++cp) {
                 uint32_t v;
-                if (kind == TE_TK_P2) { /* sign(v) * (a << (levels - |v|)), the nibble sign-extended */
+                /* p2: sign(v) * (a << (levels - |v|)), the nibble sign-extended */
+                if (kind == TE_TK_P2) {
                     const int32_t q = (int32_t)((uint32_t)c[i >> 1] << (28 - 4 * (i & 1))) >> 28;
                     const int32_t sh = w->levels - (q < 0 ? -q : q);
                     v = q == 0 ? 0u : a << (sh < 0 ? 0 : sh);

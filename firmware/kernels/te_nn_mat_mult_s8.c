@@ -34,12 +34,15 @@
 #if TE_MM_ASM
 /* One word of x (4 taps) against the word at [ptr + k] (OFF = ", %[k]") or
  * [ptr] with post-increment (OFF = "], #4" form), into accumulator ACC. */
+/* clang-format off */
 #define TE_MM_W(ADDR, ACC)                                                      \
     "ldr %[w], " ADDR "\n\t"                                                    \
     "sxtb16 %[wo], %[w], ror #8\n\t"                                            \
     "sxtb16 %[w], %[w]\n\t"                                                     \
     "smlad %[" ACC "], %[xe], %[w], %[" ACC "]\n\t"                             \
     "smlad %[" ACC "], %[xo], %[wo], %[" ACC "]\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_MM_1X4_STEP                                                          \
     "ldr %[xe], [%[a]], #4\n\t"                                                 \
     "sxtb16 %[xo], %[xe], ror #8\n\t"                                           \
@@ -48,6 +51,7 @@
     TE_MM_W("[%[b0]], #4", "s0")                                                \
     TE_MM_W("[%[b2], %[k]]", "s3")                                              \
     TE_MM_W("[%[b2]], #4", "s2")
+/* clang-format on */
 
 /* 1 x 4 over n4 steps of 4 taps; advances *a and *b0 by 4*n4. */
 static inline void te_mm_1x4_asm(const int8_t **a, const int8_t **b0, int32_t k, int32_t n4,
@@ -57,15 +61,18 @@ static inline void te_mm_1x4_asm(const int8_t **a, const int8_t **b0, int32_t k,
     int32_t s0 = *r0, s1 = *r1, s2 = *r2, s3 = *r3;
     int32_t xe, xo, w, wo;
     if (n4 & 1) {
+        /* clang-format off */
         __asm__ volatile(TE_MM_1X4_STEP
                          : [a] "+r"(pa), [b0] "+r"(p0), [b2] "+r"(p2), [s0] "+r"(s0),
                            [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [xe] "=&r"(xe),
                            [xo] "=&r"(xo), [w] "=&r"(w), [wo] "=&r"(wo)
                          : [k] "r"(k)
                          : "memory");
+        /* clang-format on */
     }
     if (n4 >> 1) {
         const int8_t *const end = pa + 8 * (n4 >> 1); /* in memory: leaves 12 registers */
+        /* clang-format off */
         __asm__ volatile("1:\n\t" TE_MM_1X4_STEP TE_MM_1X4_STEP
                          "ldr %[w], %[end]\n\t"
                          "cmp %[a], %[w]\n\t"
@@ -75,6 +82,7 @@ static inline void te_mm_1x4_asm(const int8_t **a, const int8_t **b0, int32_t k,
                            [xo] "=&r"(xo), [w] "=&r"(w), [wo] "=&r"(wo)
                          : [k] "r"(k), [end] "m"(end)
                          : "cc", "memory");
+        /* clang-format on */
     }
     *a = pa;
     *b0 = p0;
@@ -85,6 +93,7 @@ static inline void te_mm_1x4_asm(const int8_t **a, const int8_t **b0, int32_t k,
 }
 
 /* The 2 x 2 step: rows [a], [a + k]; channels [b], [b + k]. */
+/* clang-format off */
 #define TE_MM_2X2_STEP                                                          \
     "ldr %[t0], [%[a], %[k]]\n\t"                                               \
     "sxtb16 %[t1], %[t0], ror #8\n\t"                                           \
@@ -106,6 +115,7 @@ static inline void te_mm_1x4_asm(const int8_t **a, const int8_t **b0, int32_t k,
     "smlad %[s00], %[t1], %[t5], %[s00]\n\t"                                    \
     "smlad %[s01], %[t0], %[t2], %[s01]\n\t"                                    \
     "smlad %[s01], %[t1], %[t3], %[s01]\n\t"
+/* clang-format on */
 
 /* 2 x 2 over n4 steps of 4 taps; advances *a and *b by 4*n4. */
 static inline void te_mm_2x2_asm(const int8_t **a, const int8_t **b, int32_t k, int32_t n4,
@@ -115,15 +125,18 @@ static inline void te_mm_2x2_asm(const int8_t **a, const int8_t **b, int32_t k, 
     int32_t a00 = *s00, a01 = *s01, a10 = *s10, a11 = *s11;
     int32_t t0, t1, t2, t3, t4, t5;
     if (n4 & 1) {
+        /* clang-format off */
         __asm__ volatile(TE_MM_2X2_STEP
                          : [a] "+r"(pa), [b] "+r"(pb), [s00] "+r"(a00), [s01] "+r"(a01),
                            [s10] "+r"(a10), [s11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
                            [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)
                          : [k] "r"(k)
                          : "memory");
+        /* clang-format on */
     }
     if (n4 >> 1) {
         const int8_t *const end = pa + 8 * (n4 >> 1); /* in memory: leaves 13 registers */
+        /* clang-format off */
         __asm__ volatile("1:\n\t" TE_MM_2X2_STEP TE_MM_2X2_STEP
                          "ldr %[t0], %[end]\n\t"
                          "cmp %[a], %[t0]\n\t"
@@ -133,6 +146,7 @@ static inline void te_mm_2x2_asm(const int8_t **a, const int8_t **b, int32_t k, 
                            [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)
                          : [k] "r"(k), [end] "m"(end)
                          : "cc", "memory");
+        /* clang-format on */
     }
     *a = pa;
     *b = pb;
@@ -309,6 +323,7 @@ static inline void te_mm_store32(int8_t *p, uint32_t v)
 /* Four output bytes from short records (offset included), packed little
  * endian: lane j from accumulator xj and record r[RJ]. */
 #if TE_MM_ASM
+/* clang-format off */
 #define TE_MM_OUT(ACC, REC, LANE)                                              \
     "ldrd %[m], %[t], [%[r], #" REC "]\n\t"                                    \
     "ldrd %[lo], %[hi], [%[r], #" REC "+8]\n\t"                                \
@@ -318,6 +333,8 @@ static inline void te_mm_store32(int8_t *p, uint32_t v)
     "asr %[hi], %[hi], %[t]\n\t"                                               \
     "ssat %[hi], #8, %[hi]\n\t"                                                \
     "bfi %[v], %[hi], #" LANE ", #8\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_MM_OUT4(R0, R1, R2, R3)                                             \
     uint32_t v = 0;                                                            \
     int32_t t, m, lo, hi;                                                      \
@@ -328,6 +345,7 @@ static inline void te_mm_store32(int8_t *p, uint32_t v)
               [imin] "r"(INT32_MIN)                                            \
             : "memory");                                                       \
     return v
+/* clang-format on */
 #endif
 
 /* lanes: (x0, r[0]), (x1, r[1]), (x2, r[0]), (x3, r[1]) - a 2 x 2 block */

@@ -52,6 +52,7 @@ TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t
     TE_T2_MASK(mask);
 #if TE_TERN_ASM
     uint32_t w0, w1, w2, xa, xb, d;
+    /* clang-format off */
     __asm__ volatile(
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
@@ -72,10 +73,12 @@ TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask)
         : "cc", "memory");
+    /* clang-format on */
 #else
     for (; n > 0; --n) {
         const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb), w2 = te_tern_rd32(c + 2 * rb);
         c += 4;
+        /* clang-format off */
 #define TE_T2_STEP31(m)                                  \
     {                                                    \
         const int32_t xv = (int32_t)x[m];                \
@@ -87,6 +90,7 @@ TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t
         TE_T2_STEP31(4) TE_T2_STEP31(5) TE_T2_STEP31(6) TE_T2_STEP31(7)
 #undef TE_T2_STEP31
         x += 8;
+        /* clang-format on */
     }
 #endif
     s[0] = s0;
@@ -105,11 +109,14 @@ TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const ui
     TE_T2_MASK(mask);
 #if TE_TERN_ASM
     uint32_t w0, w1, xa, xb, d;
+    /* clang-format off */
     __asm__ volatile(
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
-        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10) TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4) TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
+        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10)
+        TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4)
+        TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         : [s0] "+r"(s00), [s1] "+r"(s01), [s2] "+r"(s10), [s3] "+r"(s11), [c] "+r"(c),
@@ -117,10 +124,12 @@ TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const ui
           [xb] "=&r"(xb), [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask)
         : "cc", "memory");
+    /* clang-format on */
 #else
     for (; n > 0; --n) {
         const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb);
         c += 4;
+        /* clang-format off */
 #define TE_T2_STEP22(m)                                  \
     {                                                    \
         const int32_t xa = (int32_t)x[2 * (m)];          \
@@ -136,6 +145,7 @@ TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const ui
         TE_T2_STEP22(4) TE_T2_STEP22(5) TE_T2_STEP22(6) TE_T2_STEP22(7)
 #undef TE_T2_STEP22
         x += 16;
+        /* clang-format on */
     }
 #endif
     s[0] = s00;
@@ -147,12 +157,14 @@ TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const ui
 #if TE_TERN_ASM
 /* After a group: sum >> 14 times the row's scale (register wr) into the
  * partial sum at [d, #off], and clear the sum. */
+/* clang-format off */
 #define TE_A_FLUSH(sr, wr, off)                                      \
     "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
     "ldr %[n], [%[d], #" #off "]\n\t"                                \
     "mla %[n], %[" #wr "], %[" #sr "], %[n]\n\t"                     \
     "str %[n], [%[d], #" #off "]\n\t"                                \
     "movs %[" #sr "], #0\n\t"
+/* clang-format on */
 
 /* State of the group loop, in memory (the registers are all taken). */
 typedef struct {
@@ -184,6 +196,7 @@ te_t2_groups_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, i
     te_t2_gstate *stp = &st;
     int32_t s0 = 0, s1 = 0, s2 = 0, n;
     uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
+    /* clang-format off */
     __asm__ volatile(
         "2:\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -214,6 +227,7 @@ te_t2_groups_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, i
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
+    /* clang-format on */
     pacc[0] = st.pacc[0];
     pacc[1] = st.pacc[1];
     pacc[2] = st.pacc[2];
@@ -228,6 +242,7 @@ te_t2_groups_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_
     te_t2_gstate *stp = &st;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
+    /* clang-format off */
     __asm__ volatile(
         "2:\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -239,7 +254,9 @@ te_t2_groups_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_
         "1:\n\t"
         "ldr %[w1], [%[c], %[rb]]\n\t"
         "ldr %[w0], [%[c]], #4\n\t"
-        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10) TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4) TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
+        TE_A_MAC_2ROWS_2VECS(14) TE_A_MAC_2ROWS_2VECS(12) TE_A_MAC_2ROWS_2VECS(10)
+        TE_A_MAC_2ROWS_2VECS(8) TE_A_MAC_2ROWS_2VECS(6) TE_A_MAC_2ROWS_2VECS(4)
+        TE_A_MAC_2ROWS_2VECS(2) TE_A_MAC_2ROWS_2VECS(0)
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -259,6 +276,7 @@ te_t2_groups_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
+    /* clang-format on */
     pacc[0] = st.pacc[0];
     pacc[1] = st.pacc[1];
     pacc[2] = st.pacc[2];
@@ -276,6 +294,7 @@ TE_TERN_INLINE void te_t2_mac_2rows(const uint8_t *c, int32_t rb, const uint32_t
     for (; n > 0; --n) {
         const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb);
         c += 4;
+        /* clang-format off */
 #define TE_T2_STEP21(m)                                  \
     {                                                    \
         const int32_t xv = (int32_t)x[m];                \
@@ -286,6 +305,7 @@ TE_TERN_INLINE void te_t2_mac_2rows(const uint8_t *c, int32_t rb, const uint32_t
         TE_T2_STEP21(4) TE_T2_STEP21(5) TE_T2_STEP21(6) TE_T2_STEP21(7)
 #undef TE_T2_STEP21
         x += 8;
+        /* clang-format on */
     }
     s[0] = s0;
     s[1] = s1;
@@ -300,6 +320,7 @@ TE_TERN_INLINE void te_t2_mac_1row_2vecs(const uint8_t *c, const uint32_t *x, in
     for (; n > 0; --n) {
         const uint32_t w0 = te_tern_rd32(c);
         c += 4;
+        /* clang-format off */
 #define TE_T2_STEP12(m)                                  \
     {                                                    \
         const int32_t d0 = TE_T2_DEC(w0, m);             \
@@ -310,6 +331,7 @@ TE_TERN_INLINE void te_t2_mac_1row_2vecs(const uint8_t *c, const uint32_t *x, in
         TE_T2_STEP12(4) TE_T2_STEP12(5) TE_T2_STEP12(6) TE_T2_STEP12(7)
 #undef TE_T2_STEP12
         x += 16;
+        /* clang-format on */
     }
     s[0] = s0;
     s[1] = s1;
@@ -324,11 +346,13 @@ TE_TERN_INLINE void te_t2_mac_1row(const uint8_t *c, const uint32_t *x, int32_t 
     for (; n > 0; --n) {
         const uint32_t w0 = te_tern_rd32(c);
         c += 4;
+        /* clang-format off */
 #define TE_T2_STEP11(m) s0 = te_smlad((int32_t)x[m], TE_T2_DEC(w0, m), s0);
         TE_T2_STEP11(0) TE_T2_STEP11(1) TE_T2_STEP11(2) TE_T2_STEP11(3)
         TE_T2_STEP11(4) TE_T2_STEP11(5) TE_T2_STEP11(6) TE_T2_STEP11(7)
 #undef TE_T2_STEP11
         x += 8;
+        /* clang-format on */
     }
     s[0] = s0;
 }

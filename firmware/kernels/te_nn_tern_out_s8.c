@@ -131,6 +131,7 @@ void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
  * for n rows of one vector, accumulators `stride` words apart, per-row records
  * from te_tern_prep_out (the scale, 1 unless folded, times the accumulator plus
  * the bias, then te_tern_rq's arithmetic), 19 instructions an output. */
+/* clang-format off */
 #define TE_A_OUTVEC(stride_bytes)                                    \
     "1:\n\t"                                                         \
     "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
@@ -152,6 +153,7 @@ void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
     "strb %[a], [%[out]], #1\n\t"                                    \
     "subs %[n], %[n], #1\n\t"                                        \
     "bne 1b\n\t"
+/* clang-format on */
 
 static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32_t *rec, int32_t off,
                                int32_t n, int8_t *out)
@@ -165,19 +167,23 @@ static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32
     register uint32_t sc __asm__("r9");
     uint32_t a, lo, hi;
     if (stride2) {
+        /* clang-format off */
         __asm__ volatile(TE_A_OUTVEC(8)
                          : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
                            [lo] "=&r"(lo), [hi] "=&r"(hi), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r),
                            [mk] "=&r"(mk), [hf] "=&r"(hf), [sc] "=&r"(sc)
                          : [off] "r"(off)
                          : "cc", "memory");
+        /* clang-format on */
     } else {
+        /* clang-format off */
         __asm__ volatile(TE_A_OUTVEC(4)
                          : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
                            [lo] "=&r"(lo), [hi] "=&r"(hi), [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r),
                            [mk] "=&r"(mk), [hf] "=&r"(hf), [sc] "=&r"(sc)
                          : [off] "r"(off)
                          : "cc", "memory");
+        /* clang-format on */
     }
 }
 #endif
@@ -188,6 +194,7 @@ static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32
  * accumulator is TFLite's rounding doubling high multiply; the rounding right
  * shift (half away from zero) is one add of the sign, one of the half. 11
  * instructions an output. */
+/* clang-format off */
 #define TE_A_OUTVEC_SHORT(stride_bytes)                              \
     "1:\n\t"                                                         \
     "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
@@ -201,6 +208,7 @@ static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32
     "strb %[t], [%[out]], #1\n\t"                                    \
     "subs %[n], %[n], #1\n\t"                                        \
     "bne 1b\n\t"
+/* clang-format on */
 
 static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const int32_t *rec, int32_t n,
                                  int8_t *out)
@@ -212,19 +220,23 @@ static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const
     register uint32_t r __asm__("r8");
     uint32_t a, t;
     if (stride2) {
+        /* clang-format off */
         __asm__ volatile(TE_A_OUTVEC_SHORT(8)
                          : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
                            [t] "=&r"(t), [b] "=&r"(b), [sc] "=&r"(sc), [m] "=&r"(m), [hf] "=&r"(hf),
                            [r] "=&r"(r)
                          :
                          : "cc", "memory");
+        /* clang-format on */
     } else {
+        /* clang-format off */
         __asm__ volatile(TE_A_OUTVEC_SHORT(4)
                          : [acc] "+r"(acc), [rec] "+r"(rec), [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a),
                            [t] "=&r"(t), [b] "=&r"(b), [sc] "=&r"(sc), [m] "=&r"(m), [hf] "=&r"(hf),
                            [r] "=&r"(r)
                          :
                          : "cc", "memory");
+        /* clang-format on */
     }
 }
 #endif
@@ -232,6 +244,7 @@ static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const
 #if TE_TERN_ASM
 /* The same without records (when they would not pay for themselves, e.g. one
  * FC input row): 26 instructions an output. */
+/* clang-format off */
 #define TE_A_OUTVEC_DIRECT(stride_bytes)                             \
     "1:\n\t"                                                         \
     "ldr %[a], [%[acc]], #" #stride_bytes "\n\t"                     \
@@ -260,17 +273,20 @@ static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const
     "strb %[a], [%[out]], #1\n\t"                                    \
     "subs %[n], %[n], #1\n\t"                                        \
     "bne 1b\n\t"
+/* clang-format on */
 
 static void te_tern_outvec_direct(const uint32_t *acc, const int32_t *bias, const int32_t *mult,
                                   const int32_t *shift, int32_t off, int32_t n, int8_t *out)
 {
     uint32_t a, t, lo, hi, r, mk;
+    /* clang-format off */
     __asm__ volatile(TE_A_OUTVEC_DIRECT(4)
                      : [acc] "+r"(acc), [bias] "+r"(bias), [mult] "+r"(mult), [shift] "+r"(shift),
                        [out] "+r"(out), [n] "+r"(n), [a] "=&r"(a), [t] "=&r"(t), [lo] "=&r"(lo),
                        [hi] "=&r"(hi), [r] "=&r"(r), [mk] "=&r"(mk)
                      : [off] "r"(off)
                      : "cc", "memory");
+    /* clang-format on */
 }
 #endif
 

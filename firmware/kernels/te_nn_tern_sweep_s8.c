@@ -8,6 +8,7 @@
 
 #if TE_TERN_ASM
 
+/* clang-format off */
 #define TE_A_GROUP_START                                             \
     "ldr %[d], %[stp]\n\t"                                           \
     "ldr %[n], [%[d], #8]\n\t"                                       \
@@ -15,12 +16,16 @@
     "ite eq\n\t"                                                     \
     "ldreq %[n], [%[d], #20]\n\t"                                    \
     "ldrne %[n], [%[d], #16]\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_A_SFLUSH(sr, wr, off)                                     \
     "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
     "ldr %[n], [%[xa], #" #off "]\n\t"                               \
     "mla %[n], %[" #wr "], %[" #sr "], %[n]\n\t"                     \
     "str %[n], [%[xa], #" #off "]\n\t"                               \
     "movs %[" #sr "], #0\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_A_BLOCK_END(accbytes)                                     \
     "ldr %[n], [%[d], #8]\n\t"                                       \
     "subs %[n], %[n], #1\n\t"                                        \
@@ -43,11 +48,13 @@
     "subs %[n], %[n], #1\n\t"                                        \
     "str %[n], [%[d], #24]\n\t"                                      \
     "bne 2b\n\t"
+/* clang-format on */
 
 void te_t2_sweep_scaled_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, n;
     uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
+    /* clang-format off */
     __asm__ volatile(
         "2:\n\t"
         TE_A_GROUP_START
@@ -71,12 +78,14 @@ void te_t2_sweep_scaled_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, t
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
+    /* clang-format on */
 }
 
 void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
+    /* clang-format off */
     __asm__ volatile(
         "2:\n\t"
         TE_A_GROUP_START
@@ -101,15 +110,19 @@ void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
+    /* clang-format on */
 }
 
 /* Sweeps for one group per row and one plane with the scales folded into the
  * output records (te_tern_prep_out): each block is `last` words, then the
  * sums, shifted back by 14, are stored as they are. */
+/* clang-format off */
 #define TE_A_FSTORE(sr, off)                                         \
     "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
     "str %[" #sr "], [%[xa], #" #off "]\n\t"                         \
     "movs %[" #sr "], #0\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_A_FBLOCK_END(accbytes)                                    \
     "ldr %[n], [%[d], #28]\n\t"                                      \
     "add %[c], %[c], %[n]\n\t"                                       \
@@ -121,11 +134,13 @@ void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t
     "subs %[n], %[n], #1\n\t"                                        \
     "str %[n], [%[d], #24]\n\t"                                      \
     "bne 2b\n\t"
+/* clang-format on */
 
 void te_t2_sweep_folded_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, n;
     uint32_t w0, w1, w2, xa, xb, d, mask = 0xC000C000u;
+    /* clang-format off */
     __asm__ volatile(
         "2:\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -143,12 +158,14 @@ void te_t2_sweep_folded_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, t
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
+    /* clang-format on */
 }
 
 void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
+    /* clang-format off */
     __asm__ volatile(
         "2:\n\t"
         "ldr %[d], %[stp]\n\t"
@@ -168,5 +185,6 @@ void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t
           [d] "=&r"(d)
         : [rb] "r"(rb), [mask] "r"(mask), [stp] "m"(stp)
         : "cc", "memory");
+    /* clang-format on */
 }
 #endif /* TE_TERN_ASM */

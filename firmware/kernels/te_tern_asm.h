@@ -37,6 +37,7 @@
 #define TE_T2_DEC(w, m) ((int32_t)(((w) << (14 - 2 * (m))) & mask))
 
 #if TE_TERN_ASM
+/* clang-format off */
 #define TE_A_MAC_3ROWS(xr, sh)                                   \
     "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
     "smlad %[s0], %[" #xr "], %[d], %[s0]\n\t"           \
@@ -44,6 +45,8 @@
     "smlad %[s1], %[" #xr "], %[d], %[s1]\n\t"           \
     "and %[d], %[mask], %[w2], lsl #" #sh "\n\t"         \
     "smlad %[s2], %[" #xr "], %[d], %[s2]\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_A_MAC_2ROWS_2VECS(sh)                                       \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                  \
     "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
@@ -52,7 +55,9 @@
     "and %[d], %[mask], %[w1], lsl #" #sh "\n\t"         \
     "smlad %[s2], %[xa], %[d], %[s2]\n\t"                \
     "smlad %[s3], %[xb], %[d], %[s3]\n\t"
+/* clang-format on */
 /* One code word of 3 rows against one vector (inputs post-incremented). */
+/* clang-format off */
 #define TE_A_WORD_3ROWS                                                  \
     "ldr %[w1], [%[c], %[rb]]\n\t"                                   \
     "ldr %[w2], [%[c], %[rb], lsl #1]\n\t"                           \
@@ -65,6 +70,7 @@
     TE_A_MAC_3ROWS(xa, 6) TE_A_MAC_3ROWS(xb, 4)                                      \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                              \
     TE_A_MAC_3ROWS(xa, 2) TE_A_MAC_3ROWS(xb, 0)
+/* clang-format on */
 #endif /* TE_TERN_ASM */
 
 #if TE_TERN_ASM

@@ -119,15 +119,18 @@ static void te_lut_build_w(const int8_t *a, const int8_t *c, uint32_t *tw)
  * STRD (h: 10 instructions a high-nibble row, w: 15). */
 
 /* h row at byte offset o (8 words a row): words 0-1, 2-3, 6-7 = l + d. */
+/* clang-format off */
 #define TE_LUT_HROW(d, o0, o1, o3)                                                  \
     "add r3, r6, " d "\n\t" "add lr, r7, " d "\n\t" "strd r3, lr, [r1, #" o0 "]\n\t" \
     "add r3, r8, " d "\n\t" "add lr, r9, " d "\n\t" "strd r3, lr, [r1, #" o1 "]\n\t" \
     "add r3, r10, " d "\n\t" "add lr, r11, " d "\n\t" "strd r3, lr, [r1, #" o3 "]\n\t"
+/* clang-format on */
 
 /* te_lut_build_h: x r0, tw r1. Lanes as in the C twin: l (r6-r11) + d. */
 __attribute__((naked, noinline)) static void
 te_lut_build_h_asm(const int8_t *x __attribute__((unused)), uint32_t *tw __attribute__((unused)))
 {
+    /* clang-format off */
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
         "ldrsb r2, [r0, #0]\n\t"
@@ -160,9 +163,11 @@ te_lut_build_h_asm(const int8_t *x __attribute__((unused)), uint32_t *tw __attri
         "add r0, r12, r4\n\t" TE_LUT_HROW("r0", "416", "424", "440")
         "sub r0, r12, r4\n\t" TE_LUT_HROW("r0", "480", "488", "504")
         "pop {r4-r11, pc}\n\t");
+    /* clang-format on */
 }
 
 /* w row at byte offset o (16 words a row): slots 0,1,3,4,5,7,12,13,15. */
+/* clang-format off */
 #define TE_LUT_WROW(o, o12, o20, o28, o48, o60)                                              \
     "ldr r12, [r3], #4\n\t"                                                                 \
     "add r0, r4, r12\n\t" "strd r12, r0, [r2, #" o "]\n\t"                                 \
@@ -171,6 +176,7 @@ te_lut_build_h_asm(const int8_t *x __attribute__((unused)), uint32_t *tw __attri
     "str r0, [r2, #" o20 "]\n\t" "str r1, [r2, #" o28 "]\n\t"                             \
     "add r0, r9, r12\n\t" "add r1, r10, r12\n\t" "strd r0, r1, [r2, #" o48 "]\n\t"        \
     "add r0, r11, r12\n\t" "str r0, [r2, #" o60 "]\n\t"
+/* clang-format on */
 
 /* te_lut_build_w: a r0, c r1, tw r2, the 9 high-nibble words d (bias included) r3.
  * Low-nibble values without bias: v0 r4, v1 r5, -v0 r6, v1+v0 r7, v1-v0 r8,
@@ -179,6 +185,7 @@ __attribute__((naked, noinline)) static void
 te_lut_build_w_asm(const int8_t *a __attribute__((unused)), const int8_t *c __attribute__((unused)),
                    uint32_t *tw __attribute__((unused)), const uint32_t *d __attribute__((unused)))
 {
+    /* clang-format off */
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
         "ldrsb r4, [r0, #0]\n\t"
@@ -203,6 +210,7 @@ te_lut_build_w_asm(const int8_t *a __attribute__((unused)), const int8_t *c __at
         TE_LUT_WROW("832", "844", "852", "860", "880", "892")
         TE_LUT_WROW("960", "972", "980", "988", "1008", "1020")
         "pop {r4-r11, pc}\n\t");
+    /* clang-format on */
 }
 
 static void te_lut_build_w_fast(const int8_t *a, const int8_t *c, uint32_t *tw)
@@ -248,10 +256,13 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
 
 #if TE_LUT_ASM
 /* One lookup: byte j of the row indexes table j (its base in a register). */
+/* clang-format off */
 #define TE_LUT_LOOKUP(j, base, ld, lsl)            \
     "ldrb lr, [r0, #" #j "]\n\t"                   \
     ld " lr, [" base ", lr, lsl #" lsl "]\n\t"     \
     "add r12, r12, lr\n\t"
+/* clang-format on */
+/* clang-format off */
 #define TE_LUT_PASS(start, ld, lsl, s1, s2, s3, s4, s5, s6, s7)                       \
     "push {r4-r11, lr}\n\t"                                                           \
     "ldr r4, [sp, #36]\n\t"                                                           \
@@ -273,10 +284,12 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     "cmp r2, r3\n\t"                                                                  \
     "bne 1b\n\t"                                                                      \
     "pop {r4-r11, pc}\n\t"
+/* clang-format on */
 
 /* acc[r] += 8 lookups for r in [acc, acc_end) (the _s passes store instead):
  * codes r0 (row stride r1), acc r2, acc_end r3, tables on the stack. 29
  * instructions a row. */
+/* clang-format off */
 #define TE_LUT_PASS_FN(name, start, ...)                                                        \
     __attribute__((naked, noinline)) static void name(                                          \
         const uint8_t *codes __attribute__((unused)), int32_t rb __attribute__((unused)),         \
@@ -285,6 +298,7 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     {                                                                                           \
         __asm__ volatile(TE_LUT_PASS(start, __VA_ARGS__));                                     \
     }
+/* clang-format on */
 #define TE_LUT_H "ldrh", "1", "512", "1024", "1536", "2048", "2560", "3072", "3584"
 #define TE_LUT_W "ldr", "2", "1024", "2048", "3072", "4096", "5120", "6144", "7168"
 TE_LUT_PASS_FN(te_lut_pass_h8, "ldr r12, [r2]", TE_LUT_H)
