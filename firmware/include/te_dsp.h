@@ -86,19 +86,28 @@ static inline int32_t te_sxtb16_ror8(int32_t x)
 
 #else /* TE_EMULATE_DSP: portable bit-exact models */
 
-static inline int32_t te_dsp_lo16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
-static inline int32_t te_dsp_hi16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16); }
-static inline int32_t te_dsp_b0(int32_t x) { return (int32_t)(int8_t)(uint8_t)((uint32_t)x & 0xFFu); }
-static inline int32_t te_dsp_b2(int32_t x) { return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> 16) & 0xFFu); }
+static inline int32_t te_dsp_lo16(int32_t x)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu);
+}
+static inline int32_t te_dsp_hi16(int32_t x)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16);
+}
+static inline int32_t te_dsp_b0(int32_t x)
+{
+    return (int32_t)(int8_t)(uint8_t)((uint32_t)x & 0xFFu);
+}
+static inline int32_t te_dsp_b2(int32_t x)
+{
+    return (int32_t)(int8_t)(uint8_t)(((uint32_t)x >> 16) & 0xFFu);
+}
 static inline int32_t te_dsp_pack16(int32_t lo, int32_t hi)
 {
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | (((uint32_t)hi & 0xFFFFu) << 16));
 }
 
-static inline int32_t te_sxtb16(int32_t x)
-{
-    return te_dsp_pack16(te_dsp_b0(x), te_dsp_b2(x));
-}
+static inline int32_t te_sxtb16(int32_t x) { return te_dsp_pack16(te_dsp_b0(x), te_dsp_b2(x)); }
 
 static inline int32_t te_sxtab16(int32_t a, int32_t b)
 {

@@ -55,7 +55,7 @@ static inline int32_t te_clz32(uint32_t x)
 /* exp(a) for a in [-1/4, 0); Q0 in and out. */
 static inline int32_t te_exp_quarter_interval(int32_t a)
 {
-    const int32_t constant_term = 1895147668;    /* exp(-1/8) */
+    const int32_t constant_term = 1895147668; /* exp(-1/8) */
     const int32_t constant_1_over_3 = 715827883;
     const int32_t x = a + (1 << 28);
     const int32_t x2 = te_srdhm(x, x);

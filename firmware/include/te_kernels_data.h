@@ -41,8 +41,8 @@ typedef void (*te_row_fn)(const int8_t *a, int32_t sa, const int8_t *b, int32_t 
 
 /* The 4-D broadcast walk shared by the binary kernels: one row call per output (n, h, w). */
 static inline void te_broadcast4(const te_dims *d1, const int8_t *in1, const te_dims *d2,
-                                 const int8_t *in2, const te_dims *od, int8_t *out,
-                                 te_row_fn row, const void *params)
+                                 const int8_t *in2, const te_dims *od, int8_t *out, te_row_fn row,
+                                 const void *params)
 {
     /* element strides, 0 along the dims an input broadcasts */
     const int32_t c1 = d1->c > 1, c2 = d2->c > 1;
@@ -128,8 +128,8 @@ void te_axis_gather_s8(const int8_t *input, int8_t *output, const int32_t *offse
 
 /* ---- RESIZE_BILINEAR: TFLM's integer interpolation. rows / cols: per output coordinate
  * (lower index, upper index, position - 1024 * lower), 10 fractional bits, computed at export. */
-void te_resize_bilinear_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h, int32_t out_w,
-                           const int32_t *rows, const int32_t *cols, int8_t *output);
+void te_resize_bilinear_s8(const te_dims *in_dims, const int8_t *input, int32_t out_h,
+                           int32_t out_w, const int32_t *rows, const int32_t *cols, int8_t *output);
 
 /* ---- TRANSPOSE_CONV: out[b, oy, ox, oc] = requantize_oc(bias[oc] + sum over the taps (ky, kx)
  * with (oy + pad_h - ky) = iy * stride_h and (ox + pad_w - kx) = ix * stride_w inside the input of

@@ -66,11 +66,9 @@ typedef struct {
 /* FC: input_dims  n = batches, h*w*c = K (flattened, as TFLite does);
  *     filter_dims n = O, h*w*c = K;  output_dims n = batches, h*w*c = O.
  * Needs no scratch. */
-te_status te_fc_s8(const te_fc_params *params, const te_pc_quant *quant,
-                   const te_dims *input_dims, const int8_t *input,
-                   const te_dims *filter_dims, const int8_t *filter,
-                   const int32_t *bias,
-                   const te_dims *output_dims, int8_t *output);
+te_status te_fc_s8(const te_fc_params *params, const te_pc_quant *quant, const te_dims *input_dims,
+                   const int8_t *input, const te_dims *filter_dims, const int8_t *filter,
+                   const int32_t *bias, const te_dims *output_dims, int8_t *output);
 
 /* CONV_2D: input_dims {N, H, W, C}, filter_dims {O, KH, KW, C},
  * output_dims {N, OH, OW, O}. scratch: te_conv_s8_get_buffer_size() bytes,
@@ -80,19 +78,16 @@ te_status te_fc_s8(const te_fc_params *params, const te_pc_quant *quant,
 int32_t te_conv_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 
 te_status te_conv_s8(const te_conv_params *params, const te_pc_quant *quant,
-                     const te_dims *input_dims, const int8_t *input,
-                     const te_dims *filter_dims, const int8_t *filter,
-                     const int32_t *bias,
-                     const te_dims *output_dims, int8_t *output,
-                     void *scratch);
+                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                     const int8_t *filter, const int32_t *bias, const te_dims *output_dims,
+                     int8_t *output, void *scratch);
 
 /* DEPTHWISE_CONV_2D: input_dims {N, H, W, C}, filter_dims {1, KH, KW, C*M},
  * output_dims {N, OH, OW, C*M}. Needs no scratch. */
 te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
-                       const te_dims *input_dims, const int8_t *input,
-                       const te_dims *filter_dims, const int8_t *filter,
-                       const int32_t *bias,
-                       const te_dims *output_dims, int8_t *output);
+                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const te_dims *output_dims,
+                       int8_t *output);
 
 /* Shared inner loop (te_nn_mat_mult_s8.c), the matrix form of FC:
  *   out[r][o] = clamp(requantize(bias[o] + sum_i lhs[r][i] * rhs[o][i],
@@ -100,9 +95,8 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
  *                     + output_offset, activation)
  * for r < rows, o < cols, i < k; lhs is [rows][k], rhs is [cols][k],
  * out is [rows][cols]. The DSP path does 2 rows x 2 cols x 4 taps per step. */
-void te_nn_mat_mult_s8(const int8_t *lhs, int32_t rows, int32_t k,
-                       const int8_t *rhs, int32_t cols, const int32_t *bias,
-                       const te_pc_quant *quant, int32_t output_offset,
+void te_nn_mat_mult_s8(const int8_t *lhs, int32_t rows, int32_t k, const int8_t *rhs, int32_t cols,
+                       const int32_t *bias, const te_pc_quant *quant, int32_t output_offset,
                        te_range activation, int8_t *out);
 
 /* Output stage shared by all three kernels: requantize one accumulator,
@@ -145,13 +139,13 @@ static inline int8_t te_mac_output(int32_t acc, int32_t multiplier, int32_t shif
  * differ (a < 0, -2^30 <= a*m < 0, needs m >= 0) both give 0. No step
  * overflows int64 for shift >= -31. */
 typedef struct {
-    int32_t left;  /* max(shift, 0) */
-    int32_t ts;    /* t = (uint32_t)a >> ts: 0 (t = a) or 31 (t = [a < 0]) */
-    int32_t u;     /* m, or INT32_MIN */
-    int32_t m;     /* the multiplier */
-    uint32_t plo;  /* p = 2^31, or 2^30 + 2^(30+e): low word */
-    int32_t phi;   /*                                 high word */
-    int32_t s;     /* final arithmetic right shift */
+    int32_t left; /* max(shift, 0) */
+    int32_t ts;   /* t = (uint32_t)a >> ts: 0 (t = a) or 31 (t = [a < 0]) */
+    int32_t u;    /* m, or INT32_MIN */
+    int32_t m;    /* the multiplier */
+    uint32_t plo; /* p = 2^31, or 2^30 + 2^(30+e): low word */
+    int32_t phi;  /*                                 high word */
+    int32_t s;    /* final arithmetic right shift */
 } te_mac_rq;
 
 static inline void te_mac_rq_init(te_mac_rq *r, int32_t multiplier, int32_t shift)

@@ -97,8 +97,7 @@ typedef struct {
 
 typedef te_logistic_params te_tanh_params;
 
-void te_logistic_s8(const int8_t *input, int8_t *output, int32_t size,
-                    const te_logistic_params *p);
+void te_logistic_s8(const int8_t *input, int8_t *output, int32_t size, const te_logistic_params *p);
 void te_tanh_s8(const int8_t *input, int8_t *output, int32_t size, const te_tanh_params *p);
 
 /* ---- RELU (requantize, then clamp to [act_min, act_max]) and RELU6 (clamp only) -------
@@ -151,8 +150,7 @@ typedef struct {
     int32_t value;
 } te_pad_params;
 
-void te_pad_s8(const te_dims *in_dims, const int8_t *input, int8_t *output,
-               const te_pad_params *p);
+void te_pad_s8(const te_dims *in_dims, const int8_t *input, int8_t *output, const te_pad_params *p);
 
 /* ---- CONCATENATION (equal quantization: a byte copy) ----------------------------------
  * Views every input as [outer][axis_sizes[i]][inner] and the output as

@@ -95,10 +95,9 @@ typedef struct {
  * h*w*c = K; output_dims n = batches, h*w*c = O. */
 int32_t te_fc_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_fc_t2_s8(const te_fc_params *params, const te_pc_quant *quant,
-                      const te_dims *input_dims, const int8_t *input,
-                      const te_dims *filter_dims, const te_tern_weights *weights,
-                      const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                      void *scratch);
+                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                      const te_tern_weights *weights, const int32_t *bias,
+                      const te_dims *output_dims, int8_t *output, void *scratch);
 
 int32_t te_fc_t2_lut_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims,
                                         int32_t planes);
@@ -110,25 +109,22 @@ te_status te_fc_t2_lut_s8(const te_fc_params *params, const te_pc_quant *quant,
 
 int32_t te_fc_to_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_fc_to_s8(const te_fc_params *params, const te_pc_quant *quant,
-                      const te_dims *input_dims, const int8_t *input,
-                      const te_dims *filter_dims, const te_tern_weights *weights,
-                      const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                      void *scratch);
+                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                      const te_tern_weights *weights, const int32_t *bias,
+                      const te_dims *output_dims, int8_t *output, void *scratch);
 
 int32_t te_fc_p2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_fc_p2_s8(const te_fc_params *params, const te_pc_quant *quant,
-                      const te_dims *input_dims, const int8_t *input,
-                      const te_dims *filter_dims, const te_tern_weights *weights,
-                      const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                      void *scratch);
+                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                      const te_tern_weights *weights, const int32_t *bias,
+                      const te_dims *output_dims, int8_t *output, void *scratch);
 
 /* CONV_2D: input_dims {N, H, W, C}, filter_dims {O, KH, KW, C}, output_dims {N, OH, OW, O}. */
 int32_t te_conv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_conv_t2_s8(const te_conv_params *params, const te_pc_quant *quant,
-                        const te_dims *input_dims, const int8_t *input,
-                        const te_dims *filter_dims, const te_tern_weights *weights,
-                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                        void *scratch);
+                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                        const te_tern_weights *weights, const int32_t *bias,
+                        const te_dims *output_dims, int8_t *output, void *scratch);
 
 /* Table-lookup variant of te_conv_t2_s8 (same weights and results). */
 int32_t te_conv_t2_lut_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims,
@@ -141,17 +137,15 @@ te_status te_conv_t2_lut_s8(const te_conv_params *params, const te_pc_quant *qua
 
 int32_t te_conv_to_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_conv_to_s8(const te_conv_params *params, const te_pc_quant *quant,
-                        const te_dims *input_dims, const int8_t *input,
-                        const te_dims *filter_dims, const te_tern_weights *weights,
-                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                        void *scratch);
+                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                        const te_tern_weights *weights, const int32_t *bias,
+                        const te_dims *output_dims, int8_t *output, void *scratch);
 
 int32_t te_conv_p2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_conv_p2_s8(const te_conv_params *params, const te_pc_quant *quant,
-                        const te_dims *input_dims, const int8_t *input,
-                        const te_dims *filter_dims, const te_tern_weights *weights,
-                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                        void *scratch);
+                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                        const te_tern_weights *weights, const int32_t *bias,
+                        const te_dims *output_dims, int8_t *output, void *scratch);
 
 /* DEPTHWISE_CONV_2D: input_dims {N, H, W, C}, filter_dims {1, KH, KW, C*M},
  * output_dims {N, OH, OW, C*M}. */

@@ -7,7 +7,8 @@
 void te_axis_gather_s8(const int8_t *input, int8_t *output, const int32_t *offsets,
                        const te_axis_gather_params *p)
 {
-    const int32_t *t0 = offsets, *t1 = t0 + p->count[0], *t2 = t1 + p->count[1], *t3 = t2 + p->count[2];
+    const int32_t *t0 = offsets, *t1 = t0 + p->count[0], *t2 = t1 + p->count[1],
+                  *t3 = t2 + p->count[2];
     const int32_t n3 = p->count[3];
     int32_t a, b, c, d;
     for (a = 0; a < p->count[0]; ++a) {

@@ -10,11 +10,10 @@ int32_t te_conv_p2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *
 }
 
 te_status te_conv_p2_s8(const te_conv_params *params, const te_pc_quant *quant,
-                        const te_dims *input_dims, const int8_t *input,
-                        const te_dims *filter_dims, const te_tern_weights *weights,
-                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                        void *scratch)
+                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                        const te_tern_weights *weights, const int32_t *bias,
+                        const te_dims *output_dims, int8_t *output, void *scratch)
 {
-    return te_tern_conv(TE_TK_P2, &te_tern_p2_blocks, params, quant, input_dims, input, filter_dims, weights, bias,
-                        output_dims, output, scratch);
+    return te_tern_conv(TE_TK_P2, &te_tern_p2_blocks, params, quant, input_dims, input, filter_dims,
+                        weights, bias, output_dims, output, scratch);
 }

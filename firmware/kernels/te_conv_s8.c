@@ -22,8 +22,8 @@ int32_t te_conv_s8_get_buffer_size(const te_dims *input_dims, const te_dims *fil
 
 /* Gather the patch of output pixel (oy, ox) of one image into dst [KH][KW][C]. */
 static void te_conv_im2col_pixel(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
-                                 const te_conv_params *p, int32_t oy, int32_t ox,
-                                 int8_t pad_value, int8_t *dst)
+                                 const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value,
+                                 int8_t *dst)
 {
     const int32_t c = in->c;
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -56,11 +56,9 @@ static void te_conv_im2col_pixel(const int8_t *image, const te_dims *in, int32_t
 }
 
 te_status te_conv_s8(const te_conv_params *params, const te_pc_quant *quant,
-                     const te_dims *input_dims, const int8_t *input,
-                     const te_dims *filter_dims, const int8_t *filter,
-                     const int32_t *bias,
-                     const te_dims *output_dims, int8_t *output,
-                     void *scratch)
+                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                     const int8_t *filter, const int32_t *bias, const te_dims *output_dims,
+                     int8_t *output, void *scratch)
 {
     if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
         !filter_dims || !filter || !output_dims || !output) {
@@ -70,10 +68,9 @@ te_status te_conv_s8(const te_conv_params *params, const te_pc_quant *quant,
     const int32_t kh = filter_dims->h, kw = filter_dims->w, cols = filter_dims->n;
     const int32_t oh = output_dims->h, ow = output_dims->w;
     if (in.n <= 0 || in.h <= 0 || in.w <= 0 || in.c <= 0 || kh <= 0 || kw <= 0 || cols <= 0 ||
-        filter_dims->c != in.c || output_dims->n != in.n || output_dims->c != cols ||
-        oh <= 0 || ow <= 0 || params->stride_h <= 0 || params->stride_w <= 0 ||
-        params->dilation_h <= 0 || params->dilation_w <= 0 ||
-        params->input_offset < -127 || params->input_offset > 128 ||
+        filter_dims->c != in.c || output_dims->n != in.n || output_dims->c != cols || oh <= 0 ||
+        ow <= 0 || params->stride_h <= 0 || params->stride_w <= 0 || params->dilation_h <= 0 ||
+        params->dilation_w <= 0 || params->input_offset < -127 || params->input_offset > 128 ||
         params->activation.min > params->activation.max) {
         return TE_ERR_ARG;
     }
@@ -91,8 +88,8 @@ te_status te_conv_s8(const te_conv_params *params, const te_pc_quant *quant,
         int8_t *out = output + b * oh * ow * cols;
         if (direct) {
             /* Pixels are already [OH*OW][C] rows: no gather needed. */
-            te_nn_mat_mult_s8(image, oh * ow, k, filter, cols, bias, quant,
-                              params->output_offset, params->activation, out);
+            te_nn_mat_mult_s8(image, oh * ow, k, filter, cols, bias, quant, params->output_offset,
+                              params->activation, out);
             continue;
         }
         int32_t pending = 0;
@@ -109,8 +106,8 @@ te_status te_conv_s8(const te_conv_params *params, const te_pc_quant *quant,
             }
         }
         if (pending) {
-            te_nn_mat_mult_s8(cols_buf, 1, k, filter, cols, bias, quant,
-                              params->output_offset, params->activation, out);
+            te_nn_mat_mult_s8(cols_buf, 1, k, filter, cols, bias, quant, params->output_offset,
+                              params->activation, out);
         }
     }
     return TE_OK;

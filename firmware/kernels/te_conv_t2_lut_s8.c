@@ -40,8 +40,8 @@ te_status te_conv_t2_lut_s8(const te_conv_params *params, const te_pc_quant *qua
     const int32_t kh = filter_dims->h, kw = filter_dims->w, rows = mm.o, k = mm.k;
     const int32_t oh = output_dims->h, ow = output_dims->w;
     if (!te_tern_lut_ok(&mm)) {
-        return te_tern_conv(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
-                            output_dims, output, scratch);
+        return te_tern_conv(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights,
+                            bias, output_dims, output, scratch);
     }
     const int32_t core = te_tern_lut_bytes(1, mm.active * rows);
     uint32_t *acc = (uint32_t *)scratch + core / 4 - 2 * mm.active * rows;

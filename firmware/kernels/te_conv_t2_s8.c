@@ -24,7 +24,8 @@ static int32_t te_tern_conv_k(const te_dims *input_dims, const te_dims *filter_d
     return filter_dims->h * filter_dims->w * input_dims->c;
 }
 
-int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims)
+int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims,
+                                 const te_dims *filter_dims)
 {
     const int32_t k = te_tern_conv_k(input_dims, filter_dims);
     return 2 * te_tern_vec_bytes(kind, k) + (kind == TE_TK_P2 ? 1024 : 0) + ((k + 3) & ~3) +
@@ -68,8 +69,7 @@ static void te_tern_fill(int8_t *dst, int8_t value, int32_t n)
 
 /* The int8 patch [KH][KW][C] of output pixel (oy, ox), padded taps = pad_value. */
 void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
-                           const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value,
-                           int8_t *dst)
+                    const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value, int8_t *dst)
 {
     const int32_t c = in->c;
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -150,13 +150,15 @@ int te_tern_conv_direct(const te_conv_params *p, const te_dims *in, const te_dim
                         const te_dims *output_dims)
 {
     return filter_dims->h == 1 && filter_dims->w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
-           p->pad_top == 0 && p->pad_left == 0 && output_dims->w == in->w && output_dims->h <= in->h;
+           p->pad_top == 0 && p->pad_left == 0 && output_dims->w == in->w &&
+           output_dims->h <= in->h;
 }
 
-te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params, const te_pc_quant *quant,
-                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
-                       const te_tern_weights *weights, const int32_t *bias,
-                       const te_dims *output_dims, int8_t *output, void *scratch)
+te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params,
+                       const te_pc_quant *quant, const te_dims *input_dims, const int8_t *input,
+                       const te_dims *filter_dims, const te_tern_weights *weights,
+                       const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                       void *scratch)
 {
     te_tern_mm mm;
     if (te_tern_conv_setup(&mm, kind, params, quant, input_dims, input, filter_dims, weights, bias,
@@ -233,10 +235,9 @@ te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_par
 }
 
 te_status te_conv_t2_s8(const te_conv_params *params, const te_pc_quant *quant,
-                        const te_dims *input_dims, const int8_t *input,
-                        const te_dims *filter_dims, const te_tern_weights *weights,
-                        const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                        void *scratch)
+                        const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                        const te_tern_weights *weights, const int32_t *bias,
+                        const te_dims *output_dims, int8_t *output, void *scratch)
 {
     return te_tern_conv(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                         output_dims, output, scratch);

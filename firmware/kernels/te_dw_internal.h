@@ -43,12 +43,12 @@ int te_dw_args_ok(const te_dwconv_params *p, const te_dims *in, const te_dims *f
  * DSP build's channels outside whole blocks (and other depth multipliers). */
 void te_dw_plain_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
                     const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias, int32_t oh,
-                    int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const int8_t *w, int32_t ld,
-                    int8_t *output);
+                    int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const int8_t *w,
+                    int32_t ld, int8_t *output);
 void te_dw_plain_s32(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
                      const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias, int32_t oh,
-                     int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const uint32_t *w, int32_t ld,
-                     int8_t *output);
+                     int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const uint32_t *w,
+                     int32_t ld, int8_t *output);
 
 /* The kernel taps k in [*k0, *k1) of one output row/column with
  * 0 <= start + k*step < size (step > 0, k < n). */
@@ -94,9 +94,10 @@ typedef int (*te_dw_fill)(const void *ctx, int32_t c, uint32_t *taps, int32_t nt
  * tables in buf (`words` words: 3 a tap, 6 for a second table ordered the
  * other way, which 2-D kernels need for columns and the line ends). Returns
  * the channels done: 0 when buf or M do not allow blocks. */
-int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t *input, int32_t kh, int32_t kw,
-                     const te_dims *out, int8_t *output, const int32_t *bias, const te_pc_quant *quant,
-                     uint32_t *buf, int32_t words, te_dw_fill fill, const void *ctx);
+int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t *input, int32_t kh,
+                     int32_t kw, const te_dims *out, int8_t *output, const int32_t *bias,
+                     const te_pc_quant *quant, uint32_t *buf, int32_t words, te_dw_fill fill,
+                     const void *ctx);
 #endif /* TE_USE_DSP */
 
 #endif /* TE_DW_INTERNAL_H */

@@ -51,15 +51,17 @@ static inline uint32_t te_dw_wload(const uint8_t *w, const int wide)
  * uint32_t, else int8_t (a constant at each call). A window cut by the image
  * border: bias + z * (sum of all weights) + sum over the taps inside of
  * (x - z) * w, z the pad value, rather than a check per tap. */
-TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
-                              const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias, int32_t oh,
-                              int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const void *wt,
-                              int32_t ld, int8_t *output, const int wide)
+TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quant,
+                              const te_dims *in, const int8_t *image, int32_t kh, int32_t kw,
+                              const int32_t *bias, int32_t oh, int32_t ow, int32_t oc_count,
+                              int32_t oc0, int32_t oc1, const void *wt, int32_t ld, int8_t *output,
+                              const int wide)
 {
     const uint32_t z = (uint32_t)-p->input_offset;
     const int32_t dh = p->dilation_h, dw = p->dilation_w;
-    const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
-    const int32_t wsize = wide ? 4 : 1, wstep = ld * wsize;       /* weight bytes per tap */
+    const int32_t xstep = dw * in->c,
+                  ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
+    const int32_t wsize = wide ? 4 : 1, wstep = ld * wsize; /* weight bytes per tap */
     for (int32_t oy = 0; oy < oh; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         int32_t ky0, ky1;
@@ -104,8 +106,8 @@ TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quan
                         }
                     }
                 }
-                out[oc] = te_mac_output((int32_t)acc, quant->multiplier[oc], quant->shift[oc], p->output_offset,
-                                        p->activation);
+                out[oc] = te_mac_output((int32_t)acc, quant->multiplier[oc], quant->shift[oc],
+                                        p->output_offset, p->activation);
                 if (++m == p->depth_multiplier) {
                     m = 0;
                     ++ic;
@@ -117,16 +119,16 @@ TE_DW_INLINE void te_dw_plain(const te_dwconv_params *p, const te_pc_quant *quan
 
 void te_dw_plain_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
                     const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias, int32_t oh,
-                    int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const int8_t *w, int32_t ld,
-                    int8_t *output)
+                    int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const int8_t *w,
+                    int32_t ld, int8_t *output)
 {
     te_dw_plain(p, quant, in, image, kh, kw, bias, oh, ow, oc_count, oc0, oc1, w, ld, output, 0);
 }
 
 void te_dw_plain_s32(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
                      const int8_t *image, int32_t kh, int32_t kw, const int32_t *bias, int32_t oh,
-                     int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const uint32_t *w, int32_t ld,
-                     int8_t *output)
+                     int32_t ow, int32_t oc_count, int32_t oc0, int32_t oc1, const uint32_t *w,
+                     int32_t ld, int8_t *output)
 {
     te_dw_plain(p, quant, in, image, kh, kw, bias, oh, ow, oc_count, oc0, oc1, w, ld, output, 1);
 }
@@ -173,21 +175,23 @@ typedef struct {
     te_mac_rq rq[4];      /* 132: full records (fast == 2) */
     uint32_t base[4];     /* bias + z * sum_i W, modulo 2^32 */
     uint32_t bias[4];
-    int32_t z, nz2;       /* z, (-z, -z) */
-    int32_t fast;         /* output stage: 1 short records, 2 full ones, 0 te_mac_output */
-    int32_t bcast;        /* M % 4 == 0 (see te_dw_run) */
+    int32_t z, nz2; /* z, (-z, -z) */
+    int32_t fast;   /* output stage: 1 short records, 2 full ones, 0 te_mac_output */
+    int32_t bcast;  /* M % 4 == 0 (see te_dw_run) */
     te_range act;
     int32_t mult[4], shift[4]; /* te_mac_output's (fast == 0) */
 } te_dw_blk;
 
 #if TE_DW_ASM
-typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof(te_dw_blk, tp) == 80 &&
-                                     offsetof(te_dw_blk, entry) == 84 && offsetof(te_dw_blk, tend) == 88 &&
-                                     offsetof(te_dw_blk, clamp) == 100 && offsetof(te_dw_blk, lo4) == 104 &&
-                                     offsetof(te_dw_blk, npix) == 112 &&
-                                     offsetof(te_dw_blk, line_out) == 124 && offsetof(te_dw_blk, out_off) == 128 &&
-                                     offsetof(te_dw_blk, rq) == 132 && sizeof(te_mac_srq) == 16 &&
-                                     sizeof(te_mac_rq) == 28 ? 1 : -1];
+typedef char te_dw_blk_layout_check
+    [offsetof(te_dw_blk, sbase) == 64 && offsetof(te_dw_blk, tp) == 80 &&
+             offsetof(te_dw_blk, entry) == 84 && offsetof(te_dw_blk, tend) == 88 &&
+             offsetof(te_dw_blk, clamp) == 100 && offsetof(te_dw_blk, lo4) == 104 &&
+             offsetof(te_dw_blk, npix) == 112 && offsetof(te_dw_blk, line_out) == 124 &&
+             offsetof(te_dw_blk, out_off) == 128 && offsetof(te_dw_blk, rq) == 132 &&
+             sizeof(te_mac_srq) == 16 && sizeof(te_mac_rq) == 28
+         ? 1
+         : -1];
 
 /* Taps: LDM of the entry {off, W02, W13} (LDM wants ascending registers,
  * hence the fixed r4-r6), the input at origin + off into r12, four
@@ -224,13 +228,11 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
                        [tp] "+r"(tp)                                           \
                      : [org] "r"(origin), [nz] "r"(nz)                         \
                      : "r4", "r5", "r6", "r12", "memory")
-/* clang-format on */
 
 /* One channel of the output stage: LDM of the record {m, s, plo, phi} from RP
  * (advancing it); hi:lo = p + acc*m; te_mac_srq then subtracts 2^31 when
  * acc < 0, which lowers hi exactly when also lo < 2^31: hi -= (acc & ~lo) >> 31;
  * then >> s and SSAT into r12. */
-/* clang-format off */
 #define TE_DW_OUT(ACC, RP)                                                     \
     "ldmia " RP "!, {r4, r5, r6, r12}\n\t"                                     \
     "smlal r6, r12, " ACC ", r4\n\t"                                           \
@@ -238,11 +240,9 @@ typedef char te_dw_blk_layout_check[offsetof(te_dw_blk, sbase) == 64 && offsetof
     "sub r12, r12, r4, lsr #31\n\t"                                            \
     "asr r12, r12, r5\n\t"                                                     \
     "ssat r12, #8, r12\n\t"
-/* clang-format on */
 /* The same from the full record {left, ts, u, m, plo, phi, s} (te_mac_rq) at
  * RP (advancing it) and the output offset at k + 128: a = acc << left;
  * hi:lo = p + (a >> ts)*u + a*m; (hi >> s) + offset, SSAT into r12. */
-/* clang-format off */
 #define TE_DW_OUTL(ACC, RP)                                                    \
     "ldrd r4, r5, [" RP "]\n\t"                                                \
     "lsl " ACC ", " ACC ", r4\n\t"                                             \
@@ -293,7 +293,8 @@ TE_DW_INLINE void te_dw_run(te_dw_acc *acc, uintptr_t origin, const uint32_t *tp
         const int32_t we = (int32_t)tp[1], wo = (int32_t)tp[2];
         int32_t xe, xo;
         if (bcast) { /* x - z in both lanes */
-            const uint32_t x = (uint32_t)(*xp + (int32_t)(int16_t)(uint16_t)((uint32_t)nz2 & 0xFFFFu));
+            const uint32_t x =
+                (uint32_t)(*xp + (int32_t)(int16_t)(uint16_t)((uint32_t)nz2 & 0xFFFFu));
             xe = xo = (int32_t)((x & 0xFFFFu) * 0x00010001u);
         } else {
             const int32_t xw = te_read_s8x4(xp);
@@ -342,7 +343,8 @@ TE_DW_COLD uint32_t te_dw_out_gen(const te_dw_blk *k, const te_dw_acc *acc)
     const int32_t a[4] = {acc->a0, acc->a1, acc->a2, acc->a3};
     uint32_t v = 0u;
     for (int j = 0; j < 4; ++j) {
-        v |= (uint32_t)(uint8_t)te_mac_output(a[j], k->mult[j], k->shift[j], k->out_off, k->act) << (8 * j);
+        v |= (uint32_t)(uint8_t)te_mac_output(a[j], k->mult[j], k->shift[j], k->out_off, k->act)
+             << (8 * j);
     }
     return v;
 }
@@ -397,9 +399,7 @@ static inline uint32_t te_dw_out(const te_dw_blk *k, const te_dw_acc *acc)
                        [tp] "=&r"(tp), [org] "+r"(origin), [out] "+r"(out), [n] "+r"(n) \
                      : [k] "r"(k)                                              \
                      : "r4", "r5", "r6", "r12", "cc", "memory")
-/* clang-format on */
 /* The output stages of the span loop: the four bytes packed into a0. */
-/* clang-format off */
 #define TE_DW_OUT4(OUT, REC)                                                   \
     REC                                                                        \
     OUT("%[a0]", "%[tp]") "uxtb %[a0], r12\n\t"                                \
@@ -442,14 +442,15 @@ TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int3
         TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAP), TE_DW_OUT_LONG);
     } else if (len == 9) { /* 3x3, the common kernel: straight through */
         TE_DW_SPAN_ASM(TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP TE_DW_TAP
-                       TE_DW_TAP TE_DW_TAP, TE_DW_OUT_SHORT);
+                           TE_DW_TAP TE_DW_TAP,
+                       TE_DW_OUT_SHORT);
     } else {
         TE_DW_SPAN_ASM(TE_DW_TAPS_N(TE_DW_TAP), TE_DW_OUT_SHORT);
     }
 #else
     for (;;) {
         te_dw_acc acc = {(int32_t)k->sbase[0], (int32_t)k->sbase[1], (int32_t)k->sbase[2],
-                          (int32_t)k->sbase[3]};
+                         (int32_t)k->sbase[3]};
         if (k->bcast) { /* z = 0: x itself */
             te_dw_run(&acc, origin, k->tp, len, 0, 1);
         } else {
@@ -473,10 +474,11 @@ TE_DW_NOINLINE void te_dw_span(te_dw_blk *k, int8_t *out, uintptr_t origin, int3
 
 /* One pixel in general: `runs` stretches of len entries, run_step words
  * apart, from tp, on x - z from k->base; any output stage. */
-TE_DW_NOINLINE void te_dw_pixel(const te_dw_blk *k, int8_t *out, uintptr_t origin, const uint32_t *tp,
-                                int32_t len, int32_t runs, int32_t run_step)
+TE_DW_NOINLINE void te_dw_pixel(const te_dw_blk *k, int8_t *out, uintptr_t origin,
+                                const uint32_t *tp, int32_t len, int32_t runs, int32_t run_step)
 {
-    te_dw_acc acc = {(int32_t)k->base[0], (int32_t)k->base[1], (int32_t)k->base[2], (int32_t)k->base[3]};
+    te_dw_acc acc = {(int32_t)k->base[0], (int32_t)k->base[1], (int32_t)k->base[2],
+                     (int32_t)k->base[3]};
     for (int32_t r = 0; r < runs; ++r, tp += run_step) {
         if (k->bcast) {
             te_dw_run(&acc, origin, tp, len, k->nz2, 1);
@@ -520,8 +522,8 @@ static void te_dw_axis_init(te_dw_axis *a, int32_t n, int32_t stride, int32_t pa
 /* Sets k's stretch to the len entries from tp, of the table of taps entries
  * from tab, and the span's starting accumulators: bias + z * (the weights
  * outside the stretch), summed over the fewer of inside and outside. */
-TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t taps, const uint32_t *tp,
-                                  int32_t len)
+TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t taps,
+                                  const uint32_t *tp, int32_t len)
 {
     const uint32_t *tend = tp + len * TE_DW_ENTRY;
     k->tp = tp;
@@ -529,11 +531,13 @@ TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t tap
     k->tend = tend;
     int32_t s0, s1, s2, s3, zz;
     const uint32_t *a = tp, *b = tend, *c = tend, *d = tend; /* [a, b) and [c, d) */
-    if (2 * len <= taps) { /* base - z * inside */
-        s0 = (int32_t)k->base[0], s1 = (int32_t)k->base[1], s2 = (int32_t)k->base[2], s3 = (int32_t)k->base[3];
+    if (2 * len <= taps) {                                   /* base - z * inside */
+        s0 = (int32_t)k->base[0], s1 = (int32_t)k->base[1], s2 = (int32_t)k->base[2],
+        s3 = (int32_t)k->base[3];
         zz = k->nz2;
     } else { /* bias + z * outside */
-        s0 = (int32_t)k->bias[0], s1 = (int32_t)k->bias[1], s2 = (int32_t)k->bias[2], s3 = (int32_t)k->bias[3];
+        s0 = (int32_t)k->bias[0], s1 = (int32_t)k->bias[1], s2 = (int32_t)k->bias[2],
+        s3 = (int32_t)k->bias[3];
         zz = (int32_t)((uint32_t)(uint16_t)(int16_t)k->z * 0x00010001u);
         a = tab;
         b = tp;
@@ -556,7 +560,8 @@ TE_DW_NOINLINE void te_dw_stretch(te_dw_blk *k, const uint32_t *tab, int32_t tap
 /* A span of one line: n pixels in_step input and out_step output bytes apart,
  * over the stretch of len entries from tp. */
 static void te_dw_span1(te_dw_blk *k, int8_t *out, uintptr_t origin, int32_t n, int32_t in_step,
-                        int32_t out_step, const uint32_t *tab, int32_t taps, const uint32_t *tp, int32_t len)
+                        int32_t out_step, const uint32_t *tab, int32_t taps, const uint32_t *tp,
+                        int32_t len)
 {
     if (n == 1) { /* cheaper without the span's starting sums */
         te_dw_pixel(k, out, origin, tp, len, 1, 0);
@@ -588,7 +593,8 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
     const int32_t lin = L->stride * L->in_step; /* and per line */
     /* kernel origin of pixel 0 of line 0 (may lie outside the image; only
      * in-image taps are read) */
-    const uintptr_t origin = (uintptr_t)image - (uintptr_t)(intptr_t)(L->pad * L->in_step + P->pad * P->in_step);
+    const uintptr_t origin =
+        (uintptr_t)image - (uintptr_t)(intptr_t)(L->pad * L->in_step + P->pad * P->in_step);
     const int span = k->fast == 1 || (k->fast == 2 && !k->bcast);
     if (span && P->full > 0 && L->full > 0) { /* the window inside both ways */
         te_dw_stretch(k, tab, taps, tab, taps);
@@ -610,8 +616,8 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
         int32_t i0, i1;
         te_dw_range(q * P->stride - P->pad, P->dil, P->kn, P->size, &i0, &i1);
         te_dw_span1(k, output + L->lo * L->out_step + q * P->out_step,
-                    origin + (uintptr_t)(intptr_t)(L->lo * lin + q * pin), (int32_t)L->full, lin, L->out_step,
-                    tab2, taps, tab2 + i0 * L->kn * TE_DW_ENTRY, (i1 - i0) * L->kn);
+                    origin + (uintptr_t)(intptr_t)(L->lo * lin + q * pin), (int32_t)L->full, lin,
+                    L->out_step, tab2, taps, tab2 + i0 * L->kn * TE_DW_ENTRY, (i1 - i0) * L->kn);
     }
     for (int32_t l = 0; l < L->n; ++l) {
         const int line_full = (uint32_t)(l - L->lo) < L->full;
@@ -629,14 +635,15 @@ static void te_dw_sweep(const te_dw_axis *L, const te_dw_axis *P, te_dw_blk *k, 
             if ((uint32_t)(q - P->lo) < P->full) {
                 if (span) { /* a span */
                     if (!line_full) {
-                        te_dw_span1(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin),
-                                    (int32_t)P->full, pin, P->out_step, tab, taps, tp, len);
+                        te_dw_span1(k, lout + q * P->out_step,
+                                    lorg + (uintptr_t)(intptr_t)(q * pin), (int32_t)P->full, pin,
+                                    P->out_step, tab, taps, tp, len);
                     }
                     q += (int32_t)P->full - 1;
                     continue;
                 }
-                te_dw_pixel(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin), tp, len, 1,
-                            P->kn * TE_DW_ENTRY);
+                te_dw_pixel(k, lout + q * P->out_step, lorg + (uintptr_t)(intptr_t)(q * pin), tp,
+                            len, 1, P->kn * TE_DW_ENTRY);
             } else if (!line_full || !ends) { /* the in-image part of each kernel line */
                 int32_t i0, i1;
                 te_dw_range(q * P->stride - P->pad, P->dil, P->kn, P->size, &i0, &i1);
@@ -658,7 +665,8 @@ TE_DW_NOINLINE int te_dw_record(te_dw_blk *k, int j, int32_t m, int32_t shift, i
         return 0;
     }
     if (!full) {
-        return te_mac_srq_init(&k->srq[j], m, shift, k->out_off) | (shift >= -31 && shift <= 30 ? 2 : 0);
+        return te_mac_srq_init(&k->srq[j], m, shift, k->out_off) |
+               (shift >= -31 && shift <= 30 ? 2 : 0);
     }
     te_mac_rq_init(&k->rq[j], m, shift);
     return 2;
@@ -705,9 +713,10 @@ static uint32_t te_dw_cost(const te_dw_axis *L, const te_dw_axis *P, int ends)
     return 64u * spans + 8u * L->full + 48u * alone;
 }
 
-int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t *input, int32_t kh, int32_t kw,
-                     const te_dims *out, int8_t *output, const int32_t *bias, const te_pc_quant *quant,
-                     uint32_t *buf, int32_t words, te_dw_fill fill, const void *ctx)
+int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t *input, int32_t kh,
+                     int32_t kw, const te_dims *out, int8_t *output, const int32_t *bias,
+                     const te_pc_quant *quant, uint32_t *buf, int32_t words, te_dw_fill fill,
+                     const void *ctx)
 {
     const int32_t taps = kh * kw, mult_depth = p->depth_multiplier, oc_count = out->c;
     if ((mult_depth != 1 && mult_depth % 4 != 0) || oc_count < 4 || words < TE_DW_ENTRY * taps) {
@@ -716,7 +725,8 @@ int32_t te_dw_blocks(const te_dwconv_params *p, const te_dims *in, const int8_t 
     te_dw_axis ay, ax;
     te_dw_axis_init(&ay, out->h, p->stride_h, p->pad_top, p->dilation_h, in->h, kh, in->w * in->c,
                     out->w * oc_count);
-    te_dw_axis_init(&ax, out->w, p->stride_w, p->pad_left, p->dilation_w, in->w, kw, in->c, oc_count);
+    te_dw_axis_init(&ax, out->w, p->stride_w, p->pad_left, p->dilation_w, in->w, kw, in->c,
+                    oc_count);
     /* tab: ordered by kernel line across the lines, tab2 the other way (the
      * line ends; columns need it). A 1-D kernel has one order. */
     uint32_t *tab = buf, *tab2 = NULL;

@@ -15,6 +15,6 @@ te_status te_dwconv_p2_s8(const te_dwconv_params *params, const te_pc_quant *qua
                           const int32_t *bias, const te_dims *output_dims, int8_t *output,
                           void *scratch)
 {
-    return te_tern_dwconv(TE_TK_P2, params, quant, input_dims, input, filter_dims, weights,
-                          bias, output_dims, output, scratch);
+    return te_tern_dwconv(TE_TK_P2, params, quant, input_dims, input, filter_dims, weights, bias,
+                          output_dims, output, scratch);
 }

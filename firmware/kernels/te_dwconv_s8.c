@@ -45,7 +45,8 @@ static int te_dw_fill_s8(const void *ctx, int32_t c, uint32_t *ent, int32_t ntap
     const int8_t *w = f->filter + c;
     const int32_t step = f->oc_count;
     int32_t se = 0, so = 0; /* (c0, c2), (c1, c3) */
-    for (const uint32_t *end = ent + ntaps * TE_DW_ENTRY; ent < end; ent += TE_DW_ENTRY, w += step) {
+    for (const uint32_t *end = ent + ntaps * TE_DW_ENTRY; ent < end;
+         ent += TE_DW_ENTRY, w += step) {
         const int32_t word = te_read_s8x4(w), odd = te_ror8(word);
         ent[1] = (uint32_t)te_sxtb16(word);
         ent[2] = (uint32_t)te_sxtb16(odd);
@@ -76,21 +77,24 @@ static inline int32_t te_dw_sxtab16_ror8(int32_t a, int32_t x)
  * padded taps skipped as in the block path (x - z from bias + z * sum w), the
  * output by the short records. Returns 0 (nothing done) when those do not
  * apply. A function of its own: the tap loop gets every register. */
-TE_DW_NOINLINE int te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant, const te_dims *in,
-                                  const int8_t *input, int32_t kh, int32_t kw, const int8_t *filter,
-                                  const int32_t *bias, const te_dims *out, int32_t c, int8_t *output)
+TE_DW_NOINLINE int te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *quant,
+                                  const te_dims *in, const int8_t *input, int32_t kh, int32_t kw,
+                                  const int8_t *filter, const int32_t *bias, const te_dims *out,
+                                  int32_t c, int8_t *output)
 {
     const te_range act = p->activation;
     te_mac_srq srq[4];
     for (int j = 0; j < 4; ++j) {
         if (quant->multiplier[c + j] < 0 || act.min < -128 || act.max > 127 ||
-            !te_mac_srq_init(&srq[j], quant->multiplier[c + j], quant->shift[c + j], p->output_offset)) {
+            !te_mac_srq_init(&srq[j], quant->multiplier[c + j], quant->shift[c + j],
+                             p->output_offset)) {
             return 0;
         }
     }
     const int32_t oc_count = out->c, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t nz2 = (int32_t)((uint32_t)(uint16_t)(int16_t)p->input_offset * 0x00010001u);
-    const int32_t xstep = dw * in->c, ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
+    const int32_t xstep = dw * in->c,
+                  ystep = dh * in->w * in->c; /* input bytes per kernel column / row */
     uint32_t base[4];
     for (int j = 0; j < 4; ++j) {
         base[j] = bias ? (uint32_t)bias[c + j] : 0u;
@@ -111,7 +115,8 @@ TE_DW_NOINLINE int te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 int32_t kx0, kx1;
                 te_dw_range(ix0, dw, kw, in->w, &kx0, &kx1);
-                int32_t acc[4] = {(int32_t)base[0], (int32_t)base[1], (int32_t)base[2], (int32_t)base[3]};
+                int32_t acc[4] = {(int32_t)base[0], (int32_t)base[1], (int32_t)base[2],
+                                  (int32_t)base[3]};
                 const int8_t *xr = image + ((iy0 + ky0 * dh) * in->w + ix0 + kx0 * dw) * in->c + c;
                 const int8_t *wr = filter + (ky0 * kw + kx0) * oc_count + c;
                 const int32_t wlen = (kx1 - kx0) * oc_count;
@@ -139,10 +144,9 @@ TE_DW_NOINLINE int te_dw_large_s8(const te_dwconv_params *p, const te_pc_quant *
 #endif
 
 te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
-                       const te_dims *input_dims, const int8_t *input,
-                       const te_dims *filter_dims, const int8_t *filter,
-                       const int32_t *bias,
-                       const te_dims *output_dims, int8_t *output)
+                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const te_dims *output_dims,
+                       int8_t *output)
 {
     if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
         !filter_dims || !filter || !output_dims || !output ||
@@ -156,18 +160,19 @@ te_status te_dwconv_s8(const te_dwconv_params *params, const te_pc_quant *quant,
 #if TE_USE_DSP
     uint32_t tab[TE_DW_ENTRY * TE_DW_TAPS];
     const te_dw_s8_weights wts = {filter, oc_count};
-    oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, tab, TE_DW_ENTRY * TE_DW_TAPS,
-                       te_dw_fill_s8, &wts);
-    while (kh * kw > TE_DW_TAPS && params->depth_multiplier == 1 && oc0 + 4 <= oc_count &&
-           te_dw_large_s8(params, quant, &in, input, kh, kw, filter, bias, output_dims, oc0, output)) {
+    oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, tab,
+                       TE_DW_ENTRY * TE_DW_TAPS, te_dw_fill_s8, &wts);
+    while (
+        kh * kw > TE_DW_TAPS && params->depth_multiplier == 1 && oc0 + 4 <= oc_count &&
+        te_dw_large_s8(params, quant, &in, input, kh, kw, filter, bias, output_dims, oc0, output)) {
         oc0 += 4;
     }
 #endif
     if (oc0 < oc_count) {
         const int32_t in_image = in.h * in.w * in.c, out_image = oh * ow * oc_count;
         for (int32_t b = 0; b < in.n; ++b) {
-            te_dw_plain_s8(params, quant, &in, input + b * in_image, kh, kw, bias, oh, ow, oc_count, oc0,
-                           oc_count, filter + oc0, oc_count, output + b * out_image);
+            te_dw_plain_s8(params, quant, &in, input + b * in_image, kh, kw, bias, oh, ow, oc_count,
+                           oc0, oc_count, filter + oc0, oc_count, output + b * out_image);
         }
     }
     return TE_OK;

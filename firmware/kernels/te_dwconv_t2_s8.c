@@ -46,11 +46,13 @@ int32_t te_dwconv_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims
 /* col[j] = W[i0 + j][oc] (modulo 2^32) for j < cnt: the general decoder
  * (any groups and planes; the block tables have a faster one for the usual
  * rows, te_dwt_weights). */
-TE_DW_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int32_t cnt, uint32_t *col)
+TE_DW_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int32_t cnt,
+                              uint32_t *col)
 {
     /* locals: the stores to col (uint32_t) may alias mm's int32_t fields */
     const te_tern_weights *w = mm->w;
-    const int32_t kind = mm->kind, n = mm->n, planes = mm->active, o = mm->o, rb = mm->rb, gs = mm->g;
+    const int32_t kind = mm->kind, n = mm->n, planes = mm->active, o = mm->o, rb = mm->rb,
+                  gs = mm->g;
     const int32_t end = i0 + cnt;
     uint32_t init = 0u; /* what plane 0 adds to */
     if (kind == TE_TK_TO) {
@@ -83,7 +85,8 @@ TE_DW_COLD void te_dwt_decode(const te_tern_mm *mm, int32_t oc, int32_t i0, int3
 }
 
 /* dst[i * ld + oc - oc0] = W[i][oc] for every tap i and oc0 <= oc < oc1. */
-TE_DW_NOINLINE void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t oc1, uint32_t *dst, int32_t ld)
+TE_DW_NOINLINE void te_dwt_decode_int32(const te_tern_mm *mm, int32_t oc0, int32_t oc1,
+                                        uint32_t *dst, int32_t ld)
 {
     uint32_t col[TE_DWT_CHUNK];
     for (int32_t oc = oc0; oc < oc1; ++oc) {
@@ -149,7 +152,8 @@ static void te_dwt_weights_t2(const te_tern_mm *mm, int32_t oc, uint32_t *to, ui
         uint32_t *ent = to + 1 + j, acc = 0u;
         for (int32_t i = 0; i < taps; ++i, ent += TE_DW_ENTRY) {
             const int32_t sh = 2 * (i & 3);
-            const uint32_t f = ((uint32_t)(c0[i >> 2] >> sh) & 3u) | (((uint32_t)(c1[i >> 2] >> sh) & 3u) << 2);
+            const uint32_t f =
+                ((uint32_t)(c0[i >> 2] >> sh) & 3u) | (((uint32_t)(c1[i >> 2] >> sh) & 3u) << 2);
             *ent = lut[f];
             acc = te_dwt_add16(acc, lut[f]);
         }
@@ -162,8 +166,8 @@ static int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32
 {
     const te_tern_weights *w = mm->w;
     const int32_t taps = mm->k, planes = mm->active;
-    if (mm->kind == TE_TK_T2 && planes == 1 && mm->n >= taps && taps <= 128 && w->scale_bytes == 1 &&
-        te_tern_pshift(w, oc) == 0 && te_tern_pshift(w, oc + 1) == 0 &&
+    if (mm->kind == TE_TK_T2 && planes == 1 && mm->n >= taps && taps <= 128 &&
+        w->scale_bytes == 1 && te_tern_pshift(w, oc) == 0 && te_tern_pshift(w, oc + 1) == 0 &&
         te_tern_pshift(w, oc + 2) == 0 && te_tern_pshift(w, oc + 3) == 0) {
         te_dwt_weights_t2(mm, oc, to, sum);
         return 1;
@@ -227,7 +231,8 @@ static int te_dwt_weights(const te_tern_mm *mm, int32_t oc, uint32_t *to, uint32
                     const uint32_t a0 = te_tern_scale(w, q0 * mm->g) << te_tern_pshift(w, q0);
                     const uint32_t a1 = te_tern_scale(w, q1 * mm->g) << te_tern_pshift(w, q1);
                     /* plane 0 stores base + t*a, the others add t*a */
-                    const uint32_t lane0 = q == 0 ? (uint32_t)b0 : 0u, lane1 = q == 0 ? (uint32_t)b1 : 0u;
+                    const uint32_t lane0 = q == 0 ? (uint32_t)b0 : 0u,
+                                   lane1 = q == 0 ? (uint32_t)b1 : 0u;
                     uint32_t *e = ent;
                     for (int32_t i = 0; i < taps; ++i, e += TE_DW_ENTRY) {
                         const int32_t sh = 30 - 2 * (i & 3);
@@ -255,7 +260,8 @@ general:;
         }
         uint32_t *ent = to + i0 * TE_DW_ENTRY;
         for (int32_t t = 0; t < cnt; ++t, ent += TE_DW_ENTRY) {
-            const uint32_t w0 = col[t], w1 = col[cnt + t], w2 = col[2 * cnt + t], w3 = col[3 * cnt + t];
+            const uint32_t w0 = col[t], w1 = col[cnt + t], w2 = col[2 * cnt + t],
+                           w3 = col[3 * cnt + t];
             /* nonzero bits above 15 unless every weight fits int16 */
             over |= (w0 + 32768u) | (w1 + 32768u) | (w2 + 32768u) | (w3 + 32768u);
             s0 += w0;
@@ -283,10 +289,9 @@ static int te_dwt_fill(const void *ctx, int32_t c, uint32_t *taps, int32_t ntaps
 #endif /* TE_USE_DSP */
 
 te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_pc_quant *quant,
-                         const te_dims *input_dims, const int8_t *input,
-                         const te_dims *filter_dims, const te_tern_weights *weights,
-                         const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                         void *scratch)
+                         const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                         const te_tern_weights *weights, const int32_t *bias,
+                         const te_dims *output_dims, int8_t *output, void *scratch)
 {
     if (!params || !input_dims || !input || !filter_dims || !output_dims || !output || !scratch ||
         !te_dw_args_ok(params, input_dims, filter_dims, output_dims)) {
@@ -296,8 +301,8 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     const int32_t oh = output_dims->h, ow = output_dims->w, oc_count = output_dims->c;
     te_tern_mm mm;
-    if (te_tern_mm_init(&mm, kind, weights, oc_count, kh * kw, bias, quant,
-                        params->output_offset, params->activation) != TE_OK) {
+    if (te_tern_mm_init(&mm, kind, weights, oc_count, kh * kw, bias, quant, params->output_offset,
+                        params->activation) != TE_OK) {
         return TE_ERR_ARG;
     }
     uint32_t *wt = (uint32_t *)scratch;
@@ -306,8 +311,8 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
 #if TE_USE_DSP
     /* blocks of four channels (M == 1 or M % 4 == 0), one block's tables at a
      * time at the start of the scratch (a second one when it has room: O >= 6) */
-    oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, wt, kh * kw * oc_count,
-                       te_dwt_fill, &mm);
+    oc0 = te_dw_blocks(params, &in, input, kh, kw, output_dims, output, bias, quant, wt,
+                       kh * kw * oc_count, te_dwt_fill, &mm);
 #endif
     if (oc0 == oc_count) {
         return TE_OK;
@@ -315,8 +320,8 @@ te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_
     /* the channels left (all of them without the block path): int32 table */
     te_dwt_decode_int32(&mm, oc0, oc_count, wt, oc_count - oc0);
     for (int32_t b = 0; b < in.n; ++b) {
-        te_dw_plain_s32(params, quant, &in, input + b * in_image, kh, kw, bias, oh, ow, oc_count, oc0,
-                        oc_count, wt, oc_count - oc0, output + b * out_image);
+        te_dw_plain_s32(params, quant, &in, input + b * in_image, kh, kw, bias, oh, ow, oc_count,
+                        oc0, oc_count, wt, oc_count - oc0, output + b * out_image);
     }
     return TE_OK;
 }

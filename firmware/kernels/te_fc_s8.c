@@ -9,11 +9,9 @@
  */
 #include "te_kernels_mac.h"
 
-te_status te_fc_s8(const te_fc_params *params, const te_pc_quant *quant,
-                   const te_dims *input_dims, const int8_t *input,
-                   const te_dims *filter_dims, const int8_t *filter,
-                   const int32_t *bias,
-                   const te_dims *output_dims, int8_t *output)
+te_status te_fc_s8(const te_fc_params *params, const te_pc_quant *quant, const te_dims *input_dims,
+                   const int8_t *input, const te_dims *filter_dims, const int8_t *filter,
+                   const int32_t *bias, const te_dims *output_dims, int8_t *output)
 {
     if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
         !filter_dims || !filter || !output_dims || !output) {
@@ -23,8 +21,8 @@ te_status te_fc_s8(const te_fc_params *params, const te_pc_quant *quant,
     const int32_t k = input_dims->h * input_dims->w * input_dims->c;
     const int32_t cols = filter_dims->n;
     if (batches <= 0 || k <= 0 || cols <= 0 ||
-        filter_dims->h * filter_dims->w * filter_dims->c != k ||
-        output_dims->n != batches || output_dims->h * output_dims->w * output_dims->c != cols ||
+        filter_dims->h * filter_dims->w * filter_dims->c != k || output_dims->n != batches ||
+        output_dims->h * output_dims->w * output_dims->c != cols ||
         params->activation.min > params->activation.max) {
         return TE_ERR_ARG;
     }

@@ -23,8 +23,8 @@ te_status te_fc_t2_lut_s8(const te_fc_params *params, const te_pc_quant *quant,
                           void *scratch)
 {
     te_tern_mm mm;
-    if (te_tern_fc_setup(&mm, TE_TK_T2, params, quant, input_dims, input, filter_dims, weights, bias,
-                         output_dims, output) != TE_OK) {
+    if (te_tern_fc_setup(&mm, TE_TK_T2, params, quant, input_dims, input, filter_dims, weights,
+                         bias, output_dims, output) != TE_OK) {
         return TE_ERR_ARG;
     }
     const int32_t batches = input_dims->n, k = mm.k, rows = mm.o;

@@ -49,10 +49,10 @@ te_status te_tern_fc_setup(te_tern_mm *mm, int32_t kind, const te_fc_params *par
                            params->activation);
 }
 
-te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
-                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
-                     const te_tern_weights *weights, const int32_t *bias,
-                     const te_dims *output_dims, int8_t *output, void *scratch)
+te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params,
+                     const te_pc_quant *quant, const te_dims *input_dims, const int8_t *input,
+                     const te_dims *filter_dims, const te_tern_weights *weights,
+                     const int32_t *bias, const te_dims *output_dims, int8_t *output, void *scratch)
 {
     te_tern_mm mm;
     if (te_tern_fc_setup(&mm, kind, params, quant, input_dims, input, filter_dims, weights, bias,
@@ -75,14 +75,15 @@ te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params 
             tbl = accbuf;
             accbuf += 256;
         }
-        if (batches >= 3) { /* records pay off over a few input rows */
+        if (batches >= 3) {                           /* records pay off over a few input rows */
             te_tern_prep_out(&mm, accbuf + 4 * rows); /* batches >= 2: 4*O accumulator words */
         }
         for (int32_t b = 0; b < batches; b += 2) {
             if (b + 1 < batches) { /* two input rows, interleaved */
                 const int32_t s0 = te_tern_widen(kind, input + b * k, k, xw, 2);
                 const int32_t s1 = te_tern_widen(kind, input + (b + 1) * k, k, xw + 1, 2);
-                te_tern_mm_dsp(&mm, xw, 1, s0, s1, output + b * rows, output + (b + 1) * rows, tbl, accbuf);
+                te_tern_mm_dsp(&mm, xw, 1, s0, s1, output + b * rows, output + (b + 1) * rows, tbl,
+                               accbuf);
             } else {
                 const int32_t s0 = te_tern_widen(kind, input + b * k, k, xw, 1);
                 te_tern_mm_dsp(&mm, xw, 0, s0, 0, output + b * rows, 0, tbl, accbuf);
@@ -104,10 +105,9 @@ int32_t te_fc_t2_s8_get_buffer_size(const te_dims *input_dims, const te_dims *fi
 }
 
 te_status te_fc_t2_s8(const te_fc_params *params, const te_pc_quant *quant,
-                      const te_dims *input_dims, const int8_t *input,
-                      const te_dims *filter_dims, const te_tern_weights *weights,
-                      const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                      void *scratch)
+                      const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                      const te_tern_weights *weights, const int32_t *bias,
+                      const te_dims *output_dims, int8_t *output, void *scratch)
 {
     return te_tern_fc(TE_TK_T2, 0, params, quant, input_dims, input, filter_dims, weights, bias,
                       output_dims, output, scratch);

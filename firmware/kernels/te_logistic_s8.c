@@ -4,8 +4,7 @@
 #include "te_fxmath.h"
 #include "te_kernels_misc.h"
 
-void te_logistic_s8(const int8_t *input, int8_t *output, int32_t size,
-                    const te_logistic_params *p)
+void te_logistic_s8(const int8_t *input, int8_t *output, int32_t size, const te_logistic_params *p)
 {
     int32_t i;
     for (i = 0; i < size; ++i) {

@@ -38,8 +38,8 @@ static void te_minmax_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t 
 #if TE_USE_DSP
     if (sa == 1 && sb == 1) {
         for (; i + 4 <= n; i += 4) {
-            const uint32_t r = te_pick8x4((uint32_t)te_read_s8x4(a + i), (uint32_t)te_read_s8x4(b + i),
-                                          want_max);
+            const uint32_t r =
+                te_pick8x4((uint32_t)te_read_s8x4(a + i), (uint32_t)te_read_s8x4(b + i), want_max);
             memcpy(out + i, &r, sizeof(r));
         }
     }

@@ -6,8 +6,8 @@
 static inline int8_t te_mul_one(int32_t a, int32_t b, const te_mul_params *p)
 {
     const int32_t prod = (a + p->input1_offset) * (b + p->input2_offset);
-    const int32_t out = te_requantize(prod, p->output_multiplier, p->output_shift) +
-                        p->output_offset;
+    const int32_t out =
+        te_requantize(prod, p->output_multiplier, p->output_shift) + p->output_offset;
     return (int8_t)te_clamp(out, p->act.min, p->act.max);
 }
 

@@ -41,8 +41,6 @@
     "sxtb16 %[w], %[w]\n\t"                                                     \
     "smlad %[" ACC "], %[xe], %[w], %[" ACC "]\n\t"                             \
     "smlad %[" ACC "], %[xo], %[wo], %[" ACC "]\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_MM_1X4_STEP                                                          \
     "ldr %[xe], [%[a]], #4\n\t"                                                 \
     "sxtb16 %[xo], %[xe], ror #8\n\t"                                           \
@@ -158,8 +156,8 @@ static inline void te_mm_2x2_asm(const int8_t **a, const int8_t **b, int32_t k, 
 #endif /* TE_MM_ASM */
 
 /* Two rows against two channels, k/4 steps of 4 taps. */
-static inline void te_dot_2x2(const int8_t *a0, const int8_t *b0, int32_t k,
-                              int32_t *s00, int32_t *s01, int32_t *s10, int32_t *s11)
+static inline void te_dot_2x2(const int8_t *a0, const int8_t *b0, int32_t k, int32_t *s00,
+                              int32_t *s01, int32_t *s10, int32_t *s11)
 {
     const int8_t *a1 = a0 + k;
     const int8_t *b1 = b0 + k;
@@ -202,7 +200,8 @@ static inline void te_dot_2x2(const int8_t *a0, const int8_t *b0, int32_t k,
 }
 
 /* One vector a against two b0, b0 + k (also two rows against one channel). */
-static inline void te_dot_1x2(const int8_t *a, const int8_t *b0, int32_t k, int32_t *s0, int32_t *s1)
+static inline void te_dot_1x2(const int8_t *a, const int8_t *b0, int32_t k, int32_t *s0,
+                              int32_t *s1)
 {
     const int8_t *b1 = b0 + k;
     int32_t acc0 = *s0, acc1 = *s1;
@@ -315,10 +314,7 @@ static inline void te_mm_store16(int8_t *p, uint32_t v)
     memcpy(p, &h, sizeof(h));
 }
 
-static inline void te_mm_store32(int8_t *p, uint32_t v)
-{
-    memcpy(p, &v, sizeof(v));
-}
+static inline void te_mm_store32(int8_t *p, uint32_t v) { memcpy(p, &v, sizeof(v)); }
 
 /* Four output bytes from short records (offset included), packed little
  * endian: lane j from accumulator xj and record r[RJ]. */
@@ -333,8 +329,6 @@ static inline void te_mm_store32(int8_t *p, uint32_t v)
     "asr %[hi], %[hi], %[t]\n\t"                                               \
     "ssat %[hi], #8, %[hi]\n\t"                                                \
     "bfi %[v], %[hi], #" LANE ", #8\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_MM_OUT4(R0, R1, R2, R3)                                             \
     uint32_t v = 0;                                                            \
     int32_t t, m, lo, hi;                                                      \
@@ -376,9 +370,9 @@ static inline uint32_t te_mm_out14(const te_mac_srq *r, int32_t x0, int32_t x1, 
 #endif
 }
 
-static void te_mm_dsp(const int8_t *lhs, int32_t rows, int32_t k, const int8_t *rhs,
-                      int32_t cols, const int32_t *bias, const te_pc_quant *quant,
-                      const te_mm_out *o, int8_t *out)
+static void te_mm_dsp(const int8_t *lhs, int32_t rows, int32_t k, const int8_t *rhs, int32_t cols,
+                      const int32_t *bias, const te_pc_quant *quant, const te_mm_out *o,
+                      int8_t *out)
 {
     const int32_t *mult = quant->multiplier;
     const int32_t *shift = quant->shift;
@@ -479,9 +473,8 @@ static void te_mm_dsp(const int8_t *lhs, int32_t rows, int32_t k, const int8_t *
 
 #endif /* TE_USE_DSP */
 
-void te_nn_mat_mult_s8(const int8_t *lhs, int32_t rows, int32_t k,
-                       const int8_t *rhs, int32_t cols, const int32_t *bias,
-                       const te_pc_quant *quant, int32_t output_offset,
+void te_nn_mat_mult_s8(const int8_t *lhs, int32_t rows, int32_t k, const int8_t *rhs, int32_t cols,
+                       const int32_t *bias, const te_pc_quant *quant, int32_t output_offset,
                        te_range activation, int8_t *out)
 {
 #if TE_USE_DSP

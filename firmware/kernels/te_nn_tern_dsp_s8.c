@@ -45,7 +45,7 @@ static inline void te_tern_zero(uint32_t *p, int32_t n)
 /* 3 rows (stride rb) x 1 vector: per word 3 code loads, 4 LDRD of inputs,
  * 24 AND + 24 SMLAD for 48 MACs. */
 TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
-                              int32_t *s)
+                                    int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1], s2 = s[2];
     uint32_t mask = 0xC000C000u;
@@ -76,7 +76,8 @@ TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t
     /* clang-format on */
 #else
     for (; n > 0; --n) {
-        const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb), w2 = te_tern_rd32(c + 2 * rb);
+        const uint32_t w0 = te_tern_rd32(c), w1 = te_tern_rd32(c + rb),
+                       w2 = te_tern_rd32(c + 2 * rb);
         c += 4;
         /* clang-format off */
 #define TE_T2_STEP31(m)                                  \
@@ -101,8 +102,8 @@ TE_TERN_INLINE void te_t2_mac_3rows(const uint8_t *c, int32_t rb, const uint32_t
 /* 2 rows x 2 vectors, interleaved (word m of vector q at x[2m + q]):
  * s = {r0q0, r0q1, r1q0, r1q1}; per word 2 code loads, 8 LDRD, 16 AND and
  * 32 SMLAD for 64 MACs: each decoded pair feeds both vectors. */
-TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
-                              int32_t *s)
+TE_TERN_INLINE void te_t2_mac_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x,
+                                          int32_t n, int32_t *s)
 {
     int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
     uint32_t mask = 0xC000C000u;
@@ -190,7 +191,7 @@ TE_TERN_LAYOUT(te_t2_gstate_last_at_32, te_t2_gstate, last, 32);
  * compiler's hands, which would otherwise spill around the 14-register loop. */
 static inline __attribute__((always_inline)) void
 te_t2_groups_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
-               int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
+                   int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
 {
     te_t2_gstate st = {{pacc[0], pacc[1], pacc[2], 0}, scp, ng, L, G, last};
     te_t2_gstate *stp = &st;
@@ -236,7 +237,7 @@ te_t2_groups_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, i
 /* The same for 2 rows x 2 interleaved vectors: pacc = {r0q0, r0q1, r1q0, r1q1}. */
 static inline __attribute__((always_inline)) void
 te_t2_groups_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t L, int32_t ng,
-               int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
+                         int32_t last, const uint8_t *scp, int32_t G, uint32_t *pacc)
 {
     te_t2_gstate st = {{pacc[0], pacc[1], pacc[2], pacc[3]}, scp, ng, L, G, last};
     te_t2_gstate *stp = &st;
@@ -286,7 +287,7 @@ te_t2_groups_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, int32_
 
 /* 2 rows x 1 vector */
 TE_TERN_INLINE void te_t2_mac_2rows(const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
-                              int32_t *s)
+                                    int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1];
     uint32_t mask = 0xC000C000u;
@@ -362,8 +363,8 @@ TE_TERN_INLINE void te_t2_mac_1row(const uint8_t *c, const uint32_t *x, int32_t 
 #define TE_P2_DEC(tbl, w, j) ((int32_t)(tbl)[((w) >> (8 * (j))) & 0xFFu])
 
 /* R rows (R <= 3, stride rb) x 1 vector */
-TE_TERN_INLINE void te_p2_mac_rows(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
-                              int32_t *s, const uint32_t *tbl)
+TE_TERN_INLINE void te_p2_mac_rows(int R, const uint8_t *c, int32_t rb, const uint32_t *x,
+                                   int32_t n, int32_t *s, const uint32_t *tbl)
 {
     int32_t s0 = s[0], s1 = R > 1 ? s[1] : 0, s2 = R > 2 ? s[2] : 0;
     for (; n > 0; --n) {
@@ -393,8 +394,8 @@ TE_TERN_INLINE void te_p2_mac_rows(int R, const uint8_t *c, int32_t rb, const ui
 }
 
 /* R rows (R <= 2) x 2 interleaved vectors */
-TE_TERN_INLINE void te_p2_mac_rows_2vecs(int R, const uint8_t *c, int32_t rb, const uint32_t *x, int32_t n,
-                              int32_t *s, const uint32_t *tbl)
+TE_TERN_INLINE void te_p2_mac_rows_2vecs(int R, const uint8_t *c, int32_t rb, const uint32_t *x,
+                                         int32_t n, int32_t *s, const uint32_t *tbl)
 {
     int32_t s00 = s[0], s01 = s[1], s10 = R > 1 ? s[2] : 0, s11 = R > 1 ? s[3] : 0;
     for (; n > 0; --n) {
@@ -425,7 +426,7 @@ TE_TERN_INLINE void te_p2_mac_rows_2vecs(int R, const uint8_t *c, int32_t rb, co
 
 /* Runs the inner loop of shape R x P over n >= 1 words starting at code pointer c. */
 TE_TERN_INLINE void te_tern_mac_words(int32_t kind, int R, int P, const uint8_t *c, int32_t rb,
-                                  const uint32_t *x, int32_t n, int32_t *s, const uint32_t *tbl)
+                                      const uint32_t *x, int32_t n, int32_t *s, const uint32_t *tbl)
 {
     if (kind == TE_TK_P2) {
         if (P == 1) {
@@ -453,11 +454,11 @@ TE_TERN_INLINE void te_tern_mac_words(int32_t kind, int R, int P, const uint8_t 
 /* Everything a row block needs, computed once per call. */
 typedef struct {
     const te_tern_mm *mm;
-    int32_t nw;      /* code words per row, the partial tail word included */
-    int32_t nfull;   /* whole 4-byte words inside a row */
-    int32_t gw;      /* code words per group */
-    int32_t xwords;  /* input words per code word (both vectors when paired) */
-    int32_t flush;   /* most words between two flushes of the sums */
+    int32_t nw;     /* code words per row, the partial tail word included */
+    int32_t nfull;  /* whole 4-byte words inside a row */
+    int32_t gw;     /* code words per group */
+    int32_t xwords; /* input words per code word (both vectors when paired) */
+    int32_t flush;  /* most words between two flushes of the sums */
     const uint32_t *tbl;
 } te_tern_plan;
 
@@ -487,7 +488,8 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
                 int32_t s[6] = {0, 0, 0, 0, 0, 0};
                 const int32_t nf = te_tern_min(wb + n, nsafe) - wb;
                 if (nf > 0) {
-                    te_tern_mac_words(kind, R, P, crow + 4 * wb, rb, x + pl->xwords * wb, nf, s, pl->tbl);
+                    te_tern_mac_words(kind, R, P, crow + 4 * wb, rb, x + pl->xwords * wb, nf, s,
+                                      pl->tbl);
                 }
                 if (nf < n) { /* the buffer's last, partial word: assemble it from bytes */
                     uint8_t tb[12] = {0};
@@ -521,10 +523,10 @@ TE_TERN_INLINE void te_tern_block(const te_tern_plan *pl, int32_t o, int R, int 
 
 /* One function per block shape (rows x vectors), so that each is compiled on
  * its own with R and P constant. */
-#define TE_TERN_BLOCK_FN(name, R, P, P2)                                                       \
-    static void name(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)   \
-    {                                                                                          \
-        te_tern_block(pl, o, R, P, P2, x, accbuf);                                             \
+#define TE_TERN_BLOCK_FN(name, R, P, P2)                                                     \
+    static void name(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf) \
+    {                                                                                        \
+        te_tern_block(pl, o, R, P, P2, x, accbuf);                                           \
     }
 TE_TERN_BLOCK_FN(te_t2_block_3rows, 3, 1, 0)
 TE_TERN_BLOCK_FN(te_t2_block_2rows, 2, 1, 0)
@@ -541,7 +543,8 @@ typedef void (*te_tern_block_fn)(const te_tern_plan *, int32_t, const uint32_t *
 struct te_tern_blocks {
     te_tern_block_fn rows3, rows2, rows1, rows2_2vecs, rows1_2vecs;
 };
-const te_tern_blocks te_tern_p2_blocks = {te_p2_block_3rows, te_p2_block_2rows, te_p2_block_1row, te_p2_block_2rows_2vecs, te_p2_block_1row_2vecs};
+const te_tern_blocks te_tern_p2_blocks = {te_p2_block_3rows, te_p2_block_2rows, te_p2_block_1row,
+                                          te_p2_block_2rows_2vecs, te_p2_block_1row_2vecs};
 
 #if TE_TERN_ASM
 /* Assembly row blocks for the common case (t2/to, uint8 scales): every plane
@@ -549,7 +552,7 @@ const te_tern_blocks te_tern_p2_blocks = {te_p2_block_3rows, te_p2_block_2rows, 
  * taps). The block that holds the last row of the code buffer (whose partial
  * last word must not be read whole) takes the generic block instead. */
 TE_TERN_INLINE void te_t2_block_asm(int R, const te_tern_plan *pl, int32_t o, const uint32_t *x,
-                               uint32_t *accbuf)
+                                    uint32_t *accbuf)
 {
     const te_tern_mm *mm = pl->mm;
     const te_tern_weights *w = mm->w;
@@ -575,9 +578,11 @@ TE_TERN_INLINE void te_t2_block_asm(int R, const te_tern_plan *pl, int32_t o, co
                 for (int32_t wb = g * gw; wb < we; wb += TE_T2_FLUSH_WORDS) {
                     const int32_t k = te_tern_min(we - wb, TE_T2_FLUSH_WORDS);
                     if (R == 3) {
-                        te_t2_groups_3rows(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
+                        te_t2_groups_3rows(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g,
+                                           g_count, pacc);
                     } else {
-                        te_t2_groups_2rows_2vecs(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g, g_count, pacc);
+                        te_t2_groups_2rows_2vecs(crow + 4 * wb, rb, x + xw * wb, k, 1, k, scp + g,
+                                                 g_count, pacc);
                     }
                 }
             }
@@ -595,12 +600,14 @@ TE_TERN_INLINE void te_t2_block_asm(int R, const te_tern_plan *pl, int32_t o, co
     }
 }
 
-static void te_t2_block_asm_3rows(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
+static void te_t2_block_asm_3rows(const te_tern_plan *pl, int32_t o, const uint32_t *x,
+                                  uint32_t *accbuf)
 {
     te_t2_block_asm(3, pl, o, x, accbuf);
 }
 
-static void te_t2_block_asm_2rows_2vecs(const te_tern_plan *pl, int32_t o, const uint32_t *x, uint32_t *accbuf)
+static void te_t2_block_asm_2rows_2vecs(const te_tern_plan *pl, int32_t o, const uint32_t *x,
+                                        uint32_t *accbuf)
 {
     te_t2_block_asm(2, pl, o, x, accbuf);
 }
@@ -656,9 +663,11 @@ void te_tern_mm_dsp(const te_tern_mm *mm, const uint32_t *x, int pair, int32_t s
             st.sstep = (R - 1) * g_count;
             const uint8_t *c = w->codes + p * rows * mm->rb;
             if (mm->fold) {
-                (pair ? te_t2_sweep_folded_2rows_2vecs : te_t2_sweep_folded_3rows)(c, mm->rb, x, &st);
+                (pair ? te_t2_sweep_folded_2rows_2vecs : te_t2_sweep_folded_3rows)(c, mm->rb, x,
+                                                                                   &st);
             } else {
-                (pair ? te_t2_sweep_scaled_2rows_2vecs : te_t2_sweep_scaled_3rows)(c, mm->rb, x, &st);
+                (pair ? te_t2_sweep_scaled_2rows_2vecs : te_t2_sweep_scaled_3rows)(c, mm->rb, x,
+                                                                                   &st);
             }
             if (shifted) {
                 for (int32_t i = 0; i < n_acc; ++i) {

@@ -19,8 +19,8 @@ te_status te_tern_mm_init(te_tern_mm *mm, int32_t kind, const te_tern_weights *w
                           int32_t k, const int32_t *bias, const te_pc_quant *quant,
                           int32_t output_offset, te_range act)
 {
-    if (!w || !w->codes || !w->scales || !quant || !quant->multiplier || !quant->shift ||
-        o <= 0 || k <= 0 || w->group <= 0 || (w->scale_bytes != 1 && w->scale_bytes != 2) ||
+    if (!w || !w->codes || !w->scales || !quant || !quant->multiplier || !quant->shift || o <= 0 ||
+        k <= 0 || w->group <= 0 || (w->scale_bytes != 1 && w->scale_bytes != 2) ||
         act.min > act.max) {
         return TE_ERR_ARG;
     }
@@ -164,7 +164,8 @@ uint32_t te_tern_row_portable(const te_tern_mm *mm, int32_t o, const int8_t *x)
 void te_tern_vec_portable(const te_tern_mm *mm, const int8_t *x, int8_t *out)
 {
     for (int32_t o = 0; o < mm->o; ++o) {
-        const uint32_t acc = (mm->bias ? (uint32_t)mm->bias[o] : 0u) + te_tern_row_portable(mm, o, x);
+        const uint32_t acc =
+            (mm->bias ? (uint32_t)mm->bias[o] : 0u) + te_tern_row_portable(mm, o, x);
         out[o] = te_tern_out(acc, mm->mult[o], mm->shift[o], mm->output_offset, mm->act);
     }
 }

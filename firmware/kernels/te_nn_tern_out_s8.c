@@ -15,8 +15,8 @@
  * requantized, for P vectors. Specialized for the common case of no left shift
  * (every shift <= 0) and the full int8 clamp range. */
 TE_TERN_INLINE void te_tern_outputs_impl(const te_tern_mm *mm, int P, int simple,
-                                         const uint32_t *acc, int32_t s0, int32_t s1,
-                                         int8_t *out0, int8_t *out1)
+                                         const uint32_t *acc, int32_t s0, int32_t s1, int8_t *out0,
+                                         int8_t *out1)
 {
     const int32_t *bias = mm->bias, *mult = mm->mult, *shift = mm->shift;
     const int32_t *offs = mm->kind == TE_TK_TO ? mm->w->offset : 0;
@@ -29,8 +29,8 @@ TE_TERN_INLINE void te_tern_outputs_impl(const te_tern_mm *mm, int P, int simple
         const int32_t left = simple ? 0 : sh & ~(sh >> 31);
         const int32_t right = simple ? -sh : (-sh) & ~(-sh >> 31);
         const int32_t mask = (int32_t)((1u << right) - 1u), half = mask >> 1;
-        const int8_t v0 = (int8_t)te_tern_rq(b + acc[o * P] + f * (uint32_t)s0, left, right, m, mask,
-                                             half, out_off, act);
+        const int8_t v0 = (int8_t)te_tern_rq(b + acc[o * P] + f * (uint32_t)s0, left, right, m,
+                                             mask, half, out_off, act);
         if (P == 2) {
             out1[o] = (int8_t)te_tern_rq(b + acc[o * P + 1] + f * (uint32_t)s1, left, right, m,
                                          mask, half, out_off, act);
@@ -39,11 +39,11 @@ TE_TERN_INLINE void te_tern_outputs_impl(const te_tern_mm *mm, int P, int simple
     }
 }
 
-#define TE_TERN_OUT_FN(name, P, SIMPLE)                                                        \
-    static void name(const te_tern_mm *mm, const uint32_t *acc, int32_t s0, int32_t s1,        \
-                     int8_t *out0, int8_t *out1)                                               \
-    {                                                                                          \
-        te_tern_outputs_impl(mm, P, SIMPLE, acc, s0, s1, out0, out1);                          \
+#define TE_TERN_OUT_FN(name, P, SIMPLE)                                                 \
+    static void name(const te_tern_mm *mm, const uint32_t *acc, int32_t s0, int32_t s1, \
+                     int8_t *out0, int8_t *out1)                                        \
+    {                                                                                   \
+        te_tern_outputs_impl(mm, P, SIMPLE, acc, s0, s1, out0, out1);                   \
     }
 TE_TERN_OUT_FN(te_tern_out_1vec_simple, 1, 1)
 TE_TERN_OUT_FN(te_tern_out_1vec_general, 1, 0)
@@ -155,8 +155,8 @@ void te_tern_prep_out(te_tern_mm *mm, uint32_t *rec)
     "bne 1b\n\t"
 /* clang-format on */
 
-static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32_t *rec, int32_t off,
-                               int32_t n, int8_t *out)
+static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32_t *rec,
+                                   int32_t off, int32_t n, int8_t *out)
 {
     /* ldmia needs its registers in ascending order: pin them */
     register uint32_t b __asm__("r4");
@@ -210,8 +210,8 @@ static void te_tern_outvec_records(const uint32_t *acc, int stride2, const int32
     "bne 1b\n\t"
 /* clang-format on */
 
-static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const int32_t *rec, int32_t n,
-                                 int8_t *out)
+static void te_tern_outvec_short_records(const uint32_t *acc, int stride2, const int32_t *rec,
+                                         int32_t n, int8_t *out)
 {
     register uint32_t b __asm__("r4");
     register uint32_t sc __asm__("r5");
@@ -290,8 +290,8 @@ static void te_tern_outvec_direct(const uint32_t *acc, const int32_t *bias, cons
 }
 #endif
 
-void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s0,
-                            int32_t s1, int8_t *out0, int8_t *out1)
+void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s0, int32_t s1,
+                     int8_t *out0, int8_t *out1)
 {
 #if TE_TERN_ASM
     if (mm->rec_short) {
@@ -342,9 +342,11 @@ void te_tern_outputs(const te_tern_mm *mm, int P, const uint32_t *acc, int32_t s
     }
 #endif
     if (P == 2) {
-        (mm->simple_out ? te_tern_out_2vecs_simple : te_tern_out_2vecs_general)(mm, acc, s0, s1, out0, out1);
+        (mm->simple_out ? te_tern_out_2vecs_simple : te_tern_out_2vecs_general)(mm, acc, s0, s1,
+                                                                                out0, out1);
     } else {
-        (mm->simple_out ? te_tern_out_1vec_simple : te_tern_out_1vec_general)(mm, acc, s0, s1, out0, out1);
+        (mm->simple_out ? te_tern_out_1vec_simple : te_tern_out_1vec_general)(mm, acc, s0, s1, out0,
+                                                                              out1);
     }
 }
 

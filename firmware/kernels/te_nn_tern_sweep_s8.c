@@ -16,16 +16,12 @@
     "ite eq\n\t"                                                     \
     "ldreq %[n], [%[d], #20]\n\t"                                    \
     "ldrne %[n], [%[d], #16]\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_A_SFLUSH(sr, wr, off)                                     \
     "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
     "ldr %[n], [%[xa], #" #off "]\n\t"                               \
     "mla %[n], %[" #wr "], %[" #sr "], %[n]\n\t"                     \
     "str %[n], [%[xa], #" #off "]\n\t"                               \
     "movs %[" #sr "], #0\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_A_BLOCK_END(accbytes)                                     \
     "ldr %[n], [%[d], #8]\n\t"                                       \
     "subs %[n], %[n], #1\n\t"                                        \
@@ -81,7 +77,8 @@ void te_t2_sweep_scaled_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, t
     /* clang-format on */
 }
 
-void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x,
+                                    te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;
@@ -121,8 +118,6 @@ void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t
     "asrs %[" #sr "], %[" #sr "], #14\n\t"                           \
     "str %[" #sr "], [%[xa], #" #off "]\n\t"                         \
     "movs %[" #sr "], #0\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_A_FBLOCK_END(accbytes)                                    \
     "ldr %[n], [%[d], #28]\n\t"                                      \
     "add %[c], %[c], %[n]\n\t"                                       \
@@ -161,7 +156,8 @@ void te_t2_sweep_folded_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, t
     /* clang-format on */
 }
 
-void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp)
+void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x,
+                                    te_t2_sweep *stp)
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, n;
     uint32_t w0, w1, xa, xb, d, mask = 0xC000C000u;

@@ -3,8 +3,7 @@
 
 #include "te_kernels_misc.h"
 
-void te_pad_s8(const te_dims *in_dims, const int8_t *input, int8_t *output,
-               const te_pad_params *p)
+void te_pad_s8(const te_dims *in_dims, const int8_t *input, int8_t *output, const te_pad_params *p)
 {
     const int32_t on = in_dims->n + p->before[0] + p->after[0];
     const int32_t oh = in_dims->h + p->before[1] + p->after[1];

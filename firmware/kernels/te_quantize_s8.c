@@ -7,8 +7,8 @@
 /* roundf(q) (halves away from zero) for |q| <= 1024, without libm. */
 static inline int32_t te_round_small(float q)
 {
-    const int32_t t = (int32_t)q;        /* truncation */
-    const float frac = q - (float)t;     /* exact for |q| < 2^23 */
+    const int32_t t = (int32_t)q;    /* truncation */
+    const float frac = q - (float)t; /* exact for |q| < 2^23 */
     return t + (frac >= 0.5f ? 1 : 0) - (frac <= -0.5f ? 1 : 0);
 }
 
@@ -37,8 +37,9 @@ void te_requantize_s8(const int8_t *input, int8_t *output, int32_t size,
 {
     int32_t i;
     for (i = 0; i < size; ++i) {
-        const int32_t v = te_requantize((int32_t)input[i] - p->input_zero_point, p->multiplier,
-                                        p->shift) + p->output_zero_point;
+        const int32_t v =
+            te_requantize((int32_t)input[i] - p->input_zero_point, p->multiplier, p->shift) +
+            p->output_zero_point;
         output[i] = (int8_t)te_clamp(v, -128, 127);
     }
 }

@@ -11,7 +11,8 @@ static int8_t te_extreme(const int8_t *base, const te_strided_copy_params *r, in
         for (b = 0; b < n[1]; ++b) {
             for (c = 0; c < n[2]; ++c) {
                 for (d = 0; d < n[3]; ++d) {
-                    const int8_t *row = base + r->offset + a * s[0] + b * s[1] + c * s[2] + d * s[3];
+                    const int8_t *row =
+                        base + r->offset + a * s[0] + b * s[1] + c * s[2] + d * s[3];
                     for (e = 0; e < n[4]; ++e) {
                         const int8_t v = row[e * s[4]];
                         if (is_max ? v > best : v < best) {
@@ -34,8 +35,8 @@ void te_reduce_minmax_s8(const int8_t *input, int8_t *output, const te_reduce_mi
             for (c = 0; c < n[2]; ++c) {
                 for (d = 0; d < n[3]; ++d) {
                     for (e = 0; e < n[4]; ++e) {
-                        const int8_t *base = input + p->keep.offset + a * s[0] + b * s[1] + c * s[2] +
-                                             d * s[3] + e * s[4];
+                        const int8_t *base = input + p->keep.offset + a * s[0] + b * s[1] +
+                                             c * s[2] + d * s[3] + e * s[4];
                         *output++ = te_extreme(base, &p->reduce, p->is_max);
                     }
                 }

@@ -8,7 +8,8 @@ void te_relu_s8(const int8_t *input, int8_t *output, int32_t size, const te_relu
     int32_t i;
     for (i = 0; i < size; ++i) {
         const int32_t v = te_requantize((int32_t)input[i] - p->input_offset, p->output_multiplier,
-                                        p->output_shift) + p->output_offset;
+                                        p->output_shift) +
+                          p->output_offset;
         output[i] = (int8_t)te_clamp(v, p->act_min, p->act_max);
     }
 }

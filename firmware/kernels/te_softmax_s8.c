@@ -23,7 +23,8 @@ te_status te_softmax_s8(const int8_t *input, int8_t *output, int32_t outer, int3
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p->diff_min) {
-                const int32_t scaled = te_requantize(diff, p->input_multiplier, p->input_left_shift);
+                const int32_t scaled =
+                    te_requantize(diff, p->input_multiplier, p->input_left_shift);
                 sum_of_exps += te_rdbpot(te_exp_on_negative_values(scaled, TE_SOFTMAX_DIFF_BITS),
                                          TE_SOFTMAX_ACCUM_BITS);
             }
@@ -39,7 +40,8 @@ te_status te_softmax_s8(const int8_t *input, int8_t *output, int32_t outer, int3
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p->diff_min) {
-                const int32_t scaled = te_requantize(diff, p->input_multiplier, p->input_left_shift);
+                const int32_t scaled =
+                    te_requantize(diff, p->input_multiplier, p->input_left_shift);
                 const int32_t e = te_exp_on_negative_values(scaled, TE_SOFTMAX_DIFF_BITS);
                 const int32_t v = te_rdbpot(te_srdhm(shifted_scale, e), exponent) - 128;
                 out[c] = (int8_t)te_clamp(v, -128, 127);

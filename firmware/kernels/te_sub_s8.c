@@ -67,8 +67,7 @@ void te_squared_difference_s8(const int8_t *input1, const int8_t *input2, int8_t
 
 void te_squared_difference_bcast_s8(const te_dims *dims1, const int8_t *input1,
                                     const te_dims *dims2, const int8_t *input2,
-                                    const te_dims *out_dims, int8_t *output,
-                                    const te_add_params *p)
+                                    const te_dims *out_dims, int8_t *output, const te_add_params *p)
 {
     te_broadcast4(dims1, input1, dims2, input2, out_dims, output, te_sqdiff_row, p);
 }

@@ -20,7 +20,8 @@
  *
  * Only in optimized builds: at -O0 GCC keeps r7 as the frame pointer and cannot
  * give the loops their 14 registers. */
-#if TE_USE_DSP && defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__)
+#if TE_USE_DSP && defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && \
+    defined(__OPTIMIZE__)
 #define TE_TERN_ASM 1
 #else
 #define TE_TERN_ASM 0
@@ -45,8 +46,6 @@
     "smlad %[s1], %[" #xr "], %[d], %[s1]\n\t"           \
     "and %[d], %[mask], %[w2], lsl #" #sh "\n\t"         \
     "smlad %[s2], %[" #xr "], %[d], %[s2]\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_A_MAC_2ROWS_2VECS(sh)                                       \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                  \
     "and %[d], %[mask], %[w0], lsl #" #sh "\n\t"         \
@@ -55,9 +54,7 @@
     "and %[d], %[mask], %[w1], lsl #" #sh "\n\t"         \
     "smlad %[s2], %[xa], %[d], %[s2]\n\t"                \
     "smlad %[s3], %[xb], %[d], %[s3]\n\t"
-/* clang-format on */
 /* One code word of 3 rows against one vector (inputs post-incremented). */
-/* clang-format off */
 #define TE_A_WORD_3ROWS                                                  \
     "ldr %[w1], [%[c], %[rb]]\n\t"                                   \
     "ldr %[w2], [%[c], %[rb], lsl #1]\n\t"                           \
@@ -80,16 +77,16 @@
  * uint8 scales of the block's rows; then on to the next block (codes +R rows,
  * accumulators +R*P, scales +R rows, inputs rewound). pa must start zeroed. */
 typedef struct {
-    uint32_t *pa;       /* 0: accumulators of the current block */
-    const uint8_t *sc;  /* 4: scale of row 0 of the current block, current group */
-    int32_t gc;         /* 8: groups left in this block */
-    int32_t g;          /* 12: groups per row (G), also the stride between rows' scales */
-    int32_t gw;         /* 16: words per group */
-    int32_t last;       /* 20: words of the last group */
-    int32_t bc;         /* 24: blocks left */
-    int32_t cstep;      /* 28: R*rb - 4*nw: code pointer to the next block */
-    int32_t xback;      /* 32: bytes of input consumed per block */
-    int32_t sstep;      /* 36: (R-1)*G: scale pointer to the next block */
+    uint32_t *pa;      /* 0: accumulators of the current block */
+    const uint8_t *sc; /* 4: scale of row 0 of the current block, current group */
+    int32_t gc;        /* 8: groups left in this block */
+    int32_t g;         /* 12: groups per row (G), also the stride between rows' scales */
+    int32_t gw;        /* 16: words per group */
+    int32_t last;      /* 20: words of the last group */
+    int32_t bc;        /* 24: blocks left */
+    int32_t cstep;     /* 28: R*rb - 4*nw: code pointer to the next block */
+    int32_t xback;     /* 32: bytes of input consumed per block */
+    int32_t sstep;     /* 36: (R-1)*G: scale pointer to the next block */
 } te_t2_sweep;
 
 /* The sweeps address these fields by literal offsets: a layout change must
@@ -112,9 +109,11 @@ TE_TERN_LAYOUT(te_t2_sweep_sstep_at_36, te_t2_sweep, sstep, 36);
  * scale into pa; folded: one group per row, its sum stored as it is (the scale
  * sits in the output records, te_tern_prep_out). */
 void te_t2_sweep_scaled_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
-void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
+void te_t2_sweep_scaled_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x,
+                                    te_t2_sweep *stp);
 void te_t2_sweep_folded_3rows(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
-void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x, te_t2_sweep *stp);
+void te_t2_sweep_folded_2rows_2vecs(const uint8_t *c, int32_t rb, const uint32_t *x,
+                                    te_t2_sweep *stp);
 #endif /* TE_TERN_ASM */
 
 #endif /* TE_TERN_ASM_H */

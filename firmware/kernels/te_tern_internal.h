@@ -50,25 +50,25 @@ extern const te_tern_blocks te_tern_p2_blocks;
 
 /* One ternary layer seen as a matrix [O][K] plus its output stage. */
 typedef struct {
-    int32_t kind;      /* TE_TK_* */
-    int32_t k;         /* reduction length K */
-    int32_t o;         /* output rows O */
-    int32_t rb;        /* bytes of one packed code row */
-    int32_t g;         /* groups per row, ceil(K / group) */
-    int32_t n;         /* group size */
-    int32_t planes;    /* planes stored (P) */
-    int32_t active;    /* planes used */
+    int32_t kind;   /* TE_TK_* */
+    int32_t k;      /* reduction length K */
+    int32_t o;      /* output rows O */
+    int32_t rb;     /* bytes of one packed code row */
+    int32_t g;      /* groups per row, ceil(K / group) */
+    int32_t n;      /* group size */
+    int32_t planes; /* planes stored (P) */
+    int32_t active; /* planes used */
     const te_tern_weights *w;
     const int32_t *bias; /* may be NULL */
     const int32_t *mult;
     const int32_t *shift;
     int32_t output_offset;
     te_range act;
-    int simple_out;    /* every shift <= 0 and act = [-128, 127] */
-    const int32_t *rec; /* DSP: per-row output records (te_tern_prep_out), or NULL */
-    int rec_short;      /* DSP: the records are the short SMMULR form */
+    int simple_out;           /* every shift <= 0 and act = [-128, 127] */
+    const int32_t *rec;       /* DSP: per-row output records (te_tern_prep_out), or NULL */
+    int rec_short;            /* DSP: the records are the short SMMULR form */
     const te_tern_blocks *p2; /* DSP, p2 only: its block functions */
-    int fold;           /* DSP: scales folded into the records, accumulators unscaled */
+    int fold;                 /* DSP: scales folded into the records, accumulators unscaled */
 } te_tern_mm;
 
 /* Checks the weights for `kind` and fills mm; returns TE_OK or TE_ERR_ARG. */
@@ -193,23 +193,25 @@ te_status te_tern_conv_setup(te_tern_mm *mm, int32_t kind, const te_conv_params 
 int te_tern_conv_direct(const te_conv_params *p, const te_dims *in, const te_dims *filter_dims,
                         const te_dims *output_dims);
 int32_t te_tern_fc_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
-te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params, const te_pc_quant *quant,
-                     const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
-                     const te_tern_weights *weights, const int32_t *bias,
-                     const te_dims *output_dims, int8_t *output, void *scratch);
-int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims, const te_dims *filter_dims);
-te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params, const te_pc_quant *quant,
-                       const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
-                       const te_tern_weights *weights, const int32_t *bias,
-                       const te_dims *output_dims, int8_t *output, void *scratch);
+te_status te_tern_fc(int32_t kind, const te_tern_blocks *p2, const te_fc_params *params,
+                     const te_pc_quant *quant, const te_dims *input_dims, const int8_t *input,
+                     const te_dims *filter_dims, const te_tern_weights *weights,
+                     const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                     void *scratch);
+int32_t te_tern_conv_buffer_size(int32_t kind, const te_dims *input_dims,
+                                 const te_dims *filter_dims);
+te_status te_tern_conv(int32_t kind, const te_tern_blocks *p2, const te_conv_params *params,
+                       const te_pc_quant *quant, const te_dims *input_dims, const int8_t *input,
+                       const te_dims *filter_dims, const te_tern_weights *weights,
+                       const int32_t *bias, const te_dims *output_dims, int8_t *output,
+                       void *scratch);
 /* The int8 patch [KH][KW][C] of output pixel (oy, ox) of a conv (te_conv_t2_s8.c). */
 void te_tern_gather(const int8_t *image, const te_dims *in, int32_t kh, int32_t kw,
                     const te_conv_params *p, int32_t oy, int32_t ox, int8_t pad_value, int8_t *dst);
 int32_t te_tern_dwconv_buffer_size(const te_dims *input_dims, const te_dims *filter_dims);
 te_status te_tern_dwconv(int32_t kind, const te_dwconv_params *params, const te_pc_quant *quant,
-                         const te_dims *input_dims, const int8_t *input,
-                         const te_dims *filter_dims, const te_tern_weights *weights,
-                         const int32_t *bias, const te_dims *output_dims, int8_t *output,
-                         void *scratch);
+                         const te_dims *input_dims, const int8_t *input, const te_dims *filter_dims,
+                         const te_tern_weights *weights, const int32_t *bias,
+                         const te_dims *output_dims, int8_t *output, void *scratch);
 
 #endif /* TE_TERN_INTERNAL_H */

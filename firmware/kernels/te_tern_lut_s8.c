@@ -26,7 +26,7 @@
  */
 #include "te_tern_internal.h"
 
-#define TE_LUT_NT 8       /* tables per chunk: one pass over the rows */
+#define TE_LUT_NT 8        /* tables per chunk: one pass over the rows */
 #define TE_LUT_HBIAS 1024u /* bias of an h entry */
 #define TE_LUT_WBIAS 512u  /* bias of a w lane */
 #define TE_LUT_WMAX 56     /* lookups a w lane may hold */
@@ -62,15 +62,15 @@ static void te_lut_build_h(const int8_t *x, uint32_t *tw)
     const uint32_t b = 512u * 0x10001u;
     /* words of a 16-entry row: entries (2w, 2w+1) of the low nibble, whose
      * fields are (c0, c1); an invalid entry just gets some value */
-    const uint32_t l0 = b + x0;                     /* (0,0)  (+x0,0) */
-    const uint32_t l1 = b - x0;                     /* -      (-x0,0) */
-    const uint32_t l2 = b + x1 * 0x10001u + x0;     /* (0,+x1) (+x0,+x1) */
-    const uint32_t l3 = b + x1 * 0x10001u - x0;     /* -      (-x0,+x1) */
-    const uint32_t l6 = b - x1 * 0x10001u + x0;     /* (0,-x1) (+x0,-x1) */
-    const uint32_t l7 = b - x1 * 0x10001u - x0;     /* -      (-x0,-x1) */
+    const uint32_t l0 = b + x0;                 /* (0,0)  (+x0,0) */
+    const uint32_t l1 = b - x0;                 /* -      (-x0,0) */
+    const uint32_t l2 = b + x1 * 0x10001u + x0; /* (0,+x1) (+x0,+x1) */
+    const uint32_t l3 = b + x1 * 0x10001u - x0; /* -      (-x0,+x1) */
+    const uint32_t l6 = b - x1 * 0x10001u + x0; /* (0,-x1) (+x0,-x1) */
+    const uint32_t l7 = b - x1 * 0x10001u - x0; /* -      (-x0,-x1) */
     const uint32_t x2 = (uint32_t)(int32_t)x[2] * 0x10001u, x3 = (uint32_t)(int32_t)x[3] * 0x10001u;
-    const uint32_t hv[9] = {b, b + x2, b - x2, b + x3, b + x2 + x3, b - x2 + x3,
-                            b - x3, b + x2 - x3, b - x2 - x3};
+    const uint32_t hv[9] = {b,           b + x2, b - x2,      b + x3,     b + x2 + x3,
+                            b - x2 + x3, b - x3, b + x2 - x3, b - x2 - x3};
     for (int h = 0; h < 9; ++h) {
         uint32_t *row = tw + 8 * te_lut_hi[h];
         const uint32_t d = hv[h];
@@ -95,7 +95,7 @@ static void te_lut_build_w(const int8_t *a, const int8_t *c, uint32_t *tw)
     const uint32_t l0 = b, l1 = b + v[0], l3 = b - v[0];
     const uint32_t l4 = b + v[1], l5 = l4 + v[0], l7 = l4 - v[0];
     const uint32_t l12 = b - v[1], l13 = l12 + v[0], l15 = l12 - v[0];
-    const uint32_t hv[9] = {0u, v[2], 0u - v[2], v[3], v[2] + v[3], v[3] - v[2],
+    const uint32_t hv[9] = {0u,        v[2],        0u - v[2],       v[3], v[2] + v[3], v[3] - v[2],
                             0u - v[3], v[2] - v[3], 0u - v[2] - v[3]};
     for (int h = 0; h < 9; ++h) {
         uint32_t *row = tw + 16 * te_lut_hi[h];
@@ -218,8 +218,8 @@ static void te_lut_build_w_fast(const int8_t *a, const int8_t *c, uint32_t *tw)
     const uint32_t v2 = (uint32_t)(int32_t)a[2] + (uint32_t)(int32_t)c[2] * 0x10000u;
     const uint32_t v3 = (uint32_t)(int32_t)a[3] + (uint32_t)(int32_t)c[3] * 0x10000u;
     const uint32_t b = 512u * 0x10001u;
-    const uint32_t d[9] = {b, b + v2, b - v2, b + v3, b + v2 + v3, b + v3 - v2,
-                           b - v3, b + v2 - v3, b - v2 - v3};
+    const uint32_t d[9] = {b,           b + v2, b - v2,      b + v3,     b + v2 + v3,
+                           b + v3 - v2, b - v3, b + v2 - v3, b - v2 - v3};
     te_lut_build_w_asm(a, c, tw, d);
 }
 #define TE_LUT_BUILD_H te_lut_build_h_asm
@@ -261,8 +261,6 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     "ldrb lr, [r0, #" #j "]\n\t"                   \
     ld " lr, [" base ", lr, lsl #" lsl "]\n\t"     \
     "add r12, r12, lr\n\t"
-/* clang-format on */
-/* clang-format off */
 #define TE_LUT_PASS(start, ld, lsl, s1, s2, s3, s4, s5, s6, s7)                       \
     "push {r4-r11, lr}\n\t"                                                           \
     "ldr r4, [sp, #36]\n\t"                                                           \
@@ -284,12 +282,10 @@ static void te_lut_rows_c(const uint8_t *codes, int32_t rb, uint32_t *acc, int32
     "cmp r2, r3\n\t"                                                                  \
     "bne 1b\n\t"                                                                      \
     "pop {r4-r11, pc}\n\t"
-/* clang-format on */
 
 /* acc[r] += 8 lookups for r in [acc, acc_end) (the _s passes store instead):
  * codes r0 (row stride r1), acc r2, acc_end r3, tables on the stack. 29
  * instructions a row. */
-/* clang-format off */
 #define TE_LUT_PASS_FN(name, start, ...)                                                        \
     __attribute__((naked, noinline)) static void name(                                          \
         const uint8_t *codes __attribute__((unused)), int32_t rb __attribute__((unused)),         \
@@ -312,8 +308,8 @@ static void te_lut_rows(const uint8_t *codes, int32_t rb, uint32_t *acc, int32_t
 {
 #if TE_LUT_ASM
     if (nt == TE_LUT_NT) {
-        (wide ? (store ? te_lut_pass_w8s : te_lut_pass_w8) : (store ? te_lut_pass_h8s : te_lut_pass_h8))(
-            codes, rb, acc, acc + rows, tables);
+        (wide ? (store ? te_lut_pass_w8s : te_lut_pass_w8)
+              : (store ? te_lut_pass_h8s : te_lut_pass_h8))(codes, rb, acc, acc + rows, tables);
         return;
     }
 #endif
@@ -450,10 +446,11 @@ void te_tern_lut_out(const te_tern_mm *mm, const uint32_t *acc, int8_t *out0, in
     const int32_t q = out1 ? 2 : 1;
     for (int32_t o = 0; o < mm->o; ++o) {
         const uint32_t b = mm->bias ? (uint32_t)mm->bias[o] : 0u;
-        out0[o] = te_tern_out(b + acc[q * o], mm->mult[o], mm->shift[o], mm->output_offset, mm->act);
+        out0[o] =
+            te_tern_out(b + acc[q * o], mm->mult[o], mm->shift[o], mm->output_offset, mm->act);
         if (out1) {
-            out1[o] = te_tern_out(b + acc[q * o + 1], mm->mult[o], mm->shift[o],
-                                  mm->output_offset, mm->act);
+            out1[o] = te_tern_out(b + acc[q * o + 1], mm->mult[o], mm->shift[o], mm->output_offset,
+                                  mm->act);
         }
     }
 #endif

@@ -75,7 +75,8 @@ void te_transpose_conv_s8(const te_transpose_conv_params *p, const te_pc_quant *
             for (ox = 0; ox < out_dims->w; ++ox) {
                 const te_taps tx = te_taps_for(ox, p->pad_w, p->stride_w, kw, in_dims->w);
                 for (oc = 0; oc < out_c; oc += 2) {
-                    const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc; /* odd count: last one twice */
+                    const int32_t oc1 =
+                        oc + 1 < out_c ? oc + 1 : oc; /* odd count: last one twice */
                     int32_t acc0 = bias != NULL ? bias[oc] : 0, acc1 = bias != NULL ? bias[oc1] : 0;
                     for (jy = ty.lo; jy < ty.hi; ++jy) {
                         const int32_t ky = ty.k0 + jy * p->stride_h, iy = ty.i0 - jy;

@@ -61,9 +61,9 @@
 #define TE_HAS_FPU 1
 #define TE_CPU_HZ 168000000u
 #define TE_UART_STM32_V1 1
-#define TE_UART_BASE 0x40011000u      /* USART1 on APB2 */
-#define TE_UART_CLOCK_HZ 84000000u    /* APB2 = HCLK/2 */
-#define TE_UART_GPIO_PORT 0           /* PA9 TX, PA10 RX, AF7 */
+#define TE_UART_BASE 0x40011000u   /* USART1 on APB2 */
+#define TE_UART_CLOCK_HZ 84000000u /* APB2 = HCLK/2 */
+#define TE_UART_GPIO_PORT 0        /* PA9 TX, PA10 RX, AF7 */
 #define TE_UART_TX_PIN 9
 #define TE_UART_RX_PIN 10
 #define TE_UART_AF 7
@@ -79,9 +79,9 @@
 #define TE_HAS_FPU 1
 #define TE_CPU_HZ 180000000u
 #define TE_UART_STM32_V1 1
-#define TE_UART_BASE 0x40004400u       /* USART2 on APB1 (ST-LINK VCP) */
-#define TE_UART_CLOCK_HZ 45000000u     /* APB1 = HCLK/4 */
-#define TE_UART_GPIO_PORT 0            /* PA2 TX, PA3 RX, AF7 */
+#define TE_UART_BASE 0x40004400u   /* USART2 on APB1 (ST-LINK VCP) */
+#define TE_UART_CLOCK_HZ 45000000u /* APB1 = HCLK/4 */
+#define TE_UART_GPIO_PORT 0        /* PA2 TX, PA3 RX, AF7 */
 #define TE_UART_TX_PIN 2
 #define TE_UART_RX_PIN 3
 #define TE_UART_AF 7
@@ -96,9 +96,9 @@
 #define TE_HAS_FPU 1
 #define TE_CPU_HZ 80000000u
 #define TE_UART_STM32_V2 1
-#define TE_UART_BASE 0x40004400u       /* USART2 on APB1 (ST-LINK VCP) */
-#define TE_UART_CLOCK_HZ 80000000u     /* PCLK1 = HCLK */
-#define TE_UART_GPIO_PORT 0            /* PA2 TX, PA3 RX, AF7 */
+#define TE_UART_BASE 0x40004400u   /* USART2 on APB1 (ST-LINK VCP) */
+#define TE_UART_CLOCK_HZ 80000000u /* PCLK1 = HCLK */
+#define TE_UART_GPIO_PORT 0        /* PA2 TX, PA3 RX, AF7 */
 #define TE_UART_TX_PIN 2
 #define TE_UART_RX_PIN 3
 #define TE_UART_AF 7
@@ -113,9 +113,9 @@
 #define TE_HAS_FPU 1
 #define TE_CPU_HZ 120000000u
 #define TE_UART_STM32_LPUART 1
-#define TE_UART_BASE 0x40008000u       /* LPUART1 (ST-LINK VCP on NUCLEO-144 L4R5ZI) */
-#define TE_UART_CLOCK_HZ 120000000u    /* PCLK1 = HCLK, LPUART1SEL = PCLK */
-#define TE_UART_GPIO_PORT 6            /* PG7 TX, PG8 RX, AF8; port G needs VDDIO2 (PWR_CR2.IOSV) */
+#define TE_UART_BASE 0x40008000u    /* LPUART1 (ST-LINK VCP on NUCLEO-144 L4R5ZI) */
+#define TE_UART_CLOCK_HZ 120000000u /* PCLK1 = HCLK, LPUART1SEL = PCLK */
+#define TE_UART_GPIO_PORT 6         /* PG7 TX, PG8 RX, AF8; port G needs VDDIO2 (PWR_CR2.IOSV) */
 #define TE_UART_TX_PIN 7
 #define TE_UART_RX_PIN 8
 #define TE_UART_AF 8
@@ -131,9 +131,9 @@
 #define TE_HAS_CACHE 1
 #define TE_CPU_HZ 400000000u
 #define TE_UART_STM32_V2 1
-#define TE_UART_BASE 0x40004800u       /* USART3 (ST-LINK VCP) */
-#define TE_UART_CLOCK_HZ 100000000u    /* rcc_pclk1 = 100 MHz (default USART234578SEL) */
-#define TE_UART_GPIO_PORT 3            /* PD8 TX, PD9 RX, AF7 */
+#define TE_UART_BASE 0x40004800u    /* USART3 (ST-LINK VCP) */
+#define TE_UART_CLOCK_HZ 100000000u /* rcc_pclk1 = 100 MHz (default USART234578SEL) */
+#define TE_UART_GPIO_PORT 3         /* PD8 TX, PD9 RX, AF7 */
 #define TE_UART_TX_PIN 8
 #define TE_UART_RX_PIN 9
 #define TE_UART_AF 7
@@ -148,9 +148,9 @@
 #define TE_HAS_FPU 1
 #define TE_CPU_HZ 170000000u
 #define TE_UART_STM32_LPUART 1
-#define TE_UART_BASE 0x40008000u       /* LPUART1 (ST-LINK VCP on NUCLEO-G474RE) */
-#define TE_UART_CLOCK_HZ 170000000u    /* PCLK1 = HCLK, LPUART1SEL = PCLK */
-#define TE_UART_GPIO_PORT 0            /* PA2 TX, PA3 RX, AF12 */
+#define TE_UART_BASE 0x40008000u    /* LPUART1 (ST-LINK VCP on NUCLEO-G474RE) */
+#define TE_UART_CLOCK_HZ 170000000u /* PCLK1 = HCLK, LPUART1SEL = PCLK */
+#define TE_UART_GPIO_PORT 0         /* PA2 TX, PA3 RX, AF12 */
 #define TE_UART_TX_PIN 2
 #define TE_UART_RX_PIN 3
 #define TE_UART_AF 12
@@ -165,9 +165,9 @@
 #define TE_HAS_FPU 1
 #define TE_CPU_HZ 160000000u
 #define TE_UART_STM32_V2 1
-#define TE_UART_BASE 0x40013800u       /* USART1, non-secure alias (ST-LINK VCP) */
-#define TE_UART_CLOCK_HZ 160000000u    /* PCLK2 = HCLK, USART1SEL = PCLK2 */
-#define TE_UART_GPIO_PORT 0            /* PA9 TX, PA10 RX, AF7 */
+#define TE_UART_BASE 0x40013800u    /* USART1, non-secure alias (ST-LINK VCP) */
+#define TE_UART_CLOCK_HZ 160000000u /* PCLK2 = HCLK, USART1SEL = PCLK2 */
+#define TE_UART_GPIO_PORT 0         /* PA9 TX, PA10 RX, AF7 */
 #define TE_UART_TX_PIN 9
 #define TE_UART_RX_PIN 10
 #define TE_UART_AF 7
@@ -177,7 +177,8 @@
 #define TE_CYCLES_DWT 1
 
 #else
-#error "no board selected: compile with -DTE_BOARD_<NAME>, e.g. -DTE_BOARD_NUCLEO_F446RE (see firmware/platform/README.md)"
+#error \
+    "no board selected: compile with -DTE_BOARD_<NAME>, e.g. -DTE_BOARD_NUCLEO_F446RE (see firmware/platform/README.md)"
 #endif
 
 /* ---------------------------------------------------------------- defaults */

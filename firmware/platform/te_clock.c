@@ -18,12 +18,14 @@
 
 /* Set FLASH_ACR.LATENCY (low 4 bits, or `mask`) plus `extra` bits, keeping the others (G4 keeps
  * DBG_SWEN there), and read back until the new latency is in effect. */
-static void te_flash_latency(uint32_t acr, uint32_t mask, uint32_t latency, uint32_t extra) {
+static void te_flash_latency(uint32_t acr, uint32_t mask, uint32_t latency, uint32_t extra)
+{
     TE_REG(acr) = (TE_REG(acr) & ~mask) | latency | extra;
     TE_WAIT(acr, mask, latency);
 }
 
-static void te_delay_loops(uint32_t n) {
+static void te_delay_loops(uint32_t n)
+{
     volatile uint32_t i;
     for (i = 0; i < n; ++i) {
     }
@@ -32,7 +34,8 @@ static void te_delay_loops(uint32_t n) {
 /* ------------------------------------------------------------------------------------------ */
 #if TE_EMULATED || defined(TE_FAMILY_MPS2)
 
-void te_clock_init(void) {
+void te_clock_init(void)
+{
     (void)te_flash_latency;
     (void)te_delay_loops;
 }
@@ -48,7 +51,8 @@ void te_clock_init(void) {
 #define PWR_CSR 0x40007004u
 #define FLASH_ACR 0x40023C00u
 
-void te_clock_init(void) {
+void te_clock_init(void)
+{
     (void)te_delay_loops;
     /* PWR_CR: VOS = scale 1 (only writable while the PLL is off). */
     TE_REG(RCC_APB1ENR) |= 1u << 28; /* PWREN */
@@ -69,7 +73,7 @@ void te_clock_init(void) {
     te_flash_latency(FLASH_ACR, 0xFu, 5u, (1u << 8) | (1u << 9) | (1u << 10));
     /* RCC_CFGR: AHB /1, APB1 /4 (45 MHz max), APB2 /2 (90 MHz max). */
     TE_REG(RCC_CFGR) = (TE_REG(RCC_CFGR) & ~0xFCF0u) | (5u << 10) | (4u << 13);
-    TE_WAIT(RCC_CR, 1u << 25, 1u << 25); /* PLLRDY */
+    TE_WAIT(RCC_CR, 1u << 25, 1u << 25);              /* PLLRDY */
     TE_REG(RCC_CFGR) = (TE_REG(RCC_CFGR) & ~3u) | 2u; /* SW = PLL_P */
     TE_WAIT(RCC_CFGR, 3u << 2, 2u << 2);
 }
@@ -103,7 +107,8 @@ void te_clock_init(void) {
 #define TE_BOOST 1
 #endif
 
-void te_clock_init(void) {
+void te_clock_init(void)
+{
     TE_REG(RCC_APB1ENR1) |= 1u << 28; /* PWREN */
     (void)TE_REG(RCC_APB1ENR1);
     /* RCC_CR: HSI16 on (L4 boots from MSI 4 MHz; G4 from HSI16 already). */
@@ -152,7 +157,8 @@ void te_clock_init(void) {
 #define RCC_PLL1DIVR 0x58024430u
 #define FLASH_ACR 0x52002000u
 
-void te_clock_init(void) {
+void te_clock_init(void)
+{
     (void)te_delay_loops;
     /* PWR section "Power supply configuration", PWR_CR3: LDO supply (LDOEN=1, BYPASS=0); the write clears SCUEN and locks the
      * supply configuration. Wait ACTVOSRDY (PWR_CSR1 bit 13). */
@@ -195,7 +201,8 @@ void te_clock_init(void) {
 #define FLASH_ACR 0x40022000u
 #define ICACHE_CR 0x40030400u
 
-void te_clock_init(void) {
+void te_clock_init(void)
+{
     TE_REG(RCC_AHB3ENR) |= 1u << 2; /* PWREN */
     (void)TE_REG(RCC_AHB3ENR);
     TE_REG(RCC_CR) |= 1u << 8; /* HSION (boots from MSIS 4 MHz) */

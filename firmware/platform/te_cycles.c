@@ -10,7 +10,8 @@
 
 #if defined(TE_CYCLES_DWT)
 
-uint32_t te_cycles_start(void) {
+uint32_t te_cycles_start(void)
+{
     if ((TE_REG(TE_DWT_CTRL) & 1u) == 0) {
         TE_REG(TE_SCB_DEMCR) |= 1u << 24; /* TRCENA: power the DWT */
         TE_REG(TE_DWT_LAR) = 0xC5ACCE55u; /* unlock (needed on Cortex-M7, ignored elsewhere) */
@@ -29,7 +30,8 @@ uint32_t te_cycles_now(void) { return TE_REG(TE_DWT_CYCCNT); }
 #define TE_TIMER_VALUE (TE_CYCLES_TIMER_BASE + 0x04u)
 #define TE_TIMER_RELOAD (TE_CYCLES_TIMER_BASE + 0x08u)
 
-uint32_t te_cycles_start(void) {
+uint32_t te_cycles_start(void)
+{
     if ((TE_REG(TE_TIMER_CTRL) & 1u) == 0) {
         TE_REG(TE_TIMER_RELOAD) = 0xFFFFFFFFu;
         TE_REG(TE_TIMER_VALUE) = 0xFFFFFFFFu;
@@ -48,7 +50,8 @@ void SysTick_Handler(void);
 
 void SysTick_Handler(void) { te_systick_wraps++; }
 
-uint32_t te_cycles_start(void) {
+uint32_t te_cycles_start(void)
+{
     if ((TE_REG(TE_SYST_CSR) & 1u) == 0) {
         te_systick_wraps = 0;
         TE_REG(TE_SYST_RVR) = 0x00FFFFFFu; /* period 2^24 ticks */
@@ -58,7 +61,8 @@ uint32_t te_cycles_start(void) {
     return te_cycles_now();
 }
 
-uint32_t te_cycles_now(void) {
+uint32_t te_cycles_now(void)
+{
     uint32_t wraps, value, pending;
     do {
         wraps = te_systick_wraps;

@@ -32,11 +32,11 @@ void te_platform_init(void);
 void te_uart_init(void);
 void te_uart_putc(uint8_t c);
 void te_uart_write(const void *buf, size_t n);
-void te_uart_puts(const char *s);        /* NUL-terminated string, no newline added */
-void te_uart_put_u32(uint32_t v);        /* decimal */
+void te_uart_puts(const char *s); /* NUL-terminated string, no newline added */
+void te_uart_put_u32(uint32_t v); /* decimal */
 uint8_t te_uart_getc_blocking(void);
-int te_uart_try_getc(void);              /* next byte 0..255, or -1 if none is waiting */
-void te_uart_flush(void);                /* wait until the last byte has left the shifter */
+int te_uart_try_getc(void); /* next byte 0..255, or -1 if none is waiting */
+void te_uart_flush(void);   /* wait until the last byte has left the shifter */
 
 /* Free-running 32-bit counter; differences are exact modulo 2^32 (unsigned subtraction).
  * te_cycles_start() starts it if needed and returns the current value. */

@@ -19,7 +19,7 @@
 /* System Control Block */
 #define TE_SCB_ICSR 0xE000ED04u
 #define TE_SCB_VTOR 0xE000ED08u
-#define TE_SCB_CCR 0xE000ED14u  /* bit 16 DC, bit 17 IC (Cortex-M7) */
+#define TE_SCB_CCR 0xE000ED14u   /* bit 16 DC, bit 17 IC (Cortex-M7) */
 #define TE_SCB_CPACR 0xE000ED88u /* CP10/CP11 at bits 20..23 */
 #define TE_SCB_CCSIDR 0xE000ED80u
 #define TE_SCB_CSSELR 0xE000ED84u

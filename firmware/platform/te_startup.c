@@ -32,15 +32,28 @@ typedef struct {
 __attribute__((section(".isr_vector"), used)) const te_vector_table_t te_vector_table = {
     &__stack_top,
     {
-        Reset_Handler, NMI_Handler, te_fault_handler, te_fault_handler, te_fault_handler,
-        te_fault_handler, te_fault_handler, 0, 0, 0, SVC_Handler, DebugMon_Handler, 0,
-        PendSV_Handler, SysTick_Handler,
+        Reset_Handler,
+        NMI_Handler,
+        te_fault_handler,
+        te_fault_handler,
+        te_fault_handler,
+        te_fault_handler,
+        te_fault_handler,
+        0,
+        0,
+        0,
+        SVC_Handler,
+        DebugMon_Handler,
+        0,
+        PendSV_Handler,
+        SysTick_Handler,
     },
 };
 
 static void te_startup_c(void) __attribute__((noinline, noreturn));
 
-void Reset_Handler(void) {
+void Reset_Handler(void)
+{
 #if TE_HAS_FPU
     /* CP10/CP11 full access before any floating-point instruction runs (te_startup_c and
      * everything after it may use the FPU). */
@@ -51,7 +64,8 @@ void Reset_Handler(void) {
     te_startup_c();
 }
 
-static void te_startup_c(void) {
+static void te_startup_c(void)
+{
     uint32_t *src = &_sidata;
     uint32_t *dst = &_sdata;
     while (dst < &_edata) {
@@ -69,7 +83,8 @@ static void te_startup_c(void) {
 /* Cortex-M7 L1 caches (Armv7-M ARM B3.5 / Cortex-M7 TRM 4.x): invalidate, then enable. The
  * D-cache is invalidated by set/way; the M7 has 4 ways (bits 31:30) and 32-byte lines (set
  * index from bit 5). Nothing here uses DMA, so write-back caching of SRAM is safe. */
-static void te_enable_caches(void) {
+static void te_enable_caches(void)
+{
     uint32_t ccsidr, sets, ways, s, w;
     TE_DSB();
     TE_ISB();
@@ -97,7 +112,8 @@ static void te_enable_caches(void) {
 }
 #endif
 
-void te_platform_init(void) {
+void te_platform_init(void)
+{
     te_clock_init();
 #if TE_HAS_CACHE
     te_enable_caches();
@@ -108,7 +124,8 @@ void te_platform_init(void) {
 
 const char *te_cycles_unit(void) { return TE_CYCLES_UNIT; }
 
-void te_exit(int code) {
+void te_exit(int code)
+{
     te_uart_flush();
 #if TE_EMULATED
     {
@@ -131,12 +148,14 @@ void te_exit(int code) {
     }
 }
 
-void te_fault_handler(void) {
+void te_fault_handler(void)
+{
     te_uart_puts("\r\n[te] fault\r\n");
     te_exit(TE_EXIT_FAULT);
 }
 
-void te_default_handler(void) {
+void te_default_handler(void)
+{
     te_uart_puts("\r\n[te] unexpected exception\r\n");
     te_exit(TE_EXIT_FAULT);
 }

@@ -14,7 +14,8 @@
 
 static int te_uart_ready;
 
-void te_uart_init(void) {
+void te_uart_init(void)
+{
     TE_REG(TE_UART_CTRL) = 0;
     TE_REG(TE_UART_BAUDDIV) = TE_UART_CLOCK_HZ / TE_UART_BAUD;
     TE_REG(TE_UART_STATE) = 0xCu; /* clear sticky overrun flags */
@@ -26,7 +27,8 @@ void te_uart_init(void) {
     te_uart_ready = 1;
 }
 
-void te_uart_putc(uint8_t c) {
+void te_uart_putc(uint8_t c)
+{
     if (!te_uart_ready) {
         return;
     }
@@ -35,7 +37,8 @@ void te_uart_putc(uint8_t c) {
     TE_REG(TE_UART_DATA) = c;
 }
 
-int te_uart_try_getc(void) {
+int te_uart_try_getc(void)
+{
     uint32_t state = TE_REG(TE_UART_STATE);
     if (state & 0x8u) {
         TE_REG(TE_UART_STATE) = 0x8u;
@@ -46,7 +49,8 @@ int te_uart_try_getc(void) {
     return -1;
 }
 
-void te_uart_flush(void) {
+void te_uart_flush(void)
+{
     if (!te_uart_ready) {
         return;
     }

@@ -48,16 +48,18 @@
 
 static int te_uart_ready;
 
-static void te_gpio_af(uint32_t pin, uint32_t pull) {
+static void te_gpio_af(uint32_t pin, uint32_t pull)
+{
     uint32_t shift2 = 2u * pin, shift4 = 4u * (pin & 7u);
-    TE_REG(TE_GPIO_AFR(pin)) = (TE_REG(TE_GPIO_AFR(pin)) & ~(0xFu << shift4)) |
-                               ((uint32_t)TE_UART_AF << shift4);
+    TE_REG(TE_GPIO_AFR(pin)) =
+        (TE_REG(TE_GPIO_AFR(pin)) & ~(0xFu << shift4)) | ((uint32_t)TE_UART_AF << shift4);
     TE_REG(TE_GPIO_OSPEEDR) = (TE_REG(TE_GPIO_OSPEEDR) & ~(3u << shift2)) | (2u << shift2);
     TE_REG(TE_GPIO_PUPDR) = (TE_REG(TE_GPIO_PUPDR) & ~(3u << shift2)) | (pull << shift2);
     TE_REG(TE_GPIO_MODER) = (TE_REG(TE_GPIO_MODER) & ~(3u << shift2)) | (2u << shift2);
 }
 
-void te_uart_init(void) {
+void te_uart_init(void)
+{
     /* Clocks on; the read-back gives the two-cycle delay the RCC errata ask for before the
      * peripheral is touched. */
     TE_REG(TE_GPIO_RCC_EN_REG) |= 1u << TE_UART_GPIO_PORT;
@@ -85,7 +87,8 @@ void te_uart_init(void) {
     te_uart_ready = 1;
 }
 
-void te_uart_putc(uint8_t c) {
+void te_uart_putc(uint8_t c)
+{
     if (!te_uart_ready) {
         return;
     }
@@ -94,7 +97,8 @@ void te_uart_putc(uint8_t c) {
     TE_REG(TE_USART_TDR) = c;
 }
 
-int te_uart_try_getc(void) {
+int te_uart_try_getc(void)
+{
     uint32_t sr;
     if (!te_uart_ready) {
         return -1;
@@ -116,7 +120,8 @@ int te_uart_try_getc(void) {
     return -1;
 }
 
-void te_uart_flush(void) {
+void te_uart_flush(void)
+{
     if (!te_uart_ready) {
         return;
     }

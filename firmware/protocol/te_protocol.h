@@ -40,7 +40,8 @@ extern "C" {
 #define TE_PROTO_READ_LAYER_CYCLES 0x05u
 #define TE_PROTO_READ_LAYER_CHECKSUMS 0x06u
 #define TE_PROTO_DUMP_LAYER 0x07u
-#define TE_PROTO_RESET_STATE 0x08u /* streaming models: the variables back to their initial values */
+#define TE_PROTO_RESET_STATE \
+    0x08u /* streaming models: the variables back to their initial values */
 #define TE_PROTO_REPLY 0x80u
 #define TE_PROTO_ERROR 0xFEu
 #define TE_PROTO_NAK 0xFFu
@@ -64,21 +65,21 @@ extern "C" {
 #define TE_PROTO_NAK_TOO_SHORT 4u
 
 typedef struct {
-    uint8_t *data;    /* the tensor in the model's arena */
+    uint8_t *data; /* the tensor in the model's arena */
     uint32_t bytes;
-    uint32_t dtype;   /* TE_DTYPE_* of model.h: 0 int8, 1 float32, 2 int16, 3 int32, 4 uint8 */
+    uint32_t dtype; /* TE_DTYPE_* of model.h: 0 int8, 1 float32, 2 int16, 3 int32, 4 uint8 */
 } te_proto_tensor;
 
 typedef struct {
-    const char *name;              /* model name */
-    const char *hash_hex;          /* 64 hex digits: the Plan's sha256 (TE_MODEL_HASH) */
-    const char *version;           /* ternembed version that generated the firmware */
+    const char *name;     /* model name */
+    const char *hash_hex; /* 64 hex digits: the Plan's sha256 (TE_MODEL_HASH) */
+    const char *version;  /* ternembed version that generated the firmware */
     uint32_t arena_bytes;
     uint32_t num_layers;
     uint32_t num_inputs;
     uint32_t num_outputs;
     const te_proto_tensor *inputs;
-    uint8_t *const *input_copies;  /* one buffer of inputs[k].bytes per input (RAM) */
+    uint8_t *const *input_copies; /* one buffer of inputs[k].bytes per input (RAM) */
     const te_proto_tensor *outputs;
     const uint32_t *layer_offsets; /* arena offset of each layer's (first) output */
     const uint32_t *layer_bytes;   /* its size in bytes */
