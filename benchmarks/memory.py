@@ -38,6 +38,7 @@ from ternembed.lower import lower  # noqa: E402
 from ternembed.pipeline import export_model, to_plan_inputs  # noqa: E402
 from ternembed.quantize.plan_pass import ternarize_plan  # noqa: E402
 from ternembed.quantize.policy import TernaryConfig  # noqa: E402
+from ternembed.rambudget import fit_arena  # noqa: E402
 from ternembed.tflite import read  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "memory.md"
@@ -108,7 +109,10 @@ def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Reco
         else:
             if tplan is None:
                 tplan, _ = ternarize_plan(plan, TernaryConfig(), calib)
-            p = assign_variants(tplan, core, opt)
+            if opt == "ram":  # as export_model: the RAM budget first, then the variants left open
+                p = assign_variants(fit_arena(tplan, plan, core).plan, core, "speed")
+            else:
+                p = assign_variants(tplan, core, opt)
             key = ("t",) + tuple((s.kernel, s.params.get("variant", "")) for s in p.steps)
         if key not in done:
             d = Path(tempfile.mkdtemp(prefix=f"{name}-{c}-", dir=work))

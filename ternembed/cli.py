@@ -119,7 +119,7 @@ def cmd_export(args) -> int:
                           calib=args.calib, percentile=args.percentile,
                           ternary=args.method != "int8", eval_data=args.eval, force=args.force,
                           firmware="selftest" if args.selftest else "protocol", optimize=args.optimize,
-                          act_bits=args.act_bits,
+                          act_bits=args.act_bits, max_ram=args.max_ram,
                           **{k: v for k, v in opts.items() if k != "method" or v != "int8"})
     print(to_json(result.to_dict()) if args.json else result.summary())
     return 0 if result.fits else 4
@@ -232,9 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--config", metavar="TOML", help="a quantization config file (command-line options win)")
     q.add_argument("--act-bits", type=int, choices=[8, 4], default=8,
                    help="4: activations between two MAC layers on a signed 4-bit grid (needs --calib)")
-    q.add_argument("--optimize", choices=["speed", "size", "balanced"], default="speed",
-                   help="how the cost model picks each ternary layer's kernel variant for the board's core "
-                        "(measured in benchmarks/kernels.py; default speed)")
+    q.add_argument("--optimize", choices=["ram", "speed", "size", "balanced"], default="ram",
+                   help="how each ternary layer's kernel variant is picked for the board's core (measured in "
+                        "benchmarks/kernels.py); default ram: fastest within the int8 export's arena")
+    q.add_argument("--max-ram", metavar="BYTES", help="arena budget for --optimize ram, e.g. 48k")
     s.add_argument("--selftest", action="store_true", help="self-test firmware instead of the serial protocol")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=cmd_export)

@@ -170,10 +170,11 @@ def default_project_dir(model: str | Path, board: str) -> Path:
 
 def export_model(model: str | Path, board: str, out_dir: str | Path | None = None, *, calib: str | Path | None = None,
                  percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
-                 firmware: str = "protocol", force: bool = False, optimize: str = "speed",
-                 act_bits: int = 8, **config_options: Any) -> ExportSummary:
+                 firmware: str = "protocol", force: bool = False, optimize: str = "ram",
+                 act_bits: int = 8, max_ram: str | int | None = None, **config_options: Any) -> ExportSummary:
     """Read, quantize and export a model as a firmware project (default folder: ./MODEL-BOARD).
-    config_options go to ternary_config."""
+    config_options go to ternary_config. optimize="ram" (default): never more arena than the int8
+    export (nor ``max_ram``), see ternembed.rambudget; speed/size/balanced: the cost model alone."""
     from .boards import get_board
     board_obj = get_board(board)  # unknown boards fail before any work
     if out_dir is None:
@@ -193,10 +194,19 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
                              "measured sensitivity: give calibration data with --calib FILE")
         plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
         from .codegen.emitters_ternary import assign_variants
-        if optimize not in ("speed", "size", "balanced"):
-            raise InputError(f"optimize must be speed, size or balanced, got {optimize!r}")
-        plan = assign_variants(plan, board_obj.core, optimize)  # kernel variant per layer from the cost model
+        if optimize not in ("ram", "speed", "size", "balanced"):
+            raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
+        if optimize == "ram":
+            from .quantize.policy import parse_size
+            from .rambudget import fit_arena
+            fit = fit_arena(plan, int8_plan, board_obj.core, parse_size(max_ram))
+            plan = fit.plan
+            ram_notes = [f"RAM budget {fit.budget:,} B (int8 arena {fit.int8_arena:,} B): arena {fit.arena:,} B"]
+            ram_notes += fit.decisions
+        plan = assign_variants(plan, board_obj.core, "speed" if optimize == "ram" else optimize)
     notes = []
+    if ternary and optimize == "ram":
+        notes += ram_notes
     if ternary and calib_inputs is None:
         notes.append("no --calib: the ternary layers' quality was not measured (give --calib FILE, and "
                      "--eval FILE with labels for accuracy)")
