@@ -3,24 +3,62 @@
 #include "te_fixedpoint.h"
 #include "te_kernels_misc.h"
 
-static inline int8_t te_add_one(int32_t a, int32_t b, const te_add_params *p)
+/* One input's rescale with everything invariant hoisted (the output is int8_t *, which may alias
+ * the params, so the compiler would reload p each element otherwise). */
+typedef struct {
+    int32_t offset, left_shift, multiplier, shift, mask, half;
+} te_add_side;
+
+static inline te_add_side te_add_side_of(int32_t offset, int32_t left_shift, int32_t multiplier,
+                                         int32_t shift)
 {
-    const int32_t shifted1 = (a + p->input1_offset) * (1 << p->left_shift);
-    const int32_t shifted2 = (b + p->input2_offset) * (1 << p->left_shift);
-    const int32_t scaled1 = te_rdbpot(te_srdhm(shifted1, p->input1_multiplier), -p->input1_shift);
-    const int32_t scaled2 = te_rdbpot(te_srdhm(shifted2, p->input2_multiplier), -p->input2_shift);
-    const int32_t raw_out =
-        te_rdbpot(te_srdhm(scaled1 + scaled2, p->output_multiplier), -p->output_shift) +
-        p->output_offset;
-    return (int8_t)te_clamp(raw_out, p->act.min, p->act.max);
+    const int32_t mask = (int32_t)((1LL << shift) - 1);
+    te_add_side s = {offset, left_shift, multiplier, shift, mask, mask >> 1};
+    return s;
+}
+
+/* te_rdbpot(te_srdhm(x, m), e). te_srdhm's nudge and truncation toward zero equal one floor:
+ * trunc((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31) for ab < 0, so SMULL + add + shift
+ * (its INT32_MIN * INT32_MIN case cannot occur: the multipliers are positive). */
+static inline int32_t te_add_scale(int32_t x, const te_add_side *s)
+{
+    const int32_t v = (int32_t)(((int64_t)x * s->multiplier + (1LL << 30)) >> 31);
+    const int32_t threshold = s->half + (v < 0 ? 1 : 0);
+    return (v >> s->shift) + ((v & s->mask) > threshold ? 1 : 0);
+}
+
+/* Everything of te_add_params an element needs, hoisted out of the loops. */
+typedef struct {
+    te_add_side s1, s2, so;
+    int32_t lo, hi, ls;
+} te_add_prep;
+
+static te_add_prep te_add_prepare(const te_add_params *p)
+{
+    te_add_prep q = {
+        te_add_side_of(p->input1_offset, p->left_shift, p->input1_multiplier, -p->input1_shift),
+        te_add_side_of(p->input2_offset, p->left_shift, p->input2_multiplier, -p->input2_shift),
+        te_add_side_of(p->output_offset, 0, p->output_multiplier, -p->output_shift),
+        p->act.min,
+        p->act.max,
+        p->left_shift};
+    return q;
+}
+
+static inline int8_t te_add_one(int32_t x1, int32_t x2, const te_add_prep *q)
+{
+    const int32_t a = te_add_scale((x1 + q->s1.offset) * (1 << q->ls), &q->s1);
+    const int32_t b = te_add_scale((x2 + q->s2.offset) * (1 << q->ls), &q->s2);
+    return (int8_t)te_clamp(te_add_scale(a + b, &q->so) + q->so.offset, q->lo, q->hi);
 }
 
 void te_add_s8(const int8_t *input1, const int8_t *input2, int8_t *output, int32_t size,
                const te_add_params *p)
 {
+    const te_add_prep q = te_add_prepare(p);
     int32_t i;
     for (i = 0; i < size; ++i) {
-        output[i] = te_add_one(input1[i], input2[i], p);
+        output[i] = te_add_one(input1[i], input2[i], &q);
     }
 }
 
@@ -35,6 +73,7 @@ void te_add_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *
     const int32_t h2 = dims2->h > 1 ? dims2->w * dims2->c : 0;
     const int32_t n1 = dims1->n > 1 ? dims1->h * dims1->w * dims1->c : 0;
     const int32_t n2 = dims2->n > 1 ? dims2->h * dims2->w * dims2->c : 0;
+    const te_add_prep q = te_add_prepare(p);
     int32_t b, y, x, c;
     for (b = 0; b < out_dims->n; ++b) {
         for (y = 0; y < out_dims->h; ++y) {
@@ -42,7 +81,7 @@ void te_add_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *
                 const int8_t *a = input1 + b * n1 + y * h1 + x * w1;
                 const int8_t *d = input2 + b * n2 + y * h2 + x * w2;
                 for (c = 0; c < out_dims->c; ++c) {
-                    *output++ = te_add_one(a[c * c1], d[c * c2], p);
+                    *output++ = te_add_one(a[c * c1], d[c * c2], &q);
                 }
             }
         }
