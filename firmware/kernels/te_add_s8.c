@@ -6,14 +6,19 @@
 /* One input's rescale with everything invariant hoisted (the output is int8_t *, which may alias
  * the params, so the compiler would reload p each element otherwise). */
 typedef struct {
-    int32_t offset, left_shift, multiplier, shift, mask, half;
+    int32_t offset, left_shift, multiplier, shift;
+    int32_t round, neg; /* 2^(shift-1) and -1 when shift > 0, else 0 and 0 */
 } te_add_side;
 
 static inline te_add_side te_add_side_of(int32_t offset, int32_t left_shift, int32_t multiplier,
                                          int32_t shift)
 {
-    const int32_t mask = (int32_t)((1LL << shift) - 1);
-    te_add_side s = {offset, left_shift, multiplier, shift, mask, mask >> 1};
+    te_add_side s = {offset,
+                     left_shift,
+                     multiplier,
+                     shift,
+                     shift > 0 ? (int32_t)(1u << (shift - 1)) : 0,
+                     shift > 0 ? -1 : 0};
     return s;
 }
 
@@ -23,8 +28,8 @@ static inline te_add_side te_add_side_of(int32_t offset, int32_t left_shift, int
 static inline int32_t te_add_scale(int32_t x, const te_add_side *s)
 {
     const int32_t v = (int32_t)(((int64_t)x * s->multiplier + (1LL << 30)) >> 31);
-    const int32_t threshold = s->half + (v < 0 ? 1 : 0);
-    return (v >> s->shift) + ((v & s->mask) > threshold ? 1 : 0);
+    /* te_rdbpot: halves away from zero = floor((v + 2^(e-1) - (v < 0)) / 2^e); |v| < 2^30 here */
+    return (v + s->round + ((v >> 31) & s->neg)) >> s->shift;
 }
 
 /* Everything of te_add_params an element needs, hoisted out of the loops. */
