@@ -12,9 +12,9 @@ static inline int32_t te_srdhm(int32_t a, int32_t b)
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1LL - (1LL << 30));
-    return (int32_t)((ab + nudge) / (1LL << 31));
+    /* TFLM's nudge (2^30, or 1 - 2^30 when ab < 0) and truncation toward zero are one floor:
+     * trunc((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31) for ab < 0: SMLAL + shift. */
+    return (int32_t)(((int64_t)a * (int64_t)b + (1LL << 30)) >> 31);
 }
 
 /* x / 2^exponent, rounded to nearest with halves away from zero. */
