@@ -39,6 +39,7 @@ from ternembed.device.qemu import run_semihosted  # noqa: E402
 from ternembed.fixedpoint import quantize_multiplier  # noqa: E402
 from ternembed.kernels import mac  # noqa: E402
 from ternembed.kernels import ternary_cases as TC  # noqa: E402
+from ternembed.kernelspec import TERNARY_C_FILES, spec  # noqa: E402
 from ternembed.kernels.ternary import run_ternary_step  # noqa: E402
 from ternembed.toolchain import cross_compile  # noqa: E402
 
@@ -46,7 +47,7 @@ INCLUDE = ROOT / "firmware" / "include"
 KDIR = ROOT / "firmware" / "kernels"
 INT8_SOURCES = [KDIR / f for f in ("te_nn_mat_mult_s8.c", "te_fc_s8.c", "te_conv_s8.c", "te_dwconv_s8.c",
                                    "te_dw_span_s8.c")]
-TERN_SOURCES = [KDIR / f for f in TC.C_FILES if KDIR / f not in INT8_SOURCES]  # te_dw_span_s8.c once
+TERN_SOURCES = [KDIR / f for f in TERNARY_C_FILES if KDIR / f not in INT8_SOURCES]  # te_dw_span_s8.c once
 CORES = {"cortex-m4": "qemu_mps2_an386", "cortex-m7": "qemu_mps2_an500"}
 RESULTS = ROOT / "benchmarks" / "results" / "kernels.md"
 COSTS_JSON = ROOT / "ternembed" / "kernel_costs.json"
@@ -219,7 +220,7 @@ def make_cases(seed: int = 6, include_ternary: bool = True, configs=None) -> lis
             p = step.params
             wbytes = sum(np.asarray(p[k]).nbytes for k in ("codes", "scales", "plane_shift", "offset") if k in p)
             macs = int(y.size // p["out_channels"]) * p["out_channels"] * p["depth"]
-            cases.append(Case(tag, TC.c_function(kernel, variant), label, shape, sclass, c.decls, c.call,
+            cases.append(Case(tag, spec(kernel).c_function(variant), label, shape, sclass, c.decls, c.call,
                               np.asarray(y), macs, int(wbytes), c.scratch))
     return cases
 

@@ -94,7 +94,7 @@ def first_input(plan, case):
 
 def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Record]:
     from ternembed.boards import get_board
-    from ternembed.codegen.emitters_ternary import assign_variants
+    from ternembed.variants import assign_variants
     core = get_board(BOARD).core
     plan, calib = int8_plan(case)
     first = first_input(plan, case)

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from shared_data import int8_cases  # noqa: E402
 from ternembed.boards import get_board  # noqa: E402
 from ternembed.build import build_project  # noqa: E402
-from ternembed.codegen.emitters_ternary import assign_variants  # noqa: E402
+from ternembed.variants import assign_variants  # noqa: E402
 from ternembed.device.bench import bench  # noqa: E402
 from ternembed.device.firmware import export_protocol_project  # noqa: E402
 from ternembed.device.qemu import QemuSession  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CalibrationError, InputError, UnsupportedOpError
+from .errors import CalibrationError, UnsupportedOpError
 from .graph import Graph, Op, Quant, Tensor
 
 # Ops whose output must carry the input's quantization (the int8 kernels just move bytes or compare),
@@ -31,49 +31,6 @@ _WEIGHT_AXIS = {"FULLY_CONNECTED": (1, 0), "CONV_2D": (1, 0), "DEPTHWISE_CONV_2D
                 "TRANSPOSE_CONV": (1, 0)}
 # (input, bias) positions where they are not (0, 2).
 _INPUT_BIAS = {"TRANSPOSE_CONV": (2, 3)}
-
-
-def load_samples(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
-    """Samples from .npy, .npz (first array, or 'x'), or a folder of images, as [n, *shape] float32."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_dir():
-        arr = _load_images(path, shape)
-    elif path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    elif path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            if not keys:
-                raise InputError(f"{path}: the .npz holds no arrays")
-            arr = z["x"] if "x" in z else z[keys[0]]
-    else:
-        raise InputError(f"{path}: expected a .npy or .npz file or a folder of images")
-    arr = np.asarray(arr)
-    want = int(np.prod(shape))
-    if arr.ndim == 0 or arr[0].size != want:
-        raise InputError(f"{path}: samples must each hold {want} values (shape {list(shape)}), "
-                         f"got an array of shape {list(arr.shape)}")
-    return arr.reshape((len(arr),) + tuple(shape))
-
-
-def _load_images(folder: Path, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError:
-        raise InputError("reading a folder of images needs Pillow: pip install pillow") from None
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
-    if not files:
-        raise InputError(f"{folder}: no .png/.jpg/.bmp images in the folder")
-    h, w, c = (shape[-3], shape[-2], shape[-1]) if len(shape) >= 3 else (None, None, 1)
-    out = []
-    for f in files:
-        img = Image.open(f).convert("L" if c == 1 else "RGB")
-        if h and (img.height, img.width) != (h, w):
-            img = img.resize((w, h))
-        out.append(np.asarray(img, dtype=np.float32).reshape(shape))
-    return np.stack(out)
 
 
 def record_ranges(model_path: str | Path, graph: Graph, samples: list[np.ndarray],

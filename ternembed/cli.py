@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .cliargs import fraction, group_size, in_range, positive_int
-from .errors import InputError, TernembedError
+from .errors import TernembedError
 from .report import table, to_json
 
 
@@ -56,7 +56,8 @@ def cmd_emulate(args) -> int:
     from . import emulate
     from .pipeline import build_plan
     plan, _ = build_plan(args.model, args.calib, args.percentile)
-    x = _load_array(args.input)
+    from .data import load_array
+    x = load_array(args.input)
     outputs = emulate.run(plan, [x])
     if args.output:
         _save_outputs(Path(args.output), outputs, plan)
@@ -72,19 +73,6 @@ def cmd_emulate(args) -> int:
                 print(f"output {k} {list(o.shape)} {o.dtype}:")
                 print(np.array2string(o[:8], threshold=200))
     return 0
-
-
-def _load_array(path: str) -> np.ndarray:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    try:
-        if p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                return z["x"] if "x" in z else z[list(z.keys())[0]]
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError, IndexError) as exc:
-        raise InputError(f"{p}: not a readable .npy/.npz array ({exc})") from None
 
 
 def _save_outputs(path: Path, outputs: list[np.ndarray], plan) -> None:

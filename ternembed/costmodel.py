@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .kernels.ternary_cases import VARIANTS as _VARIANTS, c_function, scratch_bytes as _tern_scratch
+from .kernelspec import MAC_KERNELS, spec
+from .kernelspec import scratch_bytes as _tern_scratch
 
 __all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "candidates", "estimate",
            "choose_variant", "lut_applies", "scratch_bytes", "costs", "summary", "NO_DSP_CORES"]
@@ -85,7 +86,7 @@ class VariantCost:
 
 
 def _family(kernel: str) -> str:
-    return kernel.split("_")[0]
+    return spec(kernel).family
 
 
 def _geometry(step) -> tuple[int, int, tuple[int, int]]:
@@ -128,7 +129,7 @@ def _macs(step) -> int:
 
 def _config_of(step, variant: str) -> str:
     """The benchmark configuration label that best matches a step."""
-    kind = step.kernel.split("_")[1]
+    kind = spec(step.kernel).weights
     if kind == "s8":
         return "int8"
     if kind == "to":
@@ -188,7 +189,7 @@ def _shape_ko(e) -> tuple[int, int]:
 
 def variants(kernel: str) -> tuple[str, ...]:
     """The C variants of a kernel name (int8 kernels: just 'default')."""
-    return _VARIANTS.get(kernel, ("default",))
+    return MAC_KERNELS[kernel].variants if kernel in MAC_KERNELS else ("default",)
 
 
 def candidates(step) -> tuple[str, ...]:
@@ -198,7 +199,7 @@ def candidates(step) -> tuple[str, ...]:
 
 def scratch_bytes(step, variant: str = "default") -> int:
     """Scratch RAM of the C kernel for this step and variant (ternary kernels; int8: conv im2col)."""
-    if step.kernel.split("_")[1] == "s8":
+    if not spec(step.kernel).ternary:
         if _family(step.kernel) == "conv":
             K, _, _ = _geometry(step)
             return 2 * K
@@ -211,8 +212,8 @@ def estimate(step, core: str, variant: str = "default", table: dict | None = Non
     """Estimated instructions of one call of ``step`` on ``core`` with ``variant``."""
     t = table or costs()
     ckey, build = _core_key(core)
-    kind = step.kernel.split("_")[1]
-    function = f"{_family(step.kernel)}_s8" if kind == "s8" else c_function(step.kernel, variant)
+    kind = spec(step.kernel).weights
+    function = f"{_family(step.kernel)}_s8" if kind == "s8" else spec(step.kernel).c_function(variant)
     config = _config_of(step, variant)
     K, O, _ = _geometry(step)
     e = _pick(t["entries"], function, config, shape_class(step), ckey, build, K, O)

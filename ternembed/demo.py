@@ -33,7 +33,8 @@ def run_demo(args) -> int:
     from .build import build_project
     from .device.bench import bench
     from .device.run import start_emulator
-    from .device.validate import load_data, validate
+    from .data import load_data
+    from .device.validate import validate
     from .pipeline import export_model
 
     board = get_board(args.board)

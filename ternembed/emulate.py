@@ -263,5 +263,9 @@ def _transpose_conv(step: Step, args: list[np.ndarray]) -> np.ndarray:
     return transpose_conv_s8(args[0], p["weights"], p["bias"], p["multiplier"], p["shift"], p["op"], p["out_hw"])
 
 
-# The ternary kernels register their adapters on import (they import `adapter` from here).
-from .kernels import ternary as _ternary  # noqa: E402,F401
+def _register_ternary() -> None:
+    from .kernels.ternary import TERNARY_KERNELS, run_ternary_step
+    adapter(*TERNARY_KERNELS)(run_ternary_step)
+
+
+_register_ternary()

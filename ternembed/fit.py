@@ -78,7 +78,7 @@ def advice(board: Board, need: Need, overflow: dict[str, int], ternary: bool, lu
 
 def project_traits(info: dict) -> tuple[bool, bool]:
     """(has ternary layers, uses table-lookup scratch) of a project's ternembed_plan.json."""
-    from .quantize.plan_pass import TERNARY_KERNELS
+    from .kernelspec import TERNARY_KERNELS
     steps = info.get("steps", [])
     ternary = any(s["kernel"] in TERNARY_KERNELS for s in steps)
     return ternary, any(int(s.get("scratch_bytes", 0)) >= LUT_SCRATCH_MIN for s in steps)

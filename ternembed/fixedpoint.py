@@ -20,6 +20,12 @@ def round_half_away(x: float) -> float:
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
+def round_half_away_array(x) -> np.ndarray:
+    """round_half_away element-wise, as floats (std::round on every element)."""
+    x = np.asarray(x, np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """A positive real multiplier as (int32 fixed-point multiplier, power-of-two shift).
 

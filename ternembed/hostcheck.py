@@ -118,7 +118,9 @@ def compile_sources(model_c: Path, include_dirs: list[Path], kernels: list[Path]
 def compile_host_model(plan: Plan, emulate_dsp: bool = False, mem=None, opt: str = "-O2") -> HostModel:
     """Generate model.c/model.h for ``plan`` (as export would) and load them as a library."""
     from .codegen import generate, render_model_sources
+    from .variants import assign_variants
 
+    plan = assign_variants(plan)  # the host stands in for a Cortex-M4: its choice of C variants
     gen = generate(plan, mem)
     files = render_model_sources(gen)
     fw = resource_dir("firmware")

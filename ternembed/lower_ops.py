@@ -10,7 +10,10 @@ import numpy as np
 
 from .graph import Graph, Op
 from .kernels import data
-from .lower import _act, _fail, _wrap, lowering
+from .lowering import act as _act
+from .lowering import fail as _fail
+from .lowering import lowering
+from .lowering import wrap as _wrap
 from .plan import Step
 
 
@@ -201,7 +204,10 @@ def _transpose_conv(graph: Graph, op: Op) -> Step:
     from .kernels.mac import conv_out_size
     from .kernels.misc import Range
     from .kernels.transpose_conv import TransposeConvParams
-    from .lower import _bias, _multipliers, _weights, activation_range
+    from .lowering import activation_range
+    from .lowering import bias as _bias
+    from .lowering import multipliers as _multipliers
+    from .lowering import weights as _weights
     x, out = _act(graph, op, 2), _act(graph, op, out=True)
     w = _weights(graph, op, op.inputs[1])
     if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:

@@ -33,7 +33,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .errors import TernembedError
+from .kernelspec import TERNARY_KERNELS, scratch_bytes, spec
 from .plan import Buffer, Plan, Step
+from .variants import step_variant
 
 DEFAULT_ALIGNMENT = 8  # bytes: enough for float32 and for LDRD/word access by every kernel
 
@@ -86,26 +88,21 @@ def _conv_scratch(plan: Plan, step: Step) -> int:
 
 
 # Ternary kernels (te_kernels_ternary.h): te_*_t2/to/p2_s8_get_buffer_size() and, for the
-# table-lookup variants, te_fc_t2_lut_s8/te_conv_t2_lut_s8_get_buffer_size(). The Python mirror of those C functions lives
-# next to the kernels' other Python models (ternembed.kernels.ternary_cases.scratch_bytes, also
-# used by the cost model), so there is one copy to keep in step with the C;
-# tests/test_codegen_ternary.py compares both with the C functions through ctypes.
+# table-lookup variants, te_fc_t2_lut_s8/te_conv_t2_lut_s8_get_buffer_size(). The Python mirror of
+# those C functions is kernelspec.scratch_bytes (also used by the cost model), one copy to keep in
+# step with the C; tests/test_codegen_ternary.py compares both with the C functions through ctypes.
 
-@scratch_size("fc_t2_s8", "fc_to_s8", "fc_p2_s8", "conv_t2_s8", "conv_to_s8", "conv_p2_s8",
-              "dwconv_t2_s8", "dwconv_to_s8", "dwconv_p2_s8")
+@scratch_size(*TERNARY_KERNELS)
 def _ternary_scratch(plan: Plan, step: Step) -> int:
     """The scratch of the C function the emitter calls for this step (its variant): FC input
     dims {rows, 1, 1, K}; conv/depthwise K = KH*KW*C (depthwise KH*KW per channel)."""
-    from .codegen.emitters_ternary import step_variant
-    from .kernels.ternary_cases import scratch_bytes
-
     p = step.params
-    fam = step.kernel.split("_")[0]
+    fam = spec(step.kernel).family
     if fam == "fc":
         in_shape: tuple[int, ...] = (int(p.get("rows", 1)), int(p["depth"]))
     else:
         in_shape = tuple(int(d) for d in plan.buffers[step.inputs[0]].shape)
-    return int(scratch_bytes(step.kernel, p, in_shape, step_variant(step, plan)))
+    return int(scratch_bytes(step.kernel, p, in_shape, step_variant(step)))
 
 
 def step_scratch_bytes(plan: Plan, step: Step) -> int:

@@ -9,52 +9,24 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import write_bytes_atomic
+from .staging import check_target
+from .data import load_inputs, load_samples, to_plan_inputs
 from .errors import InputError
 from .plan import Plan
-
-
-def to_plan_inputs(plan: Plan, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Data for the plan's inputs: float data for an int8 input is quantized with its scale/zero point."""
-    out = []
-    for x, idx in zip(arrays, plan.inputs):
-        buf = plan.buffers[idx]
-        x = np.asarray(x)
-        if buf.dtype == "int8" and np.issubdtype(x.dtype, np.floating):
-            q = np.round(x.astype(np.float64) / buf.scale)  # numpy rounds halves to even; nudge away
-            frac = x.astype(np.float64) / buf.scale
-            q = np.where(np.abs(frac - np.trunc(frac)) == 0.5, np.trunc(frac) + np.sign(frac), q)
-            x = np.clip(q + buf.zero_point, -128, 127).astype(np.int8)
-        out.append(x)
-    return out
-
-
-def load_inputs(path: str | Path, plan: Plan) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Samples (and labels if present) for the plan from .npy/.npz/folder of images."""
-    from .calibrate import load_samples
-    from .device.validate import load_data
-    p = Path(path)
-    if p.is_dir():
-        shape = plan.buffers[plan.inputs[0]].shape[1:]
-        return to_plan_inputs(plan, [load_samples(p, shape)]), None
-    xs, y = load_data(p)
-    xs = [x.reshape((len(x),) + tuple(plan.buffers[i].shape[1:])) if x.ndim and x[0].size ==
-          plan.buffers[i].size else x for x, i in zip(xs, plan.inputs)]
-    return to_plan_inputs(plan, xs), y
 
 
 def build_plan(model: str | Path, calib: str | Path | None = None, percentile: float | None = None
                ) -> tuple[Plan, list[np.ndarray] | None]:
     """The int8 plan of a model (float and hybrid models calibrated on `calib`), and the calibration
     inputs in the plan's input format."""
-    from .calibrate import load_samples, quantize_graph
+    from .calibrate import quantize_graph
     from .lower import lower
     from .tflite import read
     graph = read(model)
@@ -182,8 +154,7 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     if firmware not in ("protocol", "selftest"):
         raise InputError(f"firmware must be 'protocol' or 'selftest', got {firmware!r}")
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise InputError(f"{out} exists and is not empty; use --force to replace it, or choose another folder")
+    check_target(out.absolute(), force)  # before any work: never after minutes of quantization
     int8_plan, calib_inputs = build_plan(model, calib, percentile)
     plan, report = int8_plan, None
     if ternary:
@@ -193,7 +164,7 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
             raise InputError("a budget (--budget-bits, --max-flash, --min-agreement) places layers by "
                              "measured sensitivity: give calibration data with --calib FILE")
         plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
-        from .codegen.emitters_ternary import assign_variants
+        from .variants import assign_variants
         if optimize not in ("ram", "speed", "size", "balanced"):
             raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
         if optimize == "ram":
@@ -224,16 +195,18 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     if eval_data is not None:
         x, y = load_inputs(eval_data, int8_plan)
         evaluation = evaluate(int8_plan, plan, x, y)
-    if firmware == "protocol":
-        from .device.firmware import export_protocol_project
-        result = export_protocol_project(plan, board_obj, out, force=force)
-    else:
-        from .render import export_project
-        result = export_project(plan, board_obj, out, force=force)
-    overflow = _check_fit(out, board_obj, notes)
-    summary = ExportSummary(out, board_obj.name, firmware, int8_plan.weight_bytes, plan.weight_bytes,
-                            result.arena_bytes, result.model_hash, report, evaluation, notes, overflow)
-    write_json_atomic(out / "report.json", summary.to_dict())
+    from .render import export_project
+    from .report import to_json
+    summary = None
+
+    def finish(staged: Path, result) -> None:  # report.json goes in with the project, in one rename
+        nonlocal summary
+        overflow = _check_fit(staged, board_obj, notes)
+        summary = ExportSummary(out, board_obj.name, firmware, int8_plan.weight_bytes, plan.weight_bytes,
+                                result.arena_bytes, result.model_hash, report, evaluation, notes, overflow)
+        write_bytes_atomic(staged / "report.json", to_json(summary.to_dict()).encode())
+
+    export_project(plan, board_obj, out, force=force, firmware=firmware, finish=finish)
     return summary
 
 
@@ -248,11 +221,3 @@ def _check_fit(project: Path, board, notes: list[str]) -> dict[str, int]:
                      f"(needs >= {need.flash:,} B flash, {need.ram + (need.arena if board.arena_ram else 0):,} B "
                      f"RAM){advice(board, need, overflow, *project_traits(info))}")
     return overflow
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    from .report import to_json
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(to_json(data))
-    os.replace(tmp, path)

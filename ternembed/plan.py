@@ -72,3 +72,17 @@ class Plan:
     @property
     def weight_bytes(self) -> int:
         return sum(s.weight_bytes for s in self.steps)
+
+
+def quant_bytes(step: Step) -> int:
+    """Flash bytes of a MAC step's weight representation: what ternarization changes.
+
+    int8: the O*K weight bytes. Ternary: packed codes + integer group scales + plane shifts +
+    offsets + the extra bias rows of switchable planes. Not counted (every MAC step has them, int8
+    or ternary, one int32 each per output channel): one bias row, the requantization multiplier
+    (which also carries the per-channel scale s_o of the FGQ form) and the shift.
+    bits/weight = 8 * quant_bytes / (O*K): int8 8.0, FGQ N=64 2.125, N=16 2.5 (docs/methods.md).
+    """
+    p = step.params
+    O = int(np.asarray(p["multiplier"]).size)
+    return int(step.weight_bytes - 4 * O - np.asarray(p["multiplier"]).nbytes - np.asarray(p["shift"]).nbytes)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .kernelspec import MAC_KERNELS
 from .plan import Plan, Step
 
 __all__ = ["RamFit", "fit_arena", "TERNARY_CODE_BYTES"]
@@ -36,6 +37,11 @@ def _arena(plan: Plan) -> int:
     return int(plan_memory(plan).arena_bytes)
 
 
+def _has_choice(kernel: str) -> bool:
+    """Does the kernel have more than one C function (a variant to choose)?"""
+    return kernel in MAC_KERNELS and len(MAC_KERNELS[kernel].variants) > 1
+
+
 def _with_variant(s: Step, v: str) -> Step:
     return Step(s.op_index, s.op_type, s.kernel, s.inputs, s.outputs, dict(s.params, variant=v), s.macs)
 
@@ -49,7 +55,6 @@ def _replace(plan: Plan, i: int, step: Step) -> Plan:
 def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = None) -> RamFit:
     """``tplan`` (the ternary pass's output, step for step parallel to ``int8_plan``) with kernel
     variants chosen so that its arena is at most the int8 arena (and ``max_ram``)."""
-    from .codegen.emitters_ternary import VARIANT_FUNCTIONS
     from .costmodel import candidates, choose_variant, estimate
     from .memory import step_scratch_bytes
 
@@ -59,7 +64,7 @@ def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = Non
     plan = tplan
     for i in tern:  # least scratch first
         s = plan.steps[i]
-        if s.kernel in VARIANT_FUNCTIONS and "variant" not in s.params:
+        if _has_choice(s.kernel) and "variant" not in s.params:
             plan = _replace(plan, i, _with_variant(s, choose_variant(s, core, "size")))
     notes: list[str] = []
     arena = _arena(plan)
@@ -81,7 +86,7 @@ def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = Non
         return RamFit(int8_plan, budget, base, base, notes)
     for i in tern:  # faster variants where the RAM allows
         s = plan.steps[i]
-        if s.kernel not in VARIANT_FUNCTIONS or "variant" in tplan.steps[i].params:
+        if not _has_choice(s.kernel) or "variant" in tplan.steps[i].params:
             continue
         ests = []
         for v in candidates(s):

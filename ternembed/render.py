@@ -15,10 +15,9 @@ unless ``force`` (then the old folder is replaced only after the new one is comp
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,21 +25,22 @@ import numpy as np
 from . import __version__
 from .boards import Board, get_board, linker_script, list_boards
 from .codegen import GeneratedModel, c_comment, generate, render_model_sources, template_env
-from .errors import TernembedError
+from .device.protocol import DEFAULT_MAX_PAYLOAD, PROTOCOL_VERSION
 from .memory import MemoryPlan, plan_memory, step_scratch_bytes
 from .plan import Plan
+from .planfile import PLAN_FILE, save_plan
 from .resources import resource_dir
+from .staging import ExportError, check_target, clean_leftovers, new_staging, publish
 from .toolchain import BASE_CFLAGS, LINK_FLAGS, WARN_FLAGS
+from .variants import assign_variants
 
 PLAN_JSON = "ternembed_plan.json"
+PROTOCOL_HOOKS = "te_proto_hooks.h"  # TE_LAYER_END(i) of the protocol firmware: cycles, checksums, dumps
+PROTOCOL_SOURCES = ("te_protocol.c", "te_protocol.h")  # firmware/protocol, copied into src/
 OPT = "-O3"
 INCLUDE_DIRS = ("src", "firmware/include", "firmware/platform")
 VECTOR_BUDGET = 64 * 1024  # bytes of self-test vectors at most (and at most 1/8 of the flash)
 DEFAULT_SAMPLES = 2
-
-
-class ExportError(TernembedError):
-    """The project cannot be written (destination not empty, not a folder, ...)."""
 
 
 @dataclass
@@ -208,81 +208,111 @@ def _copy_firmware(dst: Path, kernel_sources: list[str]) -> None:
         (ld / f"{b.name}.ld").write_text(linker_script(b))
 
 
-def _render_into(tmp: Path, plan: Plan, board: Board, test_inputs, mem: MemoryPlan | None):
-    gen = generate(plan, mem or plan_memory(plan))
-    vectors = make_vectors(plan, board, test_inputs)
+def protocol_layers(plan: Plan, mem: MemoryPlan) -> list[dict]:
+    """Per step: the output buffer whose bytes the protocol firmware checksums and dumps."""
+    rows = []
+    for t, step in enumerate(plan.steps):
+        if not step.outputs:
+            rows.append(dict(index=t, buffer=None, offset=0, nbytes=0, comment="no output"))
+            continue
+        b = plan.buffers[step.outputs[0]]
+        rows.append(dict(index=t, buffer=step.outputs[0], offset=mem.offsets[step.outputs[0]],
+                         nbytes=int(b.nbytes), name=b.name, op_type=step.op_type, kernel=step.kernel,
+                         comment=c_comment(f"{step.op_type} {step.kernel} -> {b.name} {b.dtype} {list(b.shape)}")))
+    return rows
+
+
+def _protocol_info(plan: Plan, mem: MemoryPlan) -> dict:
+    """What the host needs to know of the protocol firmware (ternembed_plan.json "protocol")."""
+    layers = protocol_layers(plan, mem)
+    # frame buffers in and out, two words per layer, a copy of the inputs
+    static_ram = 2 * (2 + DEFAULT_MAX_PAYLOAD + 4) + 8 * len(plan.steps) + \
+        sum(int(plan.buffers[i].nbytes) for i in plan.inputs)
+    return {"version": PROTOCOL_VERSION, "max_payload": DEFAULT_MAX_PAYLOAD, "static_ram_bytes": static_ram,
+            "layers": layers}
+
+
+def _render_into(tmp: Path, plan: Plan, board: Board, test_inputs, mem: MemoryPlan, firmware: str):
+    gen = generate(plan, mem)
+    protocol = firmware == "protocol"
+    vectors = make_vectors(plan, board, test_inputs) if not protocol else _Vectors(0, [], [])
+    proto = _protocol_info(plan, mem) if protocol else None
     boards = list_boards()
     pio_boards = [b for b in boards if b.platformio is not None]
     ctx = dict(m=gen, version=__version__, board=board, vectors=vectors, all_boards=boards,
                pio_boards=pio_boards, opt=OPT, common_cflags=common_cflags(),
                pio_cflags=[OPT, *common_cflags()], link_flags=link_flags(),
                default_env=board.name if board.platformio is not None else "",
-               has_pio_env=board.platformio is not None, title=c_comment(plan.name))
+               has_pio_env=board.platformio is not None, title=c_comment(plan.name),
+               firmware=firmware, protocol=proto, layers=proto["layers"] if proto else [],
+               protocol_version=PROTOCOL_VERSION, extra_sources=PROTOCOL_SOURCES if protocol else ())
     env = template_env()
     files = {
-        "src/model.c": None, "src/model.h": None,
-        "src/main.c": env.get_template("main_selftest.c.j2").render(**ctx),
+        "src/main.c": env.get_template(f"main_{firmware}.c.j2").render(**ctx),
         "platformio.ini": env.get_template("platformio.ini.j2").render(**ctx),
         "Makefile": env.get_template("Makefile.j2").render(**ctx),
         "README.md": env.get_template("README.md.j2").render(**ctx),
         "tools/ternembed_pio.py": env.get_template("ternembed_pio.py.j2").render(**ctx),
+        **render_model_sources(gen, hooks_header=PROTOCOL_HOOKS if protocol else None, prefix="src/"),
     }
-    model = render_model_sources(gen)
-    files["src/model.c"], files["src/model.h"] = model["model.c"], model["model.h"]
+    if protocol:
+        files[f"src/{PROTOCOL_HOOKS}"] = env.get_template("proto_hooks.h.j2").render(**ctx)
     for rel, text in files.items():
         path = tmp / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     _copy_firmware(tmp, gen.sources)
-    (tmp / PLAN_JSON).write_text(json.dumps(plan_summary(plan, gen, board, vectors), indent=1) + "\n")
+    summary = plan_summary(plan, gen, board, vectors)
+    if protocol:
+        for name in PROTOCOL_SOURCES:
+            shutil.copy2(resource_dir("firmware") / "protocol" / name, tmp / "src" / name)
+        summary["firmware"] = "protocol"
+        summary["protocol"] = {**proto, "layers": [{k: v for k, v in row.items() if k != "comment"}
+                                                   for row in proto["layers"]]}
+        save_plan(plan, tmp / PLAN_FILE)
+    (tmp / PLAN_JSON).write_text(json.dumps(summary, indent=1) + "\n")
     return gen, vectors
 
 
 def export_project(plan: Plan, board: Board | str, out_dir: Path | str, force: bool = False,
-                   test_inputs: list[np.ndarray] | None = None,
-                   mem: MemoryPlan | None = None) -> ExportResult:
+                   test_inputs: list[np.ndarray] | None = None, mem: MemoryPlan | None = None,
+                   firmware: str = "selftest", finish: Callable[[Path, ExportResult], None] | None = None
+                   ) -> ExportResult:
     """Write the firmware project for ``plan`` on ``board`` into ``out_dir`` (see module doc).
 
-    ``test_inputs``: self-test inputs with a leading sample axis (default: two deterministic
-    random samples); at most VECTOR_BUDGET bytes of them (and of their expected outputs) are
-    embedded, and at least one sample.
+    ``firmware``: "selftest" (main.c checks embedded test vectors) or "protocol" (main.c serves
+    the serial protocol validate and bench speak; the Plan is saved beside it). ``test_inputs``:
+    self-test inputs with a leading sample axis (default: two deterministic random samples); at
+    most VECTOR_BUDGET bytes of them (and of their expected outputs) are embedded. ``finish(dir,
+    result)`` may add files (a report) before the project is published. Every file is written
+    into a staging folder first, which replaces ``out_dir`` in one step (staging.py): an existing
+    non-empty ``out_dir`` needs ``force`` and must be an earlier export.
     """
+    if firmware not in ("selftest", "protocol"):
+        raise ExportError(f"firmware must be 'selftest' or 'protocol', got {firmware!r}")
     board = get_board(board) if isinstance(board, str) else board
+    plan = assign_variants(plan, board.core)  # steps that name no C variant get the cost model's, for this core
+    mem = mem or plan_memory(plan)
     out = Path(out_dir).expanduser().absolute()
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a folder; choose another output folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out} is not empty; use --force (force=True) to replace its contents, "
-                          "or choose an empty folder")
-    created: list[Path] = []
-    parent = out.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old: Path | None = None
+    check_target(out, force)
+    clean_leftovers(out)
+    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    tmp = new_staging(out)
     try:
-        gen, vectors = _render_into(tmp, plan, board, test_inputs, mem)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "project")
-        os.replace(tmp, out)
+        gen, vectors = _render_into(tmp, plan, board, test_inputs, mem, firmware)
+        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        result = ExportResult(out, board, gen.model_hash, gen.weight_bytes, gen.arena_bytes,
+                              vectors.samples, vectors.nbytes, gen.memory, files)
+        if finish is not None:
+            finish(tmp, result)
+            result.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (old / "project").exists() and not out.exists():
-            os.replace(old / "project", out)  # put the previous project back
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         for d in created:  # folders made only for this export
             try:
                 d.rmdir()
             except OSError:
                 pass
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    return ExportResult(out, board, gen.model_hash, gen.weight_bytes, gen.arena_bytes,
-                        vectors.samples, vectors.nbytes, gen.memory, files)
+    return result

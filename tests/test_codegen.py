@@ -415,8 +415,13 @@ def test_export_refuses_non_empty_dir_without_force(plans, tmp_path):
         export_project(plan, "qemu_mps2_an386", out)
     assert (out / "keep.txt").read_text() == "user data"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
-    res = export_project(plan, "qemu_mps2_an386", out, force=True)
-    assert not (out / "keep.txt").exists() and (out / "src" / "model.c").is_file()
+    with pytest.raises(TernembedError, match="not written by ternembed export"):
+        export_project(plan, "qemu_mps2_an386", out, force=True)  # --force replaces only exports
+    assert (out / "keep.txt").read_text() == "user data"
+    (out / "keep.txt").unlink()
+    export_project(plan, "qemu_mps2_an386", out)
+    res = export_project(plan, "qemu_mps2_an386", out, force=True)  # an earlier export: replaced
+    assert (out / "src" / "model.c").is_file()
     assert "src/main.c" in res.files and "ternembed_plan.json" in res.files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
     empty = tmp_path / "empty"

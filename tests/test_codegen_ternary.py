@@ -25,13 +25,14 @@ import pytest
 
 from shared_data import int8_cases
 from ternembed.codegen import EMITTERS, generate, render_model_sources, supported_kernels
-from ternembed.codegen.emitters_ternary import DEFAULT_CORE, assign_variants
+from ternembed.variants import DEFAULT_CORE, assign_variants
 from ternembed.emulate import run
 from ternembed.errors import UnsupportedOpError
 from ternembed.hostcheck import compile_host_model
 from ternembed.kernels import ternary_cases as TC
 from ternembed.lower import lower
 from ternembed.memory import plan_memory, step_scratch_bytes
+from ternembed.kernelspec import TERNARY_C_FILES, spec
 from ternembed.plan import Plan, Step
 from ternembed.quantize.plan_pass import TERNARY_KERNELS, set_active_planes, ternarize_plan
 from ternembed.quantize.policy import TernaryConfig
@@ -76,6 +77,7 @@ def tplans():
             plan = int8[name]
             calib = [a[:CALIB] for a in CASES[name].inputs]
             tplan, _ = ternarize_plan(plan, _config(name, config), calib)
+            tplan = assign_variants(tplan, DEFAULT_CORE)  # the variant pass, as every export runs it
             assert any(s.kernel in TERNARY_KERNELS for s in tplan.steps), (name, config)
             missing = sorted({s.kernel for s in tplan.steps} - set(EMITTERS))
             assert not missing, f"kernels without a C emitter: {missing}"
@@ -91,6 +93,7 @@ def _with_params(plan: Plan, pred, **extra) -> Plan:
 
 
 def _assert_host_equals_emulator(plan: Plan, x, label: str) -> None:
+    plan = assign_variants(plan, DEFAULT_CORE)
     want = run(plan, x)
     mem = plan_memory(plan)
     for dsp in (False, True):
@@ -200,23 +203,29 @@ def fake_costmodel(monkeypatch):
     return answer
 
 
-def test_costmodel_decides_without_a_step_variant(tplans, fake_costmodel):
+def test_variant_pass_asks_the_cost_model_and_codegen_requires_its_answer(tplans, fake_costmodel):
+    """The variant is chosen once, by the pass, from the cost model; memory planning and the
+    emitters read that choice and refuse a step without one."""
     _, tplan = tplans("ad01_int8", "fgq16")
+    bare = Plan(tplan.name, tplan.buffers, [Step(s.op_index, s.op_type, s.kernel, s.inputs, s.outputs,
+                {k: v for k, v in s.params.items() if k != "variant"}, s.macs) for s in tplan.steps],
+                tplan.inputs, tplan.outputs, tplan.source_kind)
+    with pytest.raises(UnsupportedOpError, match="assign_variants"):
+        generate(bare)
     fake_costmodel["v"] = "lut"
-    src = render_model_sources(generate(tplan))["model.c"]
+    pinned = assign_variants(bare, DEFAULT_CORE)
+    src = render_model_sources(generate(pinned))["model.c"]
     assert "te_fc_t2_lut_s8(" in src and "te_fc_t2_s8(" not in src
     assert ("fc_t2_s8", DEFAULT_CORE) in fake_costmodel["seen"]
-    fc = next(s for s in tplan.steps if s.kernel == "fc_t2_s8")
-    assert step_scratch_bytes(tplan, fc) == 8 * 512 + 8 * int(fc.params["out_channels"])
-    # the step's own variant wins over the cost model
-    pinned = _with_params(tplan, lambda s: s.kernel == "fc_t2_s8", variant="default")
-    src = render_model_sources(generate(pinned))["model.c"]
+    fc = next(s for s in pinned.steps if s.kernel == "fc_t2_s8")
+    assert step_scratch_bytes(pinned, fc) == 8 * 512 + 8 * int(fc.params["out_channels"])
+    # a step's own variant wins over the cost model
+    own = _with_params(bare, lambda s: s.kernel == "fc_t2_s8", variant="default")
+    src = render_model_sources(generate(assign_variants(own, DEFAULT_CORE)))["model.c"]
     assert "te_fc_t2_lut_s8(" not in src and "te_fc_t2_s8(" in src
-    fake_costmodel["v"] = "default"
-    assert "te_fc_t2_lut_s8(" not in render_model_sources(generate(tplan))["model.c"]
     fake_costmodel["v"] = "no_such_variant"
     with pytest.raises(UnsupportedOpError, match="no_such_variant"):
-        generate(tplan)
+        assign_variants(bare, DEFAULT_CORE)
 
 
 def test_assign_variants_pins_the_cost_model_choice_per_core(tplans):
@@ -257,7 +266,7 @@ def tern_lib():
     from ternembed.resources import resource_dir
     fw = resource_dir("firmware")
     k = fw / "kernels"
-    srcs = [k / f for f in TC.C_FILES]
+    srcs = [k / f for f in TERNARY_C_FILES]
     lib = load_shared(srcs, [fw / "include", k])
     for fam in ("fc", "conv", "dwconv"):
         for kind in ("t2", "to", "p2"):
@@ -337,7 +346,7 @@ def test_ternary_scratch_sizes_match_c(tplans, tern_lib):
     """memory.py's @scratch_size functions for every ternary kernel (and the LUT variant) return
     what te_*_get_buffer_size() returns, for every ternary step of the test plans and for
     random shapes."""
-    from ternembed.codegen.emitters_ternary import step_variant
+    from ternembed.variants import step_variant
     plans = [tplans(m, c)[1] for m, c in HOST_CASES] + _random_plans()
     seen: dict[str, int] = {}
     for plan in plans:
@@ -348,7 +357,7 @@ def test_ternary_scratch_sizes_match_c(tplans, tern_lib):
             for v in variants:
                 s = Step(step.op_index, step.op_type, step.kernel, step.inputs, step.outputs,
                          dict(step.params, variant=v), step.macs)
-                assert step_variant(s, plan) == v
+                assert step_variant(s) == v
                 want = _c_scratch(tern_lib, plan, s, v)
                 assert step_scratch_bytes(plan, s) == want, (plan.name, step.kernel, v)
                 key = step.kernel + ("/lut" if v == "lut" else "")
@@ -369,7 +378,7 @@ def test_arena_and_weights(tplans, name, config):
         assert np.array_equal(got.reshape(want.shape), want)
     gen = generate(tplan, mem)
     assert gen.weight_bytes == tplan.weight_bytes  # every constant of the plan, nothing else
-    assert "te_kernels_ternary.h" in gen.headers and set(TC.CORE_FILES) <= set(gen.sources)
+    assert "te_kernels_ternary.h" in gen.headers and set(spec("fc_t2_s8").sources()) <= set(gen.sources)
 
 
 # ---- QEMU self-test firmware -----------------------------------------------------------------

@@ -98,3 +98,65 @@ def test_killing_validate_leaves_no_emulator(built_project, sig):
     finally:
         proc.kill()
         proc.wait()
+
+
+# ---- export: --force replaces only earlier exports, and a kill never leaves half a project ----------
+
+def _export(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "ternembed", "export", str(DIGITS / "digits_int8.tflite"),
+                           "-b", "qemu_mps2_an386", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return proc.returncode, proc.stderr
+
+
+def test_force_replaces_only_an_earlier_export(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    code, err = _export("-o", mine, "--force")
+    assert code == 2 and "not written by ternembed export" in err and len(err.strip().splitlines()) == 1
+    assert (mine / "thesis.tex").read_text() == "years of work" and len(list(mine.iterdir())) == 1
+    for target in ("/", str(Path.home()), "."):
+        code, err = _export("-o", target, "--force", cwd=mine)
+        assert code == 2 and "never written over it" in err, (target, err)
+    assert (mine / "thesis.tex").read_text() == "years of work" and len(list(mine.iterdir())) == 1
+    project = tmp_path / "p"
+    assert _export("-o", project)[0] == 0
+    assert _export("-o", project, "--force", "--method", "int8")[0] == 0
+    assert json.loads((project / "report.json").read_text())["quantization"] is None  # the new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]  # no staging folder left
+
+
+def _whole(project: Path) -> bool:
+    """Every part of one export: its report names the model hash its plan summary has."""
+    try:
+        report = json.loads((project / "report.json").read_text())
+        plan = json.loads((project / "ternembed_plan.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (report["model_hash"] == plan["model_hash"] and (project / ".ternembed-project").is_file()
+            and (project / "src" / "model.c").is_file() and (project / "ternembed_plan.npz").is_file())
+
+
+def test_a_killed_forced_export_leaves_the_old_project_or_the_new_one(tmp_path):
+    project = tmp_path / "p"
+    assert _export("-o", project, "--method", "int8")[0] == 0
+    old_hash = json.loads((project / "report.json").read_text())["model_hash"]
+    t0 = time.monotonic()
+    assert _export("-o", project, "--force")[0] == 0
+    took = time.monotonic() - t0
+    new_hash = json.loads((project / "report.json").read_text())["model_hash"]
+    assert old_hash != new_hash
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for k in range(12):  # kills spread over the whole export, the final renames included
+        method = ["--method", "int8"] if k % 2 else []
+        proc = subprocess.Popen([sys.executable, "-m", "ternembed", "export", str(DIGITS / "digits_int8.tflite"),
+                                 "-b", "qemu_mps2_an386", "-o", str(project), "--force", *method],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(took * (0.55 + 0.45 * k / 11))
+        proc.kill()
+        proc.wait()
+        assert _whole(project), f"kill {k}: {sorted(p.name for p in project.iterdir())}"
+        assert json.loads((project / "report.json").read_text())["model_hash"] in (old_hash, new_hash)
+    assert _export("-o", project, "--force")[0] == 0  # the next export removes what killed ones left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]

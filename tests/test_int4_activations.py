@@ -100,7 +100,9 @@ def test_ternary_consumers(ad):
     """Ternary steps (decode_weights sums) re-fold bit-exactly on the no-op path and run in int4."""
     from ternembed.quantize.plan_pass import ternarize_plan
     plan, x = ad
+    from ternembed.variants import assign_variants
     tp, _ = ternarize_plan(plan, None, [x])
+    tp = assign_variants(tp)  # the variant pass comes before memory planning, as in export
     assert any(s.kernel.endswith("_t2_s8") for s in tp.steps)
     same = requantize_buffers(tp, {i: (tp.buffers[i].scale, tp.buffers[i].zero_point, -128, 127)
                                    for i in eligible_buffers(tp)})

@@ -14,12 +14,13 @@ import pytest
 
 from ternembed.hostc import load_shared
 from ternembed.kernels import ternary_cases as TC
+from ternembed.kernelspec import TERNARY_C_FILES, spec
 from ternembed.kernels.ternary import run_ternary_step
 
 ROOT = Path(__file__).resolve().parents[1]
 INCLUDE = ROOT / "firmware" / "include"
 KDIR = ROOT / "firmware" / "kernels"
-SOURCES = [KDIR / f for f in TC.C_FILES]
+SOURCES = [KDIR / f for f in TERNARY_C_FILES]
 
 
 class Dims(ctypes.Structure):
@@ -72,7 +73,7 @@ class CTern:
 
     def run(self, step, x: np.ndarray, variant: str = "default", misalign: bool = True) -> np.ndarray:
         p = step.params
-        fam = TC.family_of(step.kernel)
+        fam = spec(step.kernel).family
         O, K = int(p["out_channels"]), int(p["depth"])
         keep = []
 
@@ -130,8 +131,8 @@ class CTern:
         size = int(np.prod(out_shape))
         out = np.full(size + 2 * GUARD, SENTINEL, np.int8)
         nscr = TC.scratch_bytes(step.kernel, p, x.shape, variant)
-        fn = getattr(self.lib, TC.c_function(step.kernel, variant))
-        size_fn = getattr(self.lib, TC.c_function(step.kernel, variant) + "_get_buffer_size")
+        fn = getattr(self.lib, spec(step.kernel).c_function(variant))
+        size_fn = getattr(self.lib, spec(step.kernel).c_function(variant) + "_get_buffer_size")
         size_fn.restype = c_int32
         if variant == "lut":
             got = size_fn(ctypes.byref(in_d), ctypes.byref(f_d), c_int32(w.planes))
@@ -180,7 +181,7 @@ def _group(rng, K):
 
 
 def _random_case(rng, kernel):
-    fam, kind = TC.family_of(kernel), TC.kind_of(kernel)
+    fam, kind = spec(kernel).family, spec(kernel).weights
     kw = dict(planes=int(rng.integers(1, 4)) if kind == "t2" else 1, scale_bits=int(rng.choice([8, 8, 12])),
               levels=int(rng.integers(1, 8)), zero_frac=float(rng.uniform(0.0, 0.9)))
     if rng.random() < 0.4:  # the full int8 range: the DSP paths' fast output stage
@@ -227,7 +228,7 @@ def test_lut_variant_matches_numpy(ct, kernel, seed):
 def test_c_depths_and_word_tails(ct, kernel, K):
     """Every tail length of a code word, flushes of the 2^14-scaled sums (> 512 taps)."""
     rng = np.random.default_rng(K)
-    fam = TC.family_of(kernel)
+    fam = spec(kernel).family
     for group in (None, 16, 64):
         if fam == "fc":
             step = TC.random_step(rng, kernel, out_channels=7, depth=K, group=group, planes=2 if kernel == "fc_t2_s8" else 1)
@@ -245,7 +246,7 @@ def test_c_depths_and_word_tails(ct, kernel, K):
 def test_c_extreme_values(ct, kernel):
     """Scales at their maximum, the bias at the accumulator bound, inputs at -128."""
     rng = np.random.default_rng(5)
-    fam = TC.family_of(kernel)
+    fam = spec(kernel).family
     for bits in (8, 16):
         if fam == "fc":
             step = TC.random_step(rng, kernel, out_channels=6, depth=40, scale_bits=bits, extreme=True,

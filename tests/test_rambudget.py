@@ -6,7 +6,7 @@ from functools import lru_cache
 import pytest
 
 from shared_data import int8_cases
-from ternembed.codegen.emitters_ternary import assign_variants
+from ternembed.variants import assign_variants
 from ternembed.lower import lower
 from ternembed.memory import plan_memory
 from ternembed.quantize.plan_pass import ternarize_plan

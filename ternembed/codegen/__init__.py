@@ -9,7 +9,7 @@ C through names.py.
 from __future__ import annotations
 
 from .core import (EMITTERS, EmitContext, GeneratedModel, c_float, c_int, c_struct_value, emitter,
-                   generate, supported_kernels)
+                   generate)
 from . import emitters  # noqa: F401,E402  (registers the kernel call emitters)
 from . import emitters_ternary  # noqa: F401,E402  (registers the ternary kernel emitters)
 from . import emitters_data  # noqa: F401,E402  (data movement and the newer elementwise ops)
@@ -21,6 +21,11 @@ __all__ = [
     "c_int", "c_string", "c_struct_value", "emitter", "generate", "plan_hash", "supported_kernels",
     "template_env", "render_model_sources",
 ]
+
+
+def supported_kernels() -> list[str]:
+    """Every kernel with a C emitter (the modules imported above registered them)."""
+    return sorted(EMITTERS)
 
 
 def template_env():
@@ -35,10 +40,11 @@ def template_env():
         trim_blocks=True, lstrip_blocks=True)
 
 
-def render_model_sources(gen: GeneratedModel, **extra) -> dict[str, str]:
-    """{"model.c": ..., "model.h": ...} for a generated model."""
+def render_model_sources(gen: GeneratedModel, hooks_header: str | None = None, prefix: str = "") -> dict[str, str]:
+    """{prefix + "model.c": ..., prefix + "model.h": ...} for a generated model. ``hooks_header``:
+    the header model.c takes its per-layer hooks from on the device (the protocol firmware's)."""
     from .. import __version__
 
     env = template_env()
-    ctx = dict(m=gen, version=__version__, **extra)
-    return {name: env.get_template(f"{name}.j2").render(**ctx) for name in ("model.c", "model.h")}
+    ctx = dict(m=gen, version=__version__, hooks_header=hooks_header)
+    return {prefix + name: env.get_template(f"{name}.j2").render(**ctx) for name in ("model.c", "model.h")}

@@ -59,11 +59,6 @@ def emitter(*kernels: str, sources: tuple[str, ...] = (), header: str | None = N
     return register
 
 
-def supported_kernels() -> list[str]:
-    from . import emitters  # noqa: F401  (registers the emitters)
-    return sorted(EMITTERS)
-
-
 # ---- C literals ------------------------------------------------------------------------------
 
 def c_int(v) -> str:
@@ -341,9 +336,8 @@ def _tensor_info(plan: Plan, mem: MemoryPlan, i: int) -> TensorInfo:
 
 
 def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
-    """Everything model.c / model.h need, from a Plan (and its memory plan)."""
-    from . import emitters  # noqa: F401  (registers the emitters)
-
+    """Everything model.c / model.h need, from a Plan (and its memory plan). The emitters are
+    registered by the package (ternembed/codegen/__init__.py imports every emitter module)."""
     mem = mem or plan_memory(plan)
     out = _Collector()
     layers: list[Layer] = []

@@ -14,13 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_bytes_atomic
 from ..plan import Plan
 from .client import DeviceClient
 from .validate import (_device_dict, _check_shapes, layer_names, resolve_target, sample_bytes,
@@ -51,7 +51,7 @@ class BenchResult:
     @property
     def title(self) -> str:
         """The model and how it is quantized: int8 and ternary exports of one model share its name."""
-        from ..quantize.plan_pass import TERNARY_KERNELS
+        from ..kernelspec import TERNARY_KERNELS
         ternary = sum(r["kernel"] in TERNARY_KERNELS for r in self.layers)
         return f"{self.model} ({f'{ternary} ternary layer(s)' if ternary else 'int8'})"
 
@@ -129,7 +129,7 @@ def bench(target: "Plan | Path | str", port: str | None, *, runs: int = 20, warm
         inputs = default_test_inputs(plan, 1, seed)
     elif isinstance(inputs, np.ndarray):
         inputs = [inputs]
-    from ..pipeline import to_plan_inputs
+    from ..data import to_plan_inputs
     inputs = [x[:1] for x in emulate.check_inputs(plan, to_plan_inputs(plan, list(inputs)))]
     expected = [np.ascontiguousarray(y[0], dtype=y.dtype.newbyteorder("<")).tobytes()
                 for y in emulate.run(plan, inputs)]
@@ -189,31 +189,12 @@ def write_outputs(result: BenchResult, out_dir: Path, chart: bool = True) -> dic
     tot = result.total()
     w.writerow(["total", "", "", "", f"{tot['median_cycles']:.1f}", tot["min_cycles"],
                 tot["max_cycles"], f"{tot['median_ms']:.6f}", "1.0"])
-    _atomic_write(out_dir / "bench.csv", buf.getvalue().encode())
+    write_bytes_atomic(out_dir / "bench.csv", buf.getvalue().encode())
     result.files["csv"] = str(out_dir / "bench.csv")
     if chart:
-        _atomic_write(out_dir / "bench.png", bar_chart_png(result))
+        write_bytes_atomic(out_dir / "bench.png", bar_chart_png(result))
         result.files["png"] = str(out_dir / "bench.png")
     return result.files
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        _readable(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _readable(path: str) -> None:
-    """mkstemp makes 0600 files; give the report the usual permissions (umask applied)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def short_names(names: list[str], width: int = 24) -> list[str]:

@@ -141,13 +141,13 @@ def _port_for(args):
 
 
 def cmd_validate(args) -> int:
-    from .validate import load_data, validate
+    from ..data import load_data, load_labels
+    from .validate import validate
     inputs, labels = load_data(args.data)
     if not inputs or len(inputs[0]) == 0:
         raise InputError(f"{args.data}: holds no samples; validate needs at least one")
     if args.labels:
-        import numpy as np
-        labels = np.load(args.labels, allow_pickle=False)
+        labels = load_labels(args.labels, len(inputs[0]))
     out = Path(args.out) if args.out else Path(args.dir) / "validate.json"
     with _port_for(args) as port:
         result = validate(args.dir, port, inputs, labels, out_json=out,
@@ -164,7 +164,7 @@ def cmd_bench(args) -> int:
     from .bench import bench
     inputs = None
     if args.data:
-        from .validate import load_data
+        from ..data import load_data
         inputs, _ = load_data(args.data)
     out = Path(args.out) if args.out else Path(args.dir) / "bench"
     with _port_for(args) as port:

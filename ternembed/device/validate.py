@@ -16,9 +16,6 @@ reason, and ValidationError says where they are.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_json_atomic as _write_json
 from ..errors import InputError, TernembedError
 from ..plan import Plan
 from .client import DeviceClient, DeviceError, ModelMismatchError
@@ -60,7 +58,7 @@ def resolve_target(target: "Plan | Path | str") -> Target:
     if isinstance(target, Plan):
         return Target(target, plan_hash(target))
     from ..build import read_project
-    from .firmware import PLAN_FILE, load_plan
+    from ..planfile import PLAN_FILE, load_plan
 
     project = Path(target)
     info = read_project(project)
@@ -258,21 +256,7 @@ class ValidationResult:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, default=_json_default)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _write_json(path, data, default=_json_default)
 
 
 def _json_default(v):
@@ -345,7 +329,7 @@ def validate(target: "Plan | Path | str", port: str | None, inputs, labels=None,
 
     tgt = resolve_target(target)
     plan = tgt.plan
-    from ..pipeline import to_plan_inputs
+    from ..data import to_plan_inputs
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
     inputs = emulate.check_inputs(plan, to_plan_inputs(plan, list(inputs)))
@@ -497,32 +481,6 @@ def _prediction(plan: Plan, outs: list[bytes]) -> int:
     b = plan.buffers[plan.outputs[0]]
     a = np.frombuffer(outs[0], dtype=np.dtype(b.dtype).newbyteorder("<"))
     return int(a.argmax()) if a.size else -1
-
-
-def load_data(path: Path | str) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Inputs (and labels) from .npz (x or input_0.., optional y/labels) or .npy."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    try:
-        if p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if "x" in keys:
-                    xs = [z["x"]]
-                elif any(k.startswith("input_") for k in keys):
-                    xs = [z[k] for k in sorted((k for k in keys if k.startswith("input_")),
-                                               key=lambda k: int(k.split("_")[1]))]
-                elif "inputs" in keys:
-                    xs = [z["inputs"]]
-                else:
-                    raise InputError(f"{p}: expected an array 'x' (or input_0, input_1, ...) and "
-                                     f"optionally 'y' with labels; found {', '.join(keys)}")
-                y = z["y"] if "y" in keys else (z["labels"] if "labels" in keys else None)
-                return xs, y
-        return [np.load(p, allow_pickle=False)], None
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{p}: not a readable .npy/.npz file ({exc})") from None
 
 
 def _short(name: str, n: int = 48) -> str:

@@ -32,14 +32,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import pack
-from ..emulate import adapter
+from ..kernelspec import TERNARY_KERNELS, spec
 from ..fixedpoint import multiply_by_quantized_multiplier
 from ..plan import Step
 
 __all__ = [
-    "T2_KERNELS",
-    "P2_KERNELS",
-    "TO_KERNELS",
     "TERNARY_KERNELS",
     "decode_weights",
     "fc_mac",
@@ -49,10 +46,6 @@ __all__ = [
     "mean_patch",
 ]
 
-T2_KERNELS = ("fc_t2_s8", "conv_t2_s8", "dwconv_t2_s8")
-P2_KERNELS = ("fc_p2_s8", "conv_p2_s8", "dwconv_p2_s8")
-TO_KERNELS = ("fc_to_s8", "conv_to_s8", "dwconv_to_s8")
-TERNARY_KERNELS = T2_KERNELS + P2_KERNELS + TO_KERNELS
 
 _X_ABS_MAX = 128
 _F32_EXACT = 1 << 24
@@ -276,15 +269,10 @@ def dwconv_mac(x: np.ndarray, W: np.ndarray, offset: np.ndarray | None, bias: np
 
 
 # ------------------------------------------------------------------------------------ adapters
-def _family(kernel: str) -> str:
-    return kernel.split("_")[1]
-
-
-@adapter(*TERNARY_KERNELS)
 def run_ternary_step(step: Step, args: list[np.ndarray]) -> np.ndarray:
     """Emulator adapter for every ternary kernel name."""
     p = step.params
-    W, off = decode_weights(p, _family(step.kernel))
+    W, off = decode_weights(p, spec(step.kernel).weights)
     bias = _bias_for(p)
     if step.kernel.startswith("fc_"):
         return fc_mac(args[0].reshape(-1, int(p["depth"])), W, off, bias, p["multiplier"], p["shift"],

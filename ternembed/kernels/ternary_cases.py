@@ -14,105 +14,23 @@ import numpy as np
 
 from .. import pack
 from ..fixedpoint import quantize_multiplier
+from ..kernelspec import scratch_bytes, spec
 from ..plan import Step
 from .ternary import accumulator_bound, decode_weights
 
-__all__ = ["random_step", "random_input", "out_size", "render_call", "c_function", "family_of",
-           "kind_of", "CCall", "scratch_bytes", "VARIANTS", "CORE_FILES", "C_FILES", "variant_files"]
+__all__ = ["random_step", "random_input", "out_size", "render_call", "CCall"]
 
 INT32_MAX = 2**31 - 1
-
-#: C function name per (kernel, variant); "default" is the DSP/portable kernel of that name.
-VARIANTS = {
-    "fc_t2_s8": ("default", "lut"),
-    "conv_t2_s8": ("default", "lut"),
-    "dwconv_t2_s8": ("default",),
-    "fc_to_s8": ("default",), "conv_to_s8": ("default",), "dwconv_to_s8": ("default",),
-    "fc_p2_s8": ("default",), "conv_p2_s8": ("default",), "dwconv_p2_s8": ("default",),
-}
-
-
-#: The shared ternary matrix core in firmware/kernels: layer + portable path, DSP input
-#: widening, DSP row blocks, assembly plane sweeps, output stage. Every ternary kernel links it.
-CORE_FILES = ("te_nn_tern_mm_s8.c", "te_nn_tern_widen_s8.c", "te_nn_tern_dsp_s8.c",
-              "te_nn_tern_sweep_s8.c", "te_nn_tern_out_s8.c")
-
-#: Every ternary C file in firmware/kernels (the shared cores and the entry points), and the
-#: depthwise machinery they share with the int8 kernel.
-C_FILES = CORE_FILES + ("te_tern_lut_s8.c", "te_fc_t2_lut_s8.c", "te_conv_t2_lut_s8.c",
-           "te_dw_span_s8.c") + tuple(
-    f"te_{f}_{k}_s8.c" for f in ("fc", "conv", "dwconv") for k in ("t2", "to", "p2"))
-
-
-def variant_files(kernel: str) -> tuple[str, ...]:
-    """The C files of the non-default variants of a kernel (entry point and the table core)."""
-    fam, kind = family_of(kernel), kind_of(kernel)
-    extra = [v for v in VARIANTS.get(kernel, ()) if v != "default"]
-    return tuple(f for v in extra for f in (f"te_{fam}_{kind}_{v}_s8.c", f"te_tern_{v}_s8.c"))
-
-
-def family_of(kernel: str) -> str:
-    """fc | conv | dwconv."""
-    return kernel.split("_")[0]
-
-
-def kind_of(kernel: str) -> str:
-    """t2 | to | p2."""
-    return kernel.split("_")[1]
-
-
-def c_function(kernel: str, variant: str = "default") -> str:
-    """The C function of a kernel variant: te_fc_t2_s8, te_fc_t2_lut_s8, ..."""
-    if variant in ("default", "", None):
-        return f"te_{kernel}"
-    fam, kind, _ = kernel.split("_")
-    return f"te_{fam}_{kind}_{variant}_s8"
-
 
 def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
     """Output length with `pad` zero-point taps before the input and as many after."""
     return (size + 2 * pad - ((k - 1) * dilation + 1)) // stride + 1
 
 
-def scratch_bytes(kernel: str, params: dict, in_shape: tuple[int, ...], variant: str = "default") -> int:
-    """Bytes of scratch the C kernel needs (mirror of the *_get_buffer_size functions)."""
-    fam, kind = family_of(kernel), kind_of(kernel)
-    K = int(params["depth"])
-    taps = 8 if kind == "p2" else 16
-    vec = -(-K // taps) * taps * 2
-    table = 1024 if kind == "p2" else 0
-    if fam == "fc":
-        n = int(in_shape[0]) if len(in_shape) else int(params.get("rows", 1))
-        O = int(params["out_channels"])
-        default = (2 if n >= 2 else 1) * vec + table + (16 if n >= 2 else 8) * O + (24 * O if n >= 3 else 0)
-        if variant == "lut":  # the LUT kernel falls back to the default core for other group layouts
-            return max(lut_scratch_bytes(n >= 2, O * int(params.get("planes", 1))), default)
-        return default
-    if fam == "conv":
-        O = int(params["out_channels"])
-        default = 2 * vec + table + ((K + 3) & ~3) + 40 * O
-        if variant == "lut":  # two-lane tables, output records, two int8 patches
-            lut = lut_scratch_bytes(True, O * int(params.get("planes", 1))) + 24 * O + 2 * ((K + 3) & ~3)
-            return max(lut, default)
-        return default
-    kh, kw = params["kernel_hw"]
-    return 4 * int(kh) * int(kw) * int(params["out_channels"])
-
-
-#: tables per chunk of the LUT core (must match TE_LUT_NT in te_tern_lut_s8.c)
-LUT_TABLES = 8
-
-
-def lut_scratch_bytes(wide: bool, rows: int) -> int:
-    """te_tern_lut_bytes: one chunk of tables (512 B each, 1 KiB for two vectors), a group sum
-    per row (rows = planes * O) and one accumulator per row and vector."""
-    return LUT_TABLES * (1024 if wide else 512) + 4 * rows * (3 if wide else 2)
-
-
 def random_input(rng: np.random.Generator, step: Step, batches: int = 1, in_hw=None) -> np.ndarray:
     """An int8 input for the step: FC [N, K]; conv/dwconv [N, H, W, C] (in_hw from step params)."""
     p = step.params
-    if family_of(step.kernel) == "fc":
+    if spec(step.kernel).family == "fc":
         return rng.integers(-128, 128, size=(batches, int(p["depth"])), dtype=np.int8)
     h, w = p["_in_hw"] if in_hw is None else in_hw
     c = int(p["in_channels"])
@@ -139,7 +57,7 @@ def random_step(rng: np.random.Generator, kernel: str, *, out_channels: int, dep
     fixes the clamp range (default random).
     The input's spatial size is kept in params["_in_hw"] (not part of the contract).
     """
-    fam, kind = family_of(kernel), kind_of(kernel)
+    fam, kind = spec(kernel).family, spec(kernel).weights
     if fam == "fc":
         K = int(depth)
         O = int(out_channels)
@@ -269,7 +187,7 @@ def render_call(step: Step, x: np.ndarray, tag: str, *, variant: str = "default"
     ``lead`` dummy bytes are put before the input and codes arrays (passing them misaligned).
     """
     p = step.params
-    fam, kind = family_of(step.kernel), kind_of(step.kernel)
+    fam = spec(step.kernel).family
     O, K = int(p["out_channels"]), int(p["depth"])
     bias = np.asarray(p["bias"])
     if bias.ndim == 2:
@@ -292,7 +210,7 @@ def render_call(step: Step, x: np.ndarray, tag: str, *, variant: str = "default"
     d.append(f"static const te_tern_weights w_{tag} = {{c_{tag} + {lead}, a_{tag}, {sb}, {ps}, {off}, "
              f"{planes}, {active}, {int(p['group'])}, {int(p.get('levels', 0))}}};\n")
     act = f"{{{int(p['act_min'])}, {int(p['act_max'])}}}"
-    fn = c_function(step.kernel, variant)
+    fn = spec(step.kernel).c_function(variant)
     n = x.shape[0]
     if fam == "fc":
         par = f"static const te_fc_params p_{tag} = {{{int(p['output_offset'])}, {act}}};\n"

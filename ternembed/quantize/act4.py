@@ -40,10 +40,10 @@ import numpy as np
 
 from .. import emulate, memory, pack
 from ..errors import InputError
-from ..fixedpoint import quantize_multiplier, round_half_away
+from ..fixedpoint import quantize_multiplier, round_half_away, round_half_away_array
 from ..kernels.ternary import decode_weights
 from ..plan import Buffer, Plan, Step
-from .plan_pass import INT8_KERNELS, TERNARY_KERNELS
+from ..kernelspec import INT8_KERNELS, TERNARY_KERNELS, spec
 
 __all__ = ["MAC_KERNELS", "eligible_buffers", "int4_activations", "requantize_buffers",
            "packed_nbytes", "pack_buffer", "unpack_buffer", "INT4_MIN", "INT4_MAX"]
@@ -76,7 +76,7 @@ def eligible_buffers(plan: Plan) -> list[int]:
 
 
 def _kind(kernel: str) -> str:
-    return "s8" if kernel in INT8_KERNELS else kernel.split("_")[1]  # t2 | p2 | to
+    return spec(kernel).weights  # s8 | t2 | p2 | to
 
 
 def _sum_w(step: Step) -> np.ndarray:
@@ -96,10 +96,6 @@ def _sum_w(step: Step) -> np.ndarray:
     if np.asarray(p["bias"]).ndim == 2:
         return np.stack([one({**p, "active_planes": k}) for k in range(1, np.asarray(p["bias"]).shape[0] + 1)])
     return one(p)
-
-
-def _round_away(x: np.ndarray) -> np.ndarray:
-    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
 
 
 def _real(step: Step) -> np.ndarray:
@@ -151,7 +147,7 @@ def requantize_buffers(plan: Plan, new_q: dict[int, tuple[float, int, int, int]]
             bias_old = np.asarray(p["bias"], np.int64)
             in_off_old, in_off_new = int(p["input_offset"]), -zp_new
             bias_q = (bias_old - in_off_old * sw).astype(np.float64) * (float(b_old.scale) / s_new)
-            bias = _round_away(bias_q) + in_off_new * sw
+            bias = round_half_away_array(bias_q).astype(np.int64) + in_off_new * sw
             if np.any(np.abs(bias) > INT32_MAX):
                 raise InputError(f"step {step.op_index} ({step.kernel}): re-folded bias exceeds int32")
             p["bias"] = bias.astype(np.int32)

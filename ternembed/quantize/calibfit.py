@@ -34,7 +34,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import ternary as T
+from .fit_core import _SOLVERS
+from .pow2 import _pow2_rows
 from .policy import SOLVER_OF
 
 __all__ = ["LayerStats", "layer_stats", "refit", "output_error", "MIN_ROWS"]
@@ -131,7 +132,7 @@ def _greedy_alphas(block: np.ndarray, planes: int, solver: str) -> np.ndarray:
     resid = block.copy()
     out = []
     for _ in range(planes):
-        t, a = T._SOLVERS[solver](resid)
+        t, a = _SOLVERS[solver](resid)
         neg = a < 0
         t = np.where(neg[:, None], -t, t)
         a = np.abs(a)
@@ -221,7 +222,7 @@ def _refit_p2(w: np.ndarray, fit, stats: LayerStats):
     def choose(i, col, start):
         if start:
             blk = np.abs(W[:, i:i + g])
-            _, _, alpha = T._pow2_rows(blk, L, None)
+            _, _, alpha = _pow2_rows(blk, L, None)
             a = _to_grid(alpha, unit, M)
             scales[0, :, i // g] = a
             state["vals"] = (unit * a)[:, None] * mag[None, :]

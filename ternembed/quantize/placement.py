@@ -72,7 +72,6 @@ class Evaluator:
 
     def __init__(self, plan: Plan, inputs: list[np.ndarray], task: str = "auto"):
         from .. import emulate
-        from ..kernels import ternary as _k  # noqa: F401  (adapters)
         self.plan = plan
         self.values = emulate.run(plan, inputs, keep_all=True)
         self.n = len(np.asarray(inputs[0]))
@@ -189,7 +188,7 @@ def place(plan: Plan, layers, placeable, fixed: dict[int, Step], cfg, ev: Evalua
 
     ``make_step(layer, spec) -> Step`` builds a candidate (the pass's fitting and step building).
     """
-    from .plan_pass import quant_bytes
+    from ..plan import quant_bytes
 
     specs = cfg.candidate_specs()
     cands: dict[int, list[Candidate]] = {}

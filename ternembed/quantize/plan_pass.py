@@ -92,24 +92,22 @@ losslessly (one group per row, scales = m_o, c_o = 1) whenever that is smaller t
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from .. import pack
-from ..fixedpoint import quantize_multiplier
-from ..plan import Plan, Step
+from ..fixedpoint import quantize_multiplier, round_half_away_array
+from ..plan import Plan, Step, quant_bytes
 from . import ternary as T
+from .fgq import _fit_groups
+from ..kernelspec import INT8_KERNELS, MAC_KERNELS, TERNARY_KERNELS
 from .policy import SOLVER_OF, MethodSpec, TernaryConfig, parse_spec
 
 __all__ = ["MacLayer", "LayerFit", "mac_layers", "fit_layer", "build_step", "ternarize_plan",
            "set_active_planes", "quant_bytes", "INT8_KERNELS", "TERNARY_KERNELS"]
 
-INT8_KERNELS = ("fc_s8", "conv_s8", "dwconv_s8")
-TERNARY_KERNELS = tuple(f"{f}_{k}_s8" for k in ("t2", "p2", "to") for f in ("fc", "conv", "dwconv"))
-_FAMILY_OF = {"fc_s8": "fc", "conv_s8": "conv", "dwconv_s8": "dwconv"}
 INT32_MAX = 2**31 - 1
 
 
@@ -161,7 +159,7 @@ def _layer(plan: Plan, pos: int) -> MacLayer:
     shift = np.broadcast_to(np.asarray(p["shift"], np.int64), (O,))
     real = mult.astype(np.float64) * np.ldexp(1.0, (shift - 31).astype(np.int64))
     name = plan.buffers[step.outputs[0]].name
-    return MacLayer(pos, step, _FAMILY_OF[step.kernel], w2, bias_q.astype(np.int64), real, name)
+    return MacLayer(pos, step, MAC_KERNELS[step.kernel].family, w2, bias_q.astype(np.int64), real, name)
 
 
 def mac_layers(plan: Plan) -> list[MacLayer]:
@@ -228,17 +226,12 @@ class LayerFit:
                 if f.plane_shift[p, o] > 0:
                     f.plane_shift[p, o] -= 1
                 else:
-                    f.scales[p, o] = _round_half_away(f.scales[p, o] / 2.0).astype(np.int64)
+                    f.scales[p, o] = round_half_away_array(f.scales[p, o] / 2.0).astype(np.int64)
             if f.offset is not None:
-                f.offset[o] = int(_round_half_away(np.array(f.offset[o] / 2.0)))
+                f.offset[o] = int(round_half_away_array(np.array(f.offset[o] / 2.0)))
             f.c[o] *= 2.0
         f.lossless = False
         return f
-
-
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def _fit_t2(w: np.ndarray, spec: MethodSpec) -> LayerFit:
@@ -251,7 +244,7 @@ def _fit_t2(w: np.ndarray, spec: MethodSpec) -> LayerFit:
     codes_l, scales_l, k_l = [], [], []
     s_prev = None
     for p in range(spec.planes):
-        codes, alpha, nnz = T._fit_groups(resid, g, solver, {})
+        codes, alpha, nnz = _fit_groups(resid, g, solver, {})
         if p == 0:
             a, s = T.integer_scales(alpha, nnz, bits=spec.scale_bits)
             a = a.astype(np.int64)
@@ -299,7 +292,7 @@ def _fit_offset(w: np.ndarray, spec: MethodSpec) -> LayerFit:
     beta = T.scale_offset(wf).beta
     best = None
     for _ in range(4):
-        codes, alpha, nnz = T._fit_groups(wf - beta[:, None], g, solver, {})
+        codes, alpha, nnz = _fit_groups(wf - beta[:, None], g, solver, {})
         a, s = T.integer_scales(alpha, nnz, bits=spec.scale_bits)
         deq = s[:, None] * a.astype(np.float64)[:, gid] * codes
         beta_new = (wf - deq).mean(axis=1)
@@ -314,7 +307,7 @@ def _fit_offset(w: np.ndarray, spec: MethodSpec) -> LayerFit:
     codes, a, s, beta, _ = best
     M = float(2**spec.scale_bits - 1)
     c = np.where(s > 0, s, np.maximum(np.abs(beta), 1e-12) / M)
-    off = _round_half_away(beta / c).astype(np.int64)
+    off = round_half_away_array(beta / c).astype(np.int64)
     return LayerFit("to", spec, codes.astype(np.int8)[None], a.astype(np.int64)[None], np.zeros((1, O), np.int64),
                     c.astype(np.float64), g, offset=off, scale_bits=spec.scale_bits)
 
@@ -382,7 +375,7 @@ def _bias_rows(layer: MacLayer, fit: LayerFit, switchable: bool, mean_in: np.nda
             mq = mean_in if mq is None else mq
             bq = bq + (np.broadcast_to(mean_in, deq.shape) * layer.w).sum(axis=1) \
                 - (np.broadcast_to(mq, deq.shape) * deq).sum(axis=1)
-        rows.append(_round_half_away(bq / fit.c).astype(np.int64) + in_off * fold)
+        rows.append(round_half_away_array(bq / fit.c).astype(np.int64) + in_off * fold)
         Ws.append(W)
     return np.stack(rows), Ws
 
@@ -465,20 +458,6 @@ def layer_mean_input(layer: MacLayer, x: np.ndarray) -> np.ndarray:
     ws = np.asarray(p["weights"]).shape
     return mean_patch(x, layer.family, layer.depth, p.get("input_offset", 0), (ws[1], ws[2]), p["stride"],
                       p["dilation"], p["pad"], p["out_hw"], p.get("depth_multiplier", 1))
-
-
-def quant_bytes(step: Step) -> int:
-    """Flash bytes of a MAC step's weight representation: what ternarization changes.
-
-    int8: the O*K weight bytes. Ternary: packed codes + integer group scales + plane shifts +
-    offsets + the extra bias rows of switchable planes. Not counted (every MAC step has them, int8
-    or ternary, one int32 each per output channel): one bias row, the requantization multiplier
-    (which also carries the per-channel scale s_o of the FGQ form) and the shift.
-    bits/weight = 8 * quant_bytes / (O*K): int8 8.0, FGQ N=64 2.125, N=16 2.5 (METHODS.md).
-    """
-    p = step.params
-    O = int(np.asarray(p["multiplier"]).size)
-    return int(step.weight_bytes - 4 * O - np.asarray(p["multiplier"]).nbytes - np.asarray(p["shift"]).nbytes)
 
 
 def set_active_planes(plan: Plan, planes: int | dict[int, int]) -> Plan:
@@ -605,7 +584,6 @@ def ternarize_plan(plan: Plan, config: TernaryConfig | None = None,
     from . import calibfit as CF
     from . import placement as PL
     from .summary import build_report
-    from ..kernels import ternary as _kernels  # noqa: F401  (registers the emulator adapters)
 
     cfg = config or TernaryConfig()
     layers = mac_layers(plan)

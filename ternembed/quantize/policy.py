@@ -5,7 +5,7 @@ scale_bits)``. As a string (CLI, config files): ``"int8"``, ``"fgq"``, ``"fgq:gr
 ``"trn:group=64,planes=2"``, ``"pow2:levels=3,group=32"``, ``"offset"``; ``group=channel`` (or 0)
 means one group per output channel.
 
-Methods (see ../shared/docs/METHODS.md):
+Methods (see docs/methods.md):
 
 * ``twn``    TWN threshold 0.7*mean|w|, per output channel unless a group is given;
 * ``exact``  exact L2 ternary fit, per output channel unless a group is given;

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 
+from ..kernelspec import spec
 from ..plan import Plan, Step
 from ..report import table
 
@@ -98,16 +98,16 @@ class TernaryReport:
 
 def _layer_report(L, new_step: Step, why: str, ev) -> LayerReport:
     from ..kernels.ternary import decode_weights
-    from .plan_pass import quant_bytes
+    from ..plan import quant_bytes
     n = L.n_weights
     p = new_step.params
     O, K = L.out_channels, L.depth
-    if new_step.kernel.endswith("_s8") and new_step.kernel in ("fc_s8", "conv_s8", "dwconv_s8"):
+    if not spec(new_step.kernel).ternary:
         method, group, planes, levels = "int8", None, None, None
         sparsity = float((L.w == 0).mean())
         removed = 0.0
     else:
-        fam = new_step.kernel.split("_")[1]
+        fam = spec(new_step.kernel).weights
         W, off = decode_weights(p, fam)
         if off is not None:
             W = W + off[:, None]
@@ -126,7 +126,7 @@ def _layer_report(L, new_step: Step, why: str, ev) -> LayerReport:
 
 
 def build_report(plan: Plan, new_plan: Plan, layers, why: dict[int, str], cfg, ev, placement, notes) -> TernaryReport:
-    from .plan_pass import quant_bytes
+    from ..plan import quant_bytes
     reps = []
     for L in layers:
         st = new_plan.steps[L.pos]
