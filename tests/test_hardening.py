@@ -121,7 +121,7 @@ def test_force_replaces_only_an_earlier_export(tmp_path):
         assert code == 2 and "never written over it" in err, (target, err)
     assert (mine / "thesis.tex").read_text() == "years of work" and len(list(mine.iterdir())) == 1
     project = tmp_path / "p"
-    assert _export("-o", project)[0] == 0
+    assert _export("-o", project, "--optimize", "speed")[0] == 0
     assert _export("-o", project, "--force", "--method", "int8")[0] == 0
     assert json.loads((project / "report.json").read_text())["quantization"] is None  # the new one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]  # no staging folder left
@@ -143,13 +143,13 @@ def test_a_killed_forced_export_leaves_the_old_project_or_the_new_one(tmp_path):
     assert _export("-o", project, "--method", "int8")[0] == 0
     old_hash = json.loads((project / "report.json").read_text())["model_hash"]
     t0 = time.monotonic()
-    assert _export("-o", project, "--force")[0] == 0
+    assert _export("-o", project, "--force", "--optimize", "speed")[0] == 0  # ternary layers
     took = time.monotonic() - t0
     new_hash = json.loads((project / "report.json").read_text())["model_hash"]
     assert old_hash != new_hash
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for k in range(12):  # kills spread over the whole export, the final renames included
-        method = ["--method", "int8"] if k % 2 else []
+        method = ["--method", "int8"] if k % 2 else ["--optimize", "speed"]
         proc = subprocess.Popen([sys.executable, "-m", "ternembed", "export", str(DIGITS / "digits_int8.tflite"),
                                  "-b", "qemu_mps2_an386", "-o", str(project), "--force", *method],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
