@@ -3,47 +3,18 @@
 #include "te_fixedpoint.h"
 #include "te_kernels_misc.h"
 
-/* One input's rescale with everything invariant hoisted (the output is int8_t *, which may alias
- * the params, so the compiler would reload p each element otherwise). */
-typedef struct {
-    int32_t offset, left_shift, multiplier, shift;
-    int32_t round, neg; /* 2^(shift-1) and -1 when shift > 0, else 0 and 0 */
-} te_add_side;
-
-static inline te_add_side te_add_side_of(int32_t offset, int32_t left_shift, int32_t multiplier,
-                                         int32_t shift)
-{
-    te_add_side s = {offset,
-                     left_shift,
-                     multiplier,
-                     shift,
-                     shift > 0 ? (int32_t)(1u << (shift - 1)) : 0,
-                     shift > 0 ? -1 : 0};
-    return s;
-}
-
-/* te_rdbpot(te_srdhm(x, m), e). te_srdhm's nudge and truncation toward zero equal one floor:
- * trunc((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31) for ab < 0, so SMULL + add + shift
- * (its INT32_MIN * INT32_MIN case cannot occur: the multipliers are positive). */
-static inline int32_t te_add_scale(int32_t x, const te_add_side *s)
-{
-    const int32_t v = (int32_t)(((int64_t)x * s->multiplier + (1LL << 30)) >> 31);
-    /* te_rdbpot: halves away from zero = floor((v + 2^(e-1) - (v < 0)) / 2^e); |v| < 2^30 here */
-    return (v + s->round + ((v >> 31) & s->neg)) >> s->shift;
-}
-
 /* Everything of te_add_params an element needs, hoisted out of the loops. */
 typedef struct {
-    te_add_side s1, s2, so;
+    te_rescale s1, s2, so;
     int32_t lo, hi, ls;
 } te_add_prep;
 
 static te_add_prep te_add_prepare(const te_add_params *p)
 {
     te_add_prep q = {
-        te_add_side_of(p->input1_offset, p->left_shift, p->input1_multiplier, -p->input1_shift),
-        te_add_side_of(p->input2_offset, p->left_shift, p->input2_multiplier, -p->input2_shift),
-        te_add_side_of(p->output_offset, 0, p->output_multiplier, -p->output_shift),
+        te_rescale_of(p->input1_offset, p->left_shift, p->input1_multiplier, -p->input1_shift),
+        te_rescale_of(p->input2_offset, p->left_shift, p->input2_multiplier, -p->input2_shift),
+        te_rescale_of(p->output_offset, 0, p->output_multiplier, -p->output_shift),
         p->act.min,
         p->act.max,
         p->left_shift};
@@ -52,9 +23,9 @@ static te_add_prep te_add_prepare(const te_add_params *p)
 
 static inline int8_t te_add_one(int32_t x1, int32_t x2, const te_add_prep *q)
 {
-    const int32_t a = te_add_scale((x1 + q->s1.offset) * (1 << q->ls), &q->s1);
-    const int32_t b = te_add_scale((x2 + q->s2.offset) * (1 << q->ls), &q->s2);
-    return (int8_t)te_clamp(te_add_scale(a + b, &q->so) + q->so.offset, q->lo, q->hi);
+    const int32_t a = te_rescale_apply((x1 + q->s1.offset) * (1 << q->ls), &q->s1);
+    const int32_t b = te_rescale_apply((x2 + q->s2.offset) * (1 << q->ls), &q->s2);
+    return (int8_t)te_clamp(te_rescale_apply(a + b, &q->so) + q->so.offset, q->lo, q->hi);
 }
 
 void te_add_s8(const int8_t *input1, const int8_t *input2, int8_t *output, int32_t size,

@@ -14,9 +14,10 @@ static inline int8_t te_mul_one(int32_t a, int32_t b, const te_mul_params *p)
 void te_mul_s8(const int8_t *input1, const int8_t *input2, int8_t *output, int32_t size,
                const te_mul_params *p)
 {
+    const te_mul_params q = *p; /* output may alias *p: copy once, not reload per element */
     int32_t i;
     for (i = 0; i < size; ++i) {
-        output[i] = te_mul_one(input1[i], input2[i], p);
+        output[i] = te_mul_one(input1[i], input2[i], &q);
     }
 }
 
@@ -30,6 +31,7 @@ void te_mul_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *
     const int32_t h2 = dims2->h > 1 ? dims2->w * dims2->c : 0;
     const int32_t n1 = dims1->n > 1 ? dims1->h * dims1->w * dims1->c : 0;
     const int32_t n2 = dims2->n > 1 ? dims2->h * dims2->w * dims2->c : 0;
+    const te_mul_params q = *p;
     int32_t b, y, x, c;
     for (b = 0; b < out_dims->n; ++b) {
         for (y = 0; y < out_dims->h; ++y) {
@@ -37,7 +39,7 @@ void te_mul_bcast_s8(const te_dims *dims1, const int8_t *input1, const te_dims *
                 const int8_t *a = input1 + b * n1 + y * h1 + x * w1;
                 const int8_t *d = input2 + b * n2 + y * h2 + x * w2;
                 for (c = 0; c < out_dims->c; ++c) {
-                    *output++ = te_mul_one(a[c * c1], d[c * c2], p);
+                    *output++ = te_mul_one(a[c * c1], d[c * c2], &q);
                 }
             }
         }

@@ -4,45 +4,50 @@
 #include "te_fixedpoint.h"
 #include "te_kernels_data.h"
 
-static inline int32_t te_scaled(int32_t x, int32_t offset, int32_t left_shift, int32_t multiplier,
-                                int32_t shift)
+/* Both inputs on the common scale, their difference (|d| < 2^30). */
+typedef struct {
+    te_rescale s1, s2, so;
+    int32_t ls;
+} te_sub_prep;
+
+static te_sub_prep te_sub_prepare(const te_add_params *p)
 {
-    return te_rdbpot(te_srdhm((x + offset) * (1 << left_shift), multiplier), -shift);
+    te_sub_prep q = {
+        te_rescale_of(p->input1_offset, p->left_shift, p->input1_multiplier, -p->input1_shift),
+        te_rescale_of(p->input2_offset, p->left_shift, p->input2_multiplier, -p->input2_shift),
+        te_rescale_of(p->output_offset, 0, p->output_multiplier, -p->output_shift), p->left_shift};
+    return q;
 }
 
-static inline int8_t te_sub_one(int32_t a, int32_t b, const te_add_params *p)
+static inline int32_t te_sub_diff(int32_t a, int32_t b, const te_sub_prep *q)
 {
-    const int32_t d =
-        te_scaled(a, p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift) -
-        te_scaled(b, p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift);
-    const int32_t raw = te_rdbpot(te_srdhm(d, p->output_multiplier), -p->output_shift);
-    return (int8_t)te_clamp(raw + p->output_offset, p->act.min, p->act.max);
-}
-
-static inline int8_t te_sqdiff_one(int32_t a, int32_t b, const te_add_params *p)
-{
-    const int32_t d =
-        te_scaled(a, p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift) -
-        te_scaled(b, p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift);
-    const int32_t raw = te_requantize(d * d, p->output_multiplier, p->output_shift);
-    return (int8_t)te_clamp(raw + p->output_offset, p->act.min, p->act.max);
+    return te_rescale_apply((a + q->s1.offset) * (1 << q->ls), &q->s1) -
+           te_rescale_apply((b + q->s2.offset) * (1 << q->ls), &q->s2);
 }
 
 static void te_sub_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,
                        int32_t n, const void *params)
 {
+    const te_add_params *p = (const te_add_params *)params;
+    const te_sub_prep q = te_sub_prepare(p); /* out may alias *params: read it once */
+    const int32_t lo = p->act.min, hi = p->act.max;
     int32_t i;
     for (i = 0; i < n; ++i) {
-        out[i] = te_sub_one(a[i * sa], b[i * sb], (const te_add_params *)params);
+        const int32_t d = te_sub_diff(a[i * sa], b[i * sb], &q);
+        out[i] = (int8_t)te_clamp(te_rescale_apply(d, &q.so) + q.so.offset, lo, hi);
     }
 }
 
 static void te_sqdiff_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,
                           int32_t n, const void *params)
 {
+    const te_add_params *p = (const te_add_params *)params;
+    const te_sub_prep q = te_sub_prepare(p);
+    const int32_t lo = p->act.min, hi = p->act.max, m = p->output_multiplier, sh = p->output_shift;
     int32_t i;
     for (i = 0; i < n; ++i) {
-        out[i] = te_sqdiff_one(a[i * sa], b[i * sb], (const te_add_params *)params);
+        const int32_t d = te_sub_diff(a[i * sa], b[i * sb], &q);
+        out[i] = (int8_t)te_clamp(te_requantize(d * d, m, sh) + q.so.offset, lo, hi);
     }
 }
 
