@@ -6,11 +6,13 @@
 
 For every shared model (AD, SWW, KWS, micro_speech, IC, VWW and the MLTK image model) and configuration
 (`int8`: the int8 original; `ternary`: `ternembed export`'s defaults, i.e. FGQ with first/last MAC
-layer and depthwise layers int8 and the default `--optimize`; `speed`: the same with `--optimize speed`)
+layer and depthwise layers int8 and the default `--optimize ram` (no more arena than int8); `speed`: the
+same with `--optimize speed --max-ram <board RAM>`, table-lookup scratch wherever the board has room)
 the Plan is exported as the protocol firmware for QEMU mps2-an386 (Cortex-M4), built with the project's
 Makefile (gcc -O3 as exported) and one inference of the first bundled input is run under QEMU `-icount`
 (as `benchmarks/models.py` does: timer ticks / 1.6 ticks per instruction = instructions). arena = the
-`te_arena` symbol (activations + kernel scratch, as TFLM's arena); flash = the whole firmware image.
+`te_arena` symbol (activations + kernel scratch, as TFLM's arena); flash = the whole firmware image;
+weights = the weight and table constants (ELF symbols tec_* + tep_*).
 `exact`: the device output equals the emulator's.
 
 Reference: TFLM's arena for the same models, measured with TensorFlow Lite Micro (2026-08) with
@@ -38,8 +40,9 @@ from ternembed.lower import lower  # noqa: E402
 from ternembed.pipeline import export_model, to_plan_inputs  # noqa: E402
 from ternembed.quantize.plan_pass import ternarize_plan  # noqa: E402
 from ternembed.quantize.policy import TernaryConfig  # noqa: E402
-from ternembed.rambudget import fit_arena  # noqa: E402
+from ternembed.rambudget import board_ram, export_variants  # noqa: E402
 from ternembed.tflite import read  # noqa: E402
+from ternembed.boards import get_board  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "memory.md"
 BOARD = "qemu_mps2_an386"
@@ -64,6 +67,7 @@ class Record:
     optimize: str | None
     arena_bytes: int
     flash_bytes: int
+    weight_bytes: int
     instructions_m4: float
     exact: bool
     tflm_arena: int | None
@@ -93,9 +97,7 @@ def first_input(plan, case):
 
 
 def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Record]:
-    from ternembed.boards import get_board
-    from ternembed.variants import assign_variants
-    core = get_board(BOARD).core
+    board = get_board(BOARD)
     plan, calib = int8_plan(case)
     first = first_input(plan, case)
     tplan = None
@@ -109,10 +111,7 @@ def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Reco
         else:
             if tplan is None:
                 tplan, _ = ternarize_plan(plan, TernaryConfig(), calib)
-            if opt == "ram":  # as export_model: the RAM budget first, then the variants left open
-                p = assign_variants(fit_arena(tplan, plan, core).plan, core, "speed")
-            else:
-                p = assign_variants(tplan, core, opt)
+            p = export_variants(tplan, plan, board, opt, board_ram(board) if opt == "speed" else None)[0]
             key = ("t",) + tuple((s.kernel, s.params.get("variant", "")) for s in p.steps)
         if key not in done:
             d = Path(tempfile.mkdtemp(prefix=f"{name}-{c}-", dir=work))
@@ -122,7 +121,8 @@ def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Reco
                 shutil.rmtree(d, ignore_errors=True)
         m = done[key]
         tf = TFLM_ARENA.get(name)
-        r = Record(name, c, opt, int(m["arena"]), int(m["flash"]), round(m["instructions"], 1), bool(m["exact"]),
+        r = Record(name, c, opt, int(m["arena"]), int(m["flash"]), int(m["weights"]) + int(m["tables"]),
+                   round(m["instructions"], 1), bool(m["exact"]),
                    tf, round(m["arena"] / tf, 3) if tf else None, seconds=round(time.perf_counter() - t0, 1))
         log(f"{name:20s} {c:8s} arena {r.arena_bytes:8,d} flash {r.flash_bytes:8,d} "
             f"M4 {r.instructions_m4:13,.0f} exact={r.exact} ({r.seconds:.0f} s)")
@@ -142,13 +142,15 @@ def _x(v) -> str:
 
 def table(records: list[Record]) -> str:
     lines = ["| model | config | arena B | x int8 | TFLM arena B | x TFLM | flash B | x int8 | M4 instructions "
-             "| x int8 | exact |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| x int8 | weights+tables B | exact |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in records:
-        cfg = r.config if r.optimize is None else f"{r.config} (--optimize {r.optimize})"
+        cfg = r.config if r.optimize is None else f"{r.config} (--optimize {r.optimize}" + (
+            f" --max-ram {board_ram(get_board(BOARD)):,}" if r.optimize == "speed" else "") + ")"
         tf = f"{r.tflm_arena:,}" if r.tflm_arena else "-"
         lines.append(f"| {LABELS.get(r.model, r.model)} | {cfg} | {r.arena_bytes:,} | {_x(r.arena_vs_int8)} | {tf} | "
                      f"{_x(r.arena_vs_tflm)} | {r.flash_bytes:,} | {_x(r.flash_vs_int8)} | "
-                     f"{r.instructions_m4:,.0f} | {_x(r.instr_vs_int8)} | {'yes' if r.exact else 'NO'} |")
+                     f"{r.instructions_m4:,.0f} | {_x(r.instr_vs_int8)} | {r.weight_bytes:,} | "
+                     f"{'yes' if r.exact else 'NO'} |")
     return "\n".join(lines)
 
 

@@ -145,7 +145,7 @@ def _run_board(plan, board_name: str, work: Path, first_input: list[np.ndarray])
                            instructions=round(float(ticks) / tpi, 1)))
     total = float(res.totals[0]) / tpi
     mac = sum(r["instructions"] for r in layers if r["kernel"].startswith(MAC_KERNELS))
-    return dict(flash=built.flash_bytes, weights=built.symbols["weight_bytes"],
+    return dict(flash=built.flash_bytes, weights=built.symbols["weight_bytes"], tables=built.symbols["table_bytes"],
                 arena=built.symbols["arena_bytes"], instructions=total, mac_share=mac / total if total else 0.0,
                 exact=bool(res.output_exact), layers=layers)
 

@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--optimize", choices=["ram", "speed", "size", "balanced"], default="ram",
                    help="how each ternary layer's kernel variant is picked for the board's core (measured in "
                         "benchmarks/kernels.py); default ram: fastest within the int8 export's arena")
-    q.add_argument("--max-ram", metavar="BYTES", help="arena budget for --optimize ram, e.g. 48k")
+    q.add_argument("--max-ram", metavar="BYTES", help="arena budget, e.g. 48k: --optimize ram stays within it "
+                   "and the int8 arena; --optimize speed within it (default: the board's RAM)")
     s.add_argument("--selftest", action="store_true", help="self-test firmware instead of the serial protocol")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=cmd_export)

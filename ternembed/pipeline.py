@@ -164,20 +164,19 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
             raise InputError("a budget (--budget-bits, --max-flash, --min-agreement) places layers by "
                              "measured sensitivity: give calibration data with --calib FILE")
         plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
-        from .variants import assign_variants
         if optimize not in ("ram", "speed", "size", "balanced"):
             raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
-        if optimize == "ram":
-            from .quantize.policy import parse_size
-            from .rambudget import fit_arena
-            fit = fit_arena(plan, int8_plan, board_obj.core, parse_size(max_ram))
-            plan = fit.plan
-            ram_notes = [f"RAM budget {fit.budget:,} B (int8 arena {fit.int8_arena:,} B): arena {fit.arena:,} B"]
-            ram_notes += fit.decisions
-        plan = assign_variants(plan, board_obj.core, "speed" if optimize == "ram" else optimize)
-    notes = []
-    if ternary and optimize == "ram":
-        notes += ram_notes
+        from .quantize.policy import parse_size
+        from .rambudget import export_variants
+        args = (board_obj, optimize, parse_size(max_ram), not cfg.budgeted)
+        tplan = plan
+        plan, ram_notes = export_variants(tplan, int8_plan, *args)
+        back = [str(t.op_index) for t, e, b in zip(tplan.steps, plan.steps, int8_plan.steps) if t is not b and e is b]
+        if back:  # ternarize again with those layers int8, so the report says what is exported
+            cfg = cfg.with_overrides(layers={**cfg.layers, **dict.fromkeys(back, "int8")})
+            plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
+            plan = export_variants(plan, int8_plan, *args)[0]
+    notes = list(ram_notes) if ternary else []
     if ternary and calib_inputs is None:
         notes.append("no --calib: the ternary layers' quality was not measured (give --calib FILE, and "
                      "--eval FILE with labels for accuracy)")

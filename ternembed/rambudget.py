@@ -7,7 +7,12 @@
    (TERNARY_CODE_BYTES), the whole plan stays int8 (no more flash either).
 2. each remaining layer takes its fastest variant (e.g. the table lookup) where the arena stays within
    the budget.
-``--optimize speed|size|balanced`` bypass this (the cost model alone picks, whatever the RAM).
+Before 1., a layer whose every ternary variant the cost model estimates slower than its int8 kernel
+goes back to int8 (``speed_fallback``; otherwise it is only reported: a flash budget placed it).
+
+``--optimize speed`` runs the same fit with the board's RAM (or ``--max-ram``) as the budget, which may
+exceed the int8 arena, and without the flash rule; ``size|balanced``: the cost model alone picks.
+:func:`export_variants` is the one call export (and benchmarks/memory.py) makes.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from .kernelspec import MAC_KERNELS
 from .plan import Plan, Step
 
-__all__ = ["RamFit", "fit_arena", "TERNARY_CODE_BYTES"]
+__all__ = ["TERNARY_CODE_BYTES", "RamFit", "board_ram", "export_variants", "fit_arena"]
 
 #: Flash the ternary kernels add to a firmware (default variants, gcc -O3, Cortex-M4): measured by
 #: benchmarks/memory.py, AD with a single small ternary FC layer left: 313,640 B vs 297,804 B int8.
@@ -52,21 +57,55 @@ def _replace(plan: Plan, i: int, step: Step) -> Plan:
     return Plan(plan.name, plan.buffers, steps, plan.inputs, plan.outputs, plan.source_kind)
 
 
-def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = None) -> RamFit:
+def board_ram(board) -> int:
+    """Arena bytes a board can give: its arena RAM, or its RAM less the stack reserve."""
+    from .fit import STACK_RESERVE
+    return int(board.arena_ram.size) if board.arena_ram is not None else int(board.ram.size) - STACK_RESERVE
+
+
+def export_variants(tplan: Plan, int8_plan: Plan, board, optimize: str = "ram", max_ram: int | None = None,
+                    speed_fallback: bool = True) -> tuple[Plan, list[str]]:
+    """The plan export builds, with every ternary step's variant pinned, and notes for the report."""
+    from .variants import assign_variants
+    if optimize not in ("ram", "speed"):
+        return assign_variants(tplan, board.core, optimize), []
+    above = optimize == "speed"
+    fit = fit_arena(tplan, int8_plan, board.core, max_ram if max_ram is not None or not above else board_ram(board),
+                    above_int8=above, speed_fallback=speed_fallback)
+    notes = [f"RAM budget {fit.budget:,} B (int8 arena {fit.int8_arena:,} B): arena {fit.arena:,} B"]
+    return assign_variants(fit.plan, board.core, "speed"), notes + fit.decisions
+
+
+def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = None, above_int8: bool = False,
+              speed_fallback: bool = True) -> RamFit:
     """``tplan`` (the ternary pass's output, step for step parallel to ``int8_plan``) with kernel
-    variants chosen so that its arena is at most the int8 arena (and ``max_ram``)."""
+    variants chosen so that its arena is at most the int8 arena (and ``max_ram``); with
+    ``above_int8`` at most ``max_ram`` alone, and no flash rule."""
     from .costmodel import candidates, choose_variant, estimate
     from .memory import step_scratch_bytes
 
     base = _arena(int8_plan)
-    budget = base if max_ram is None else min(base, int(max_ram))
+    budget = base if max_ram is None else int(max_ram) if above_int8 else min(base, int(max_ram))
     tern = [i for i, (a, b) in enumerate(zip(tplan.steps, int8_plan.steps)) if a is not b]
     plan = tplan
+    notes: list[str] = []
+    for i in list(tern):  # never slower than int8 (the cost model's estimates)
+        s, b = tplan.steps[i], int8_plan.steps[i]
+        t8, ts = _instructions(estimate, b, core, "default"), [_instructions(estimate, s, core, v)
+                                                              for v in candidates(s)]
+        if t8 is None or None in ts or min(ts) <= t8:
+            continue
+        what = f"op {s.op_index} {s.op_type}: ternary estimated {min(ts):,.0f} instructions > int8 {t8:,.0f}"
+        if speed_fallback:
+            tern.remove(i)
+            plan = _replace(plan, i, b)
+            notes.append(what + ": int8")
+        else:
+            notes.append(what + " (kept ternary: a flash budget placed it)")
     for i in tern:  # least scratch first
         s = plan.steps[i]
         if _has_choice(s.kernel) and "variant" not in s.params:
             plan = _replace(plan, i, _with_variant(s, choose_variant(s, core, "size")))
-    notes: list[str] = []
     arena = _arena(plan)
     while arena > budget and tern:
         # the layer whose int8 form lowers the arena most (ties: the larger scratch)
@@ -80,7 +119,7 @@ def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = Non
                      f"raised the arena to {arena:,} B > {budget:,} B)")
         arena = new
     saved = int(int8_plan.weight_bytes) - int(plan.weight_bytes)
-    if tern and saved < TERNARY_CODE_BYTES:  # the ternary kernels' code would outweigh the weights saved
+    if tern and saved < TERNARY_CODE_BYTES and not above_int8:  # the ternary kernels' code would outweigh the weights saved
         notes.append(f"every layer int8: the {len(tern)} ternary layer(s) left would save {saved:,} B of weights, "
                      f"less than the ~{TERNARY_CODE_BYTES:,} B of ternary kernel code")
         return RamFit(int8_plan, budget, base, base, notes)
@@ -105,3 +144,10 @@ def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = Non
                 notes.append(f"op {s.op_index} {s.op_type}: variant {c.variant} (fits the arena budget)")
                 break
     return RamFit(plan, budget, base, arena, notes)
+
+
+def _instructions(estimate, step: Step, core: str, variant: str) -> float | None:
+    try:
+        return estimate(step, core, variant).instructions
+    except (KeyError, FileNotFoundError):
+        return None
