@@ -774,3 +774,28 @@ def test_flash_resolves_a_relative_project_path(tmp_path, monkeypatch):
     cwd, args = log.read_text().strip().split("|")
     project = str((tmp_path / "out" / "model").resolve())
     assert Path(cwd).resolve() == Path(project) and f"-d {project}" in args.replace(str(tmp_path), str(tmp_path.resolve()))
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_float_input_travels_as_int8_and_stays_bit_exact(root):
+    """A float model whose first op quantizes: the link carries the int8 values (LOAD_INPUT_Q, a
+    quarter of the bytes), the device expands them to floats that quantize back to the same int8,
+    and every output and layer checksum still equals the emulator's."""
+    from shared_data import MODELS, ad_windows
+    from ternembed.calibrate import quantize_graph
+    from ternembed.device.qemu import QemuSession
+    from ternembed.device.validate import int8_forms, validate
+    path = MODELS / "mlperf_ad/ad01_fp32.tflite"
+    x = ad_windows()
+    plan = lower(quantize_graph(read(path), path, [x]))
+    assert plan.buffers[plan.inputs[0]].dtype == "float32"
+    back, forms = int8_forms(plan, [x[:6]])
+    assert forms[0] is not None and back[0].dtype == np.float32
+    assert np.array_equal(emulate.run(plan, back)[0], emulate.run(plan, [x[:6]])[0])
+    _, project, elf = protocol_project(root, "ad01_fp32", plan=plan)
+    with QemuSession(elf, get_board(BOARD)) as q:
+        res = validate(project, q.url, [x[:6]], progress=False)
+    assert res.exact == res.layers_exact == 6 and not res.mismatches
+    float_bytes = 6 * plan.buffers[plan.inputs[0]].nbytes
+    assert res.link["bytes_sent"] < float_bytes / 2, res.link  # int8 on the wire, not float32

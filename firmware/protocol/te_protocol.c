@@ -388,6 +388,40 @@ static void cmd_load_input(uint8_t seq, const uint8_t *req, uint32_t n)
     reply(TE_PROTO_LOAD_INPUT | TE_PROTO_REPLY, seq, 4u);
 }
 
+/* LOAD_INPUT_Q: int8 values q for a float32 input, stored as (q - zero_point) * scale. The host
+ * uses it when the model's first op quantizes that input with the same scale and zero point:
+ * the quantize then gives back q exactly, so the link carries a quarter of the bytes. */
+static void cmd_load_input_q(uint8_t seq, const uint8_t *req, uint32_t n)
+{
+    uint32_t index, offset, len, k, bits;
+    int32_t zero_point;
+    float scale, v;
+    if (n < 13u) {
+        reply_error(
+            seq, TE_PROTO_LOAD_INPUT_Q, TE_PROTO_ERR_BAD_LENGTH,
+            "LOAD_INPUT_Q needs index u8, element offset u32, scale f32, zero point i32, data");
+        return;
+    }
+    index = req[0];
+    offset = get_u32(req + 1);
+    bits = get_u32(req + 5);
+    memcpy(&scale, &bits, 4u);
+    zero_point = (int32_t)get_u32(req + 9);
+    len = n - 13u;
+    if (index >= M->num_inputs || M->inputs[index].dtype != 1u ||
+        offset > M->inputs[index].bytes / 4u || len > M->inputs[index].bytes / 4u - offset) {
+        reply_error(seq, TE_PROTO_LOAD_INPUT_Q, TE_PROTO_ERR_OUT_OF_RANGE,
+                    "not a float32 input, or element range out of bounds");
+        return;
+    }
+    for (k = 0; k < len; ++k) {
+        v = (float)((int32_t)(int8_t)req[13u + k] - zero_point) * scale;
+        memcpy(M->input_copies[index] + 4u * (offset + k), &v, 4u);
+    }
+    put_u32(tx + 2, offset + len);
+    reply(TE_PROTO_LOAD_INPUT_Q | TE_PROTO_REPLY, seq, 4u);
+}
+
 /* Copy the loaded inputs into the arena and run the model. Returns te_model_invoke()'s value. */
 static int run_model(int record, int checksums, uint32_t *total, uint32_t *overhead)
 {
@@ -573,7 +607,7 @@ static void dispatch(uint32_t n)
     }
     last_req_crc = crc;
     last_req_valid = 1;
-    if (type != TE_PROTO_HELLO && type <= TE_PROTO_RESET_STATE && type != 0u && !bound) {
+    if (type != TE_PROTO_HELLO && type <= TE_PROTO_LOAD_INPUT_Q && type != 0u && !bound) {
         reply_error(seq, type, TE_PROTO_ERR_NOT_BOUND, "send HELLO with the model hash first");
         return;
     }
@@ -583,6 +617,9 @@ static void dispatch(uint32_t n)
         break;
     case TE_PROTO_LOAD_INPUT:
         cmd_load_input(seq, req, plen);
+        break;
+    case TE_PROTO_LOAD_INPUT_Q:
+        cmd_load_input_q(seq, req, plen);
         break;
     case TE_PROTO_INVOKE:
         cmd_invoke(seq, req, plen);

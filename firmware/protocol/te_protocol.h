@@ -42,6 +42,7 @@ extern "C" {
 #define TE_PROTO_DUMP_LAYER 0x07u
 #define TE_PROTO_RESET_STATE \
     0x08u /* streaming models: the variables back to their initial values */
+#define TE_PROTO_LOAD_INPUT_Q 0x09u /* a float32 input sent as int8 (4x fewer bytes on the link) */
 #define TE_PROTO_REPLY 0x80u
 #define TE_PROTO_ERROR 0xFEu
 #define TE_PROTO_NAK 0xFFu

@@ -26,6 +26,7 @@ READ_LAYER_CYCLES = 0x05
 READ_LAYER_CHECKSUMS = 0x06
 DUMP_LAYER = 0x07
 RESET_STATE = 0x08  # streaming models: the variables back to their initial values
+LOAD_INPUT_Q = 0x09  # a float32 input sent as int8 q; stored as (q - zero_point) * scale
 REPLY_BIT = 0x80  # a successful reply has the request's type | 0x80
 ERROR = 0xFE
 NAK = 0xFF
@@ -33,7 +34,7 @@ NAK = 0xFF
 COMMAND_NAMES = {HELLO: "HELLO", LOAD_INPUT: "LOAD_INPUT", INVOKE: "INVOKE",
                  READ_OUTPUT: "READ_OUTPUT", READ_LAYER_CYCLES: "READ_LAYER_CYCLES",
                  READ_LAYER_CHECKSUMS: "READ_LAYER_CHECKSUMS", DUMP_LAYER: "DUMP_LAYER",
-                 RESET_STATE: "RESET_STATE",
+                 RESET_STATE: "RESET_STATE", LOAD_INPUT_Q: "LOAD_INPUT_Q",
                  ERROR: "ERROR", NAK: "NAK"}
 
 # INVOKE flags
@@ -247,6 +248,11 @@ def parse_hello(payload: bytes) -> HelloInfo:
 
 def load_input_request(index: int, offset: int, data: bytes) -> bytes:
     return struct.pack("<BI", index, offset) + bytes(data)
+
+
+def load_input_q_request(index: int, offset: int, scale: float, zero_point: int, q: bytes) -> bytes:
+    """LOAD_INPUT_Q: ``offset`` counts elements; ``scale`` goes as float32 bits."""
+    return struct.pack("<BIfi", index, offset, scale, zero_point) + bytes(q)
 
 
 def invoke_request(checksums: bool) -> bytes:

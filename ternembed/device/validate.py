@@ -26,7 +26,8 @@ import numpy as np
 from ..atomic import write_json_atomic as _write_json
 from ..errors import InputError, TernembedError
 from ..plan import Plan
-from .client import DeviceClient, DeviceError, ModelMismatchError
+from . import protocol as P
+from .client import DeviceClient, DeviceCommandError, DeviceError, ModelMismatchError
 
 REPORT_FORMAT = 1
 MAX_DUMPS = 3
@@ -79,6 +80,47 @@ def sample_bytes(plan: Plan, inputs: list[np.ndarray], s: int) -> list[bytes]:
         dt = np.dtype(plan.buffers[i].dtype).newbyteorder("<")
         out.append(np.ascontiguousarray(x[s], dtype=dt).tobytes())
     return out
+
+
+def int8_forms(plan: Plan, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], list]:
+    """Inputs the link can carry as int8: a float32 input read only by QUANTIZE steps (one
+    scale and zero point) goes as its quantized values q, and the device stores (q - zp) * scale.
+
+    Returns (inputs, forms): the float inputs replaced by those dequantized values, which
+    quantize back to the same q (checked here), so every layer computes what it would from the
+    original floats; forms[k] is (q, QuantizeParams) for such an input, else None."""
+    from ..kernels.misc import quantize
+    out, forms = list(inputs), [None] * len(inputs)
+    for k, i in enumerate(plan.inputs):
+        readers = [st for st in plan.steps if i in st.inputs]
+        params = {st.params["op"] for st in readers if st.kernel == "quantize_f32_s8"}
+        if plan.buffers[i].dtype != "float32" or len(params) != 1 or \
+                any(st.kernel != "quantize_f32_s8" for st in readers):
+            continue
+        p = params.pop()
+        q = quantize(inputs[k], p)
+        back = (q.astype(np.int32) - p.zero_point).astype(np.float32) * np.float32(p.scale)
+        if np.array_equal(quantize(back, p), q):
+            out[k], forms[k] = back, (q, p)
+    return out, forms
+
+
+def load_sample(dev: DeviceClient, plan: Plan, inputs: list[np.ndarray], forms: list, s: int
+                ) -> list[bytes]:
+    """Send sample ``s`` (int8 where ``forms`` allows); returns the bytes the device then holds."""
+    data = sample_bytes(plan, inputs, s)
+    for k, d in enumerate(data):
+        if forms[k] is not None:
+            q, p = forms[k]
+            try:
+                dev.load_input_q(q[s].tobytes(), float(p.scale), int(p.zero_point), k)
+                continue
+            except DeviceCommandError as exc:  # a firmware from before LOAD_INPUT_Q
+                if exc.code != P.ERR_UNKNOWN_COMMAND:
+                    raise
+                forms[k] = None
+        dev.load_input(d, k)
+    return data
 
 
 def _le_bytes(a: np.ndarray) -> bytes:
@@ -337,6 +379,7 @@ def validate(target: "Plan | Path | str", port: str | None, inputs, labels=None,
     if max_samples is not None:
         n = min(n, max_samples)
         inputs = [x[:n] for x in inputs]
+    inputs, forms = int8_forms(plan, inputs)
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)[:n]
         if len(labels) != n:
@@ -385,8 +428,7 @@ def validate(target: "Plan | Path | str", port: str | None, inputs, labels=None,
             bar = None
         dumps = 0
         for s in range(n):
-            data = sample_bytes(plan, inputs, s)
-            dev.load_input(data)
+            data = load_sample(dev, plan, inputs, forms, s)
             r = dev.invoke(checksums=checksums)
             if r.input_crc != zlib.crc32(b"".join(data)):
                 raise DeviceError(f"sample {s}: the device ran on other input bytes than sent "
