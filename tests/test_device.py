@@ -460,11 +460,13 @@ def test_bench_writes_json_csv_png(root):
     assert res.cycles.shape == (5, len(plan.steps))
     assert (res.cycles.sum(axis=1) == res.totals).all()
     doc = json.loads((out / "bench.json").read_text())
-    assert len(doc["layers"]) == len(plan.steps) and doc["total"]["min_cycles"] > 0
+    assert len(doc["layers"]) == len(plan.steps) and doc["total"]["min_ticks"] > 0
+    assert doc["counts"] == "ticks" and "median_ticks" in doc["layers"][0]  # named by what they hold
+    assert not any(k.endswith("_cycles") for k in doc["total"])
     rows = (out / "bench.csv").read_text().splitlines()
     assert rows[0].startswith("layer,") and len(rows) == len(plan.steps) + 2
     assert "median_ticks,min_ticks,max_ticks" in rows[0]  # QEMU counts instructions, not cycles
-    assert res.title == f"{plan.name} (int8)"
+    assert res.title == f"{project.name}: {plan.name} (int8)"  # which project, which method
     with Image.open(out / "bench.png") as img:
         assert img.format == "PNG" and img.size[0] > 300
     print("\n" + res.summary())

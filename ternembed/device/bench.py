@@ -42,6 +42,7 @@ class BenchResult:
     link: dict = field(default_factory=dict)
     seconds: float = 0.0
     files: dict = field(default_factory=dict)
+    project: str = ""  # the project folder's name (e.g. the demo's int8 / ternary), if benched from one
 
     @property
     def unit_word(self) -> str:
@@ -53,7 +54,8 @@ class BenchResult:
         """The model and how it is quantized: int8 and ternary exports of one model share its name."""
         from ..kernelspec import TERNARY_KERNELS
         ternary = sum(r["kernel"] in TERNARY_KERNELS for r in self.layers)
-        return f"{self.model} ({f'{ternary} ternary layer(s)' if ternary else 'int8'})"
+        what = f"{self.model} ({f'{ternary} ternary layer(s)' if ternary else 'int8'})"
+        return f"{self.project}: {what}" if self.project else what
 
     def _ms(self, c: float) -> float:
         return c / self.device["cycles_hz"] * 1e3
@@ -76,15 +78,22 @@ class BenchResult:
                 "min_ms": self._ms(self.totals.min()), "max_ms": self._ms(self.totals.max())}
 
     def to_dict(self) -> dict:
+        """The JSON report; its counts are named by what they hold (median_ticks on QEMU,
+        median_cycles on a board), like the CSV's columns."""
+        u = self.unit_word
+
+        def named(row: dict) -> dict:
+            return {(k[:-len("cycles")] + u if k.endswith("_cycles") else k): v for k, v in row.items()}
+
         d = {"format": 1, "model": self.model, "model_hash": self.model_hash, "port": self.port,
              "device": self.device, "runs": self.runs, "warmup": self.warmup,
-             "unit": self.device.get("cycles_unit"), "hz": self.device.get("cycles_hz"),
-             "total": self.total(), "layers": self.table(), "output_exact": self.output_exact,
-             "per_run_totals": [int(v) for v in self.totals], "link": self.link,
-             "seconds": self.seconds}
+             "counts": u, "unit": self.device.get("cycles_unit"), "hz": self.device.get("cycles_hz"),
+             "total": named(self.total()), "layers": [named(r) for r in self.table()],
+             "output_exact": self.output_exact, "per_run_totals": [int(v) for v in self.totals],
+             "link": self.link, "seconds": self.seconds}
         tpi = self.device.get("ticks_per_instruction")
         if tpi:
-            d["total"]["median_instructions"] = d["total"]["median_cycles"] / tpi
+            d["total"]["median_instructions"] = self.total()["median_cycles"] / tpi
             d["note"] = ("emulated board: QEMU -icount ticks, proportional to executed "
                          "instructions (every instruction counts the same), not core cycles")
         return d
@@ -164,7 +173,8 @@ def bench(target: "Plan | Path | str", port: str | None, *, runs: int = 20, warm
         result = BenchResult(plan.name, tgt.model_hash, dev.port, runs, warmup, _device_dict(info),
                              layer_names(plan), np.asarray(cycles, dtype=np.int64),
                              np.asarray(totals, dtype=np.int64), outs == expected,
-                             dev.stats.to_dict(), time.monotonic() - t0)
+                             dev.stats.to_dict(), time.monotonic() - t0,
+                             project=tgt.project.name if tgt.project else "")
     finally:
         if own:
             dev.close()
