@@ -235,6 +235,8 @@ def test_c_protocol_session(host_proto):
     assert f.type == P.LOAD_INPUT | 0x80 and struct.unpack("<I", f.payload)[0] == 6
     (f,) = serve(P.encode_frame(P.LOAD_INPUT, 6, P.load_input_request(0, 4, b"abc")))
     assert f.type == P.ERROR and f.payload[0] == P.ERR_OUT_OF_RANGE
+    (f,) = serve(P.encode_frame(P.LOAD_INPUT_Q, 42, P.load_input_q_request(0, 0, 0.5, 3, b"\x01")))
+    assert f.type == P.ERROR and f.payload[0] == P.ERR_OUT_OF_RANGE  # int8 input: not for LOAD_INPUT_Q
 
     before = invocations.value
     req = P.encode_frame(P.INVOKE, 7, b"\x01")
@@ -801,3 +803,29 @@ def test_float_input_travels_as_int8_and_stays_bit_exact(root):
     assert res.exact == res.layers_exact == 6 and not res.mismatches
     float_bytes = 6 * plan.buffers[plan.inputs[0]].nbytes
     assert res.link["bytes_sent"] < float_bytes / 2, res.link  # int8 on the wire, not float32
+
+
+def test_int8_form_falls_back_to_floats_on_older_firmware():
+    """A firmware from before LOAD_INPUT_Q answers `unknown command`: the sample goes as floats."""
+    from ternembed.device.client import DeviceCommandError
+    from ternembed.device.validate import load_sample
+    from ternembed.kernels.misc import prepare_quantize
+
+    class OldFirmware:
+        sent = []
+
+        def load_input_q(self, *a):
+            raise DeviceCommandError("unknown", P.ERR_UNKNOWN_COMMAND)
+
+        def load_input(self, data, index):
+            self.sent.append((index, data))
+
+    class Plan1:
+        inputs = [0]
+        buffers = [argparse.Namespace(dtype="float32")]
+
+    x = np.array([[0.5, -1.0]], dtype=np.float32)
+    forms = [(np.array([[1, -2]], dtype=np.int8), prepare_quantize(0.5, 0))]
+    dev = OldFirmware()
+    assert load_sample(dev, Plan1, [x], forms, 0) == [x[0].tobytes()]
+    assert dev.sent == [(0, x[0].tobytes())] and forms == [None]  # floats from now on
