@@ -108,6 +108,7 @@ def cmd_export(args) -> int:
                           ternary=args.method != "int8", eval_data=args.eval, force=args.force,
                           firmware="selftest" if args.selftest else "protocol", optimize=args.optimize,
                           act_bits=args.act_bits, max_ram=args.max_ram,
+                          finetune=args.finetune, finetune_epochs=args.finetune_epochs,
                           **{k: v for k, v in opts.items() if k != "method" or v != "int8"})
     print(to_json(result.to_dict()) if args.json else result.summary())
     return 0 if result.fits else 4
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "benchmarks/kernels.py); default ram: fastest within the int8 export's arena")
     q.add_argument("--max-ram", metavar="BYTES", help="arena budget, e.g. 48k: --optimize ram stays within it "
                    "and the int8 arena; --optimize speed within it (default: the board's RAM)")
+    q.add_argument("--finetune", metavar="FILE", help="fine-tune the ternary layers on these inputs (.npz, labels "
+                   "optional) by distillation from the int8 model; needs pip install 'ternembed[train]'")
+    q.add_argument("--finetune-epochs", type=in_range(int, 1, 1000), default=10, metavar="N", help="epochs (default 10)")
     s.add_argument("--selftest", action="store_true", help="self-test firmware instead of the serial protocol")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=cmd_export)

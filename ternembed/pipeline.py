@@ -143,10 +143,13 @@ def default_project_dir(model: str | Path, board: str) -> Path:
 def export_model(model: str | Path, board: str, out_dir: str | Path | None = None, *, calib: str | Path | None = None,
                  percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
                  firmware: str = "protocol", force: bool = False, optimize: str = "ram",
-                 act_bits: int = 8, max_ram: str | int | None = None, **config_options: Any) -> ExportSummary:
+                 act_bits: int = 8, max_ram: str | int | None = None,
+                 finetune: str | Path | None = None, finetune_epochs: int = 10, **config_options: Any) -> ExportSummary:
     """Read, quantize and export a model as a firmware project (default folder: ./MODEL-BOARD).
     config_options go to ternary_config. optimize="ram" (default): never more arena than the int8
-    export (nor ``max_ram``), see ternembed.rambudget; speed/size/balanced: the cost model alone."""
+    export (nor ``max_ram``), see ternembed.rambudget; speed/size/balanced: the cost model alone.
+    ``finetune``: data (.npz/.npy, labels optional) to fine-tune the ternary layers on after
+    post-training quantization (needs the [train] extra)."""
     from .boards import get_board
     board_obj = get_board(board)  # unknown boards fail before any work
     if out_dir is None:
@@ -156,14 +159,25 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     out = Path(out_dir)
     check_target(out.absolute(), force)  # before any work: never after minutes of quantization
     int8_plan, calib_inputs = build_plan(model, calib, percentile)
-    plan, report = int8_plan, None
+    plan, report, notes = int8_plan, None, []
+    if finetune is not None and not ternary:
+        raise InputError("--finetune trains ternary layers: not with --method int8")
     if ternary:
         from .quantize.plan_pass import ternarize_plan
         cfg = ternary_config(**config_options)
         if cfg.budgeted and calib_inputs is None:
             raise InputError("a budget (--budget-bits, --max-flash, --min-agreement) places layers by "
                              "measured sensitivity: give calibration data with --calib FILE")
-        plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
+        if finetune is not None:
+            from .finetune import finetune as tune, require_jax
+            require_jax()
+            tuning = load_inputs(finetune, int8_plan)
+            plan, ft = tune(int8_plan, cfg, *tuning, calib_inputs=calib_inputs, epochs=finetune_epochs)
+            report = ft.ptq
+            notes.append(f"fine-tuned {ft.epochs} epoch(s) on {finetune}: held-out {ft.metric} "
+                         f"{ft.history[0][ft.metric]:.4f} -> {ft.best[ft.metric]:.4f} (epoch {ft.best_epoch} kept)")
+        else:
+            plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
         if optimize not in ("ram", "speed", "size", "balanced"):
             raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
         from .quantize.policy import parse_size
@@ -174,9 +188,12 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         back = [str(t.op_index) for t, e, b in zip(tplan.steps, plan.steps, int8_plan.steps) if t is not b and e is b]
         if back:  # ternarize again with those layers int8, so the report says what is exported
             cfg = cfg.with_overrides(layers={**cfg.layers, **dict.fromkeys(back, "int8")})
-            plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
-            plan = export_variants(plan, int8_plan, *args)[0]
-    notes = list(ram_notes) if ternary else []
+            if finetune is None:
+                plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
+                plan = export_variants(plan, int8_plan, *args)[0]
+            else:  # keep the tuned layers (export_variants put the int8 ones back); report as post-training
+                report = ternarize_plan(int8_plan, cfg, calib_inputs)[1]
+    notes += list(ram_notes) if ternary else []
     if ternary and calib_inputs is None:
         notes.append("no --calib: the ternary layers' quality was not measured (give --calib FILE, and "
                      "--eval FILE with labels for accuracy)")
