@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import requires_shared
 from shared_data import MODELS
 from ternembed.tflite import read
 
@@ -26,6 +27,7 @@ def test_op_counts_match_the_model_readme(path):
     assert counts == EXPECTED_OPS[path]
 
 
+@requires_shared
 def test_every_shared_model_reads():
     paths = sorted(MODELS.rglob("*.tflite"))
     assert len(paths) >= 20
