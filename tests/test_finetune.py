@@ -106,3 +106,17 @@ def test_bad_training_data_is_one_clear_error(digits):
         finetune_plan(plan, tplan, x[:0], progress=False)
     with pytest.raises(InputError, match="labels"):
         finetune_plan(plan, tplan, x[:10], y[:9], progress=False)
+
+
+def test_without_jax_one_line_naming_the_extra(monkeypatch):
+    import builtins
+    from ternembed.finetune import require_jax
+    real = builtins.__import__
+
+    def no_jax(name, *a, **k):
+        if name.split(".")[0] in ("jax", "optax"):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_jax)
+    with pytest.raises(InputError, match=r"ternembed\[train\]"):
+        require_jax()

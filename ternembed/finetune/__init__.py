@@ -7,18 +7,9 @@ contract as post-training (see :mod:`.train`).
 """
 from __future__ import annotations
 
+from .deps import require_jax
+
 __all__ = ["finetune", "finetune_plan", "require_jax"]
-
-
-def require_jax():
-    """Import jax and optax, or fail with one line naming the extra to install."""
-    try:
-        import jax  # noqa: F401
-        import optax  # noqa: F401
-    except ImportError as exc:
-        from ..errors import InputError
-        raise InputError(f"fine-tuning needs JAX and optax ({exc.name} is not installed): "
-                         "pip install 'ternembed[train]'") from None
 
 
 def finetune(int8_plan, config, train_inputs, labels=None, *, calib_inputs=None, **options):

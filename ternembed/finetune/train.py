@@ -107,7 +107,7 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
     ``holdout`` fraction of ``inputs`` (not trained on). ``seconds`` stops after the epoch that
     passes it. Deterministic for a given seed.
     """
-    from . import require_jax
+    from .deps import require_jax
     require_jax()
     import jax
     import jax.numpy as jnp
