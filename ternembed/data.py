@@ -9,6 +9,7 @@ only, finite values, labels that match the samples.
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +23,19 @@ __all__ = ["load_data", "load_labels", "load_array", "load_samples", "check_labe
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
+# What numpy raises on a damaged, truncated or foreign file.
+_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeError, SyntaxError)
+
+
 def _open_npz(p: Path):
     try:
         return np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         raise InputError(f"{p}: not a readable .npy/.npz file ({_why(exc)})") from None
 
 
 def _why(exc: Exception) -> str:
-    text = str(exc)
+    text = str(exc) or type(exc).__name__
     if "allow_pickle" in text or "pickle" in text.lower():
         return "it holds pickled Python objects, which are never loaded; save plain arrays"
     return text.splitlines()[0] if text else type(exc).__name__
@@ -39,7 +44,7 @@ def _why(exc: Exception) -> str:
 def _array(p: Path, z, key: str) -> np.ndarray:
     try:
         return np.asarray(z[key])
-    except (ValueError, OSError, EOFError, KeyError) as exc:
+    except _READ_ERRORS as exc:
         raise InputError(f"{p}: array {key!r} cannot be read ({_why(exc)})") from None
 
 

@@ -160,3 +160,61 @@ def test_a_killed_forced_export_leaves_the_old_project_or_the_new_one(tmp_path):
         assert json.loads((project / "report.json").read_text())["model_hash"] in (old_hash, new_hash)
     assert _export("-o", project, "--force")[0] == 0  # the next export removes what killed ones left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+# ---- every data file the CLI reads: one clear line, exit 2, nothing written -------------------------
+
+def _bad_files(tmp: Path) -> dict[str, Path]:
+    import numpy as np
+    d = tmp / "bad"
+    d.mkdir()
+    files = {}
+    (d / "empty.npz").write_bytes(b"")
+    files["empty file"] = d / "empty.npz"
+    good = d / "good.npz"
+    np.savez(good, x=np.zeros((4, 64), np.float32))
+    (d / "truncated.npz").write_bytes(good.read_bytes()[:100])
+    files["truncated"] = d / "truncated.npz"
+    (d / "header.npy").write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4, 64), }" +
+                                   b" " * 50 + b"\n")
+    files["header only"] = d / "header.npy"
+    np.save(d / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    files["pickled"] = d / "pickled.npy"
+    np.save(d / "strings.npy", np.array([["a"] * 64] * 2))
+    files["strings"] = d / "strings.npy"
+    nan = np.zeros((3, 64), np.float32)
+    nan[1, 5] = np.nan
+    np.save(d / "nan.npy", nan)
+    files["NaN"] = d / "nan.npy"
+    np.save(d / "nosamples.npy", np.zeros((0, 64), np.float32))
+    files["no samples"] = d / "nosamples.npy"
+    np.savez(d / "labels.npz", x=np.zeros((4, 64), np.float32), y=np.arange(3))
+    files["labels of the wrong length"] = d / "labels.npz"
+    (d / "images").mkdir()
+    (d / "images" / "a.png").write_text("not an image")
+    files["a non-image in an image folder"] = d / "images"
+    return files
+
+
+def test_bad_data_files_give_one_line_and_exit_2_everywhere(tmp_path):
+    files = _bad_files(tmp_path)
+    model = DIGITS / "digits_int8.tflite"
+    project = tmp_path / "p"
+    assert _export("-o", project, "--method", "int8")[0] == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for what, path in files.items():
+        commands = [["emulate", model, "-i", path], ["export", model, "-b", "nucleo", "-o", tmp_path / "x", "--calib", path],
+                    ["export", model, "-b", "nucleo", "-o", tmp_path / "x", "--eval", path]]
+        if path.is_file():
+            commands.append(["validate", project, "--data", path, "--port", "socket://127.0.0.1:9"])
+        for cmd in commands:
+            if what == "labels of the wrong length" and "--eval" not in cmd and cmd[0] != "validate" or (
+                    path.is_dir() and cmd[0] == "emulate"):
+                continue  # only --eval and validate read labels; emulate reads no image folders
+            proc = subprocess.run([sys.executable, "-m", "ternembed", *map(str, cmd)], capture_output=True, text=True,
+                                  env=env)
+            lines = proc.stderr.strip().splitlines()
+            assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (what, cmd[0], proc.stderr)
+            assert "internal error" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
