@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Accuracy and size of ternary quantization on the shared real models -> benchmarks/results/accuracy.md
 
     python benchmarks/accuracy.py [--out benchmarks/results/accuracy.md] [--json FILE] [--models ad_int8,ic]
@@ -37,7 +38,6 @@ from ternembed import emulate  # noqa: E402
 from ternembed.lower import lower  # noqa: E402
 from ternembed.quantize.plan_pass import ternarize_plan  # noqa: E402
 from ternembed.quantize.policy import TernaryConfig  # noqa: E402
-from ternembed.report import table  # noqa: E402
 from ternembed.tflite import read  # noqa: E402
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Table of the shared int8 models: ops, MACs, weight bytes, bit-exact vs TFLite Micro, emulator speed.
 
     python benchmarks/emulator.py [--json]

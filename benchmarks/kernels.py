@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Kernel microbenchmarks: instructions per call and per MAC, int8 vs every ternary variant,
 on QEMU mps2-an386 (Cortex-M4) and mps2-an500 (Cortex-M7), -O3, one run per core.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Memory benchmark: arena, flash and instructions of the shared models, int8 against ternary, beside TFLM.
 
     python benchmarks/memory.py                 # table on stdout, writes benchmarks/results/memory.md
@@ -199,7 +200,8 @@ def main(argv=None) -> int:
     missing = [m for m in models if m not in cases]
     if missing:
         ap.error(f"unknown model(s) {', '.join(missing)}")
-    log = (lambda s: print(s, file=sys.stderr, flush=True))
+    def log(s):
+        print(s, file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
             parts = list(ex.map(lambda m: run_model(m, cases[m], configs, Path(tmp), log), models))

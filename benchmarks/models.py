@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Whole-model benchmark: int8 against ternary configurations on the shared models, built and run.
 
     python benchmarks/models.py                  # table on stdout
@@ -20,7 +21,8 @@ model's first bundled input is timed by the firmware's per-layer CMSDK timer bra
 
 Columns: weight bytes = the `tec_*` constant symbols of the ELF (codes, scales, biases,
 requantization: everything the Plan stores); weight tensors (targets table) = only the MAC layers'
-weight tensors, int8 weights against ternary codes + group scales (+ plane shifts, offsets); flash = the whole firmware image (protocol code and
+weight tensors, int8 weights against ternary codes + group scales (+ plane shifts, offsets); flash = the whole
+firmware image (protocol code and
 kernels included, so the model's share is weights + kernels); arena = the `te_arena` symbol (the
 activation/scratch RAM the exporter planned; stack and protocol buffers not included);
 instructions = one whole inference (every layer, int8 and ternary, plus the few instructions of
@@ -318,7 +320,8 @@ def main(argv=None) -> int:
     if missing:
         ap.error(f"unknown model(s) {', '.join(missing)}")
     plans = {m: lower(read(cases[m].model)) for m in models}
-    log = (lambda s: print(s, file=sys.stderr, flush=True))
+    def log(s):
+        print(s, file=sys.stderr, flush=True)
     jobs = [(m, c) for m in models for c in configs]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Files written whole or not at all: a temporary file beside the target, synced, then renamed over it.
 
 A crash, a full disk or Ctrl-C leaves either the old file or the new one under the user's name,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Board descriptions: one TOML file per board in boards/ (keys documented in boards/README.md).
 
 ``get_board("nucleo")`` resolves names and aliases to a frozen :class:`Board`; ``list_boards()``

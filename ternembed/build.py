@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build an exported project and check the planned sizes against the ELF.
 
     result = build_project("out/kws")              # PlatformIO if usable offline, else make/gcc

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Float and hybrid models -> full-int8 graphs, with activation ranges from calibration data.
 
 Ranges are recorded by running the original model in ai-edge-litert on the

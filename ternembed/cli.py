@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The `ternembed` command line. Every command has --help; --json gives machine-readable output.
 
 Exit codes: 0 success, 2 a problem with the input (printed as one line), 1 a bug
@@ -207,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight method for ternary layers (default fgq; int8: keep every layer int8)")
     q.add_argument("--group", type=group_size, metavar="N", help="group size along the reduction axis: 4..64, or 'channel'")
     q.add_argument("--planes", type=in_range(int, 1, 8), metavar="R", help="residual ternary planes per layer (trn)")
-    q.add_argument("--budget-bits", type=in_range(float, 0, 16, low_open=True), metavar="B", help="place layers by sensitivity until the "
+    q.add_argument("--budget-bits", type=in_range(float, 0, 16, low_open=True), metavar="B",
+                   help="place layers by sensitivity until the "
                    "average bits per weight (scales included) is at most B; needs --calib")
     q.add_argument("--max-flash", metavar="SIZE", help="weight bytes budget, e.g. 64k; needs --calib")
     q.add_argument("--min-agreement", type=fraction, metavar="A", help="keep at least this agreement with the "

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Argument types for the command line: every number is range-checked where it is parsed.
 
 argparse turns the ValueError of a type function into one line naming the option and exits 2,

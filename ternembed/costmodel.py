@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Kernel cost model: measured instructions per MAC of every kernel variant, and the variant choice.
 
 The numbers come from ``benchmarks/kernels.py --write`` (QEMU ``-icount``, gcc -O3, one firmware

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every data file the CLI and the API read: inputs, labels, calibration samples, image folders.
 
 One loader, so every file gets the same checks and the same one-line errors (InputError, exit 2)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`ternembed demo`: the whole loop on the bundled MNIST CNN (examples/mnist_cnn), on an emulated board.
 
 export (int8 and ternary) -> build -> run in QEMU -> validate every held-out test digit over the

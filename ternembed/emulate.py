@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The host emulator: runs a Plan in numpy with exactly the integer arithmetic of the C kernels.
 
 Every kernel family has one adapter here that unpacks a Step's params and calls

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Errors a user can act on. Each one is printed as a single line by the CLI (exit code 2)."""
 
 

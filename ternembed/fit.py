@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Does a firmware fit its board? The memory facts that export (early warning) and build share.
 
 A project needs at least: flash for its constants (weights, requantization tables, test

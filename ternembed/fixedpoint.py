@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """TFLite's integer requantization arithmetic, vectorised in numpy.
 
 These functions are the contract shared by the emulator and the C kernels

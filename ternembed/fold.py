@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Constant folding at read time: an op whose inputs are all constant (or that reads only a static
 shape) is evaluated once here and its outputs become constants.
 

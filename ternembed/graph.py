@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The model as ternembed sees it after reading: tensors, ops in execution order, quantization.
 
 The Graph is a plain data structure. Readers build it (tflite.py), calibration

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Compile C sources with the host compiler into a shared library and load it with ctypes.
 
 Used to check that generated C computes exactly what the numpy emulator computes.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host check: the generated model.c and the firmware kernels, compiled with the host gcc into a
 shared library and run from Python through ctypes, to compare with the emulator byte for byte.
 

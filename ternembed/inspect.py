@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What `ternembed inspect` shows: per-op shapes, MACs, weight bytes and support."""
 from __future__ import annotations
 

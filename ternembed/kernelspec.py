@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The MAC kernels, described once: name, layer family, weight kind, C functions, C files, header.
 
 Every other module asks this registry instead of spelling kernel names or parsing them:

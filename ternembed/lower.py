@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lowering: an int8 Graph -> a Plan of kernel calls with constants in final integer form.
 
 This is TFLite Micro's "Prepare" step done once, at export time: zero points folded

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lowerings of the int8 data-movement ops and of the elementwise ops added with them.
 
 Data movement (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK, TRANSPOSE) becomes one

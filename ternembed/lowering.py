@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The registry of lowerings (TFLite op type -> Step builder) and the helpers every lowering uses.
 
 lower.py and lower_ops.py register their functions here; lower() looks them up.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The static arena: where every activation tensor and scratch buffer of a Plan lives.
 
 The firmware has one byte array, the arena; every Buffer of the Plan (model inputs and

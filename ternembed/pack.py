@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Bit formats shared with the C kernels.
 
 All formats are for a 2-D code array ``[n_rows, K]`` (one row per output channel, K along the

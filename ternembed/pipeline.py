@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The export pipeline as one Python call, the same one `ternembed export` makes.
 
     read -> calibrate (float/hybrid) -> lower -> ternarize -> export project (+ report)

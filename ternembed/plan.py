@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Plan: the one contract between Python and C.
 
 A Plan is a list of kernel calls (Steps) over activation tensors, with every

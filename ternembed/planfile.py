@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A Plan saved inside a project (ternembed_plan.npz), so validate and bench can emulate exactly
 what the firmware computes without the original model and options.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """RAM-aware kernel choice: the default ternary export never needs more arena than the int8 export.
 
 ``fit_arena(tplan, int8_plan, core)`` starts every ternary layer on its least-scratch variant, then:

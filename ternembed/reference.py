@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The real TFLite interpreters, as references: TFLite Micro (the int8 bit-exactness bar)
 and ai-edge-litert (the desktop runtime; also used to record float activations)."""
 from __future__ import annotations

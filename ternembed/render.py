@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Export: a Plan -> a complete firmware project (PlatformIO + Makefile), written atomically.
 
     result = export_project(plan, "nucleo_f446re", "out/kws", test_inputs=[x])

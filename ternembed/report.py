@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Plain-text tables and JSON for reports."""
 from __future__ import annotations
 

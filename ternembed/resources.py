@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where the files shipped beside the code live: boards/, firmware/, templates/, examples/.
 
 In a source checkout they are top-level folders next to the package; in an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Writing a project folder without ever losing the user's files.
 
 A project is written whole into a hidden staging folder beside the target, then swapped in by one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Read a .tflite flatbuffer into a Graph.
 
 Only subgraph 0 is read (it is the one TFLite Micro runs). Ops that compute constants (shape

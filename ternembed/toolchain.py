@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Cross-compile firmware for a board with arm-none-eabi-gcc, and measure the result.
 
 ``cross_compile`` builds an ELF from the caller's C sources plus the platform layer

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The variant pass: which C function each ternary step calls, chosen once, before code generation.
 
 Some kernels have more than one C function (``kernelspec``: fc_t2_s8 and conv_t2_s8 have a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The real models and evaluation data in ../shared, as (model path, inputs, labels) per model.
 
 Shared by the tests and the benchmarks. Inputs come with a leading sample axis,

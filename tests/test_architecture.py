@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The package's shape: no import cycles (module-level or inside functions), no oversized files.
 
 The levels in docs/architecture.md (a module imports only modules of lower levels):

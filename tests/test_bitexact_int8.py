@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The emulator against TensorFlow Lite Micro's reference kernels, byte for byte, on every int8 shared model."""
 import numpy as np
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from shared_data import int8_cases, random_int8
 from ternembed import emulate
 from ternembed.lower import lower
-from ternembed.reference import run_litert, run_tflm
+from ternembed.reference import run_tflm
 from ternembed.tflite import read
 
 CASES = {c.name: c for c in int8_cases()}

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The command line: clear one-line errors with exit code 2, JSON output, files written atomically."""
 import json
 import subprocess

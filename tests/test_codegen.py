@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Generated C == emulator, byte for byte; the arena plan is sound and small; export is safe.
 
 * every shared int8 model whose kernels all have C emitters: model.c + firmware kernels built
@@ -17,7 +18,6 @@ import copy
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest

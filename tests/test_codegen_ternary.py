@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Generated C for ternary plans == emulator, byte for byte; ternary firmware runs to PASS on QEMU.
 
 * host C: the shared int8 models, ternarized (``ternarize_plan`` with calibration inputs) in two
@@ -29,7 +30,6 @@ from ternembed.variants import DEFAULT_CORE, assign_variants
 from ternembed.emulate import run
 from ternembed.errors import UnsupportedOpError
 from ternembed.hostcheck import compile_host_model
-from ternembed.kernels import ternary_cases as TC
 from ternembed.lower import lower
 from ternembed.memory import plan_memory, step_scratch_bytes
 from ternembed.kernelspec import TERNARY_C_FILES, spec

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The README's main job: `ternembed demo` exports, builds, runs on QEMU, validates and benchmarks the
 bundled MNIST CNN, and ternary beats int8 on it."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The serial protocol, the device client, validate and bench: framing unit tests, the C protocol
 compiled for the host against a fake UART, and real runs of protocol firmware in QEMU over
 pyserial's socket:// URL (the same code path as /dev/ttyACM0): the MLPerf Tiny models and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bundled digits example (examples/digits): committed models, bit-exactness, reproducibility."""
 import subprocess
 import sys

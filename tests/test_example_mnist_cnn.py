@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The demo's model (examples/mnist_cnn): committed files, the fixed split, TFLite conventions, bit-exactness."""
 import subprocess
 import sys

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ternary fine-tuning (issue 11): the twin, the lowering back to the integer contract, and a
 tiny-budget fine-tune on the digits MLP that is bit-exact emulator == host C == QEMU firmware."""
 from __future__ import annotations

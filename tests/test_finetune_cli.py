@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`ternembed export --finetune` and ternembed.finetune.finetune: the exported fine-tuned plan
 validates bit-exactly on QEMU over the serial protocol; bad input is one line, exit 2, nothing
 written (the twin and lowering themselves: test_finetune.py)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The self-test firmware of every shared model runs to PASS under QEMU, with the planned sizes.
 
 * mps2-an386 (Cortex-M4F, DSP path) and mps2-an500 (Cortex-M7, DSP path): each shared int8

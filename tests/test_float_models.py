@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Float and hybrid models calibrated to int8: accuracy close to the float original."""
 import numpy as np
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Constant folding at read time (ternembed/fold.py): shape arithmetic that converters write
 (Keras' dynamic-batch Reshape, Flatten) disappears and the model runs bit-exact with TFLite Micro."""
 import subprocess

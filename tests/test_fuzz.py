@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Mutated real models: reading, lowering and emulating them ends in a result or a TernembedError, never a crash."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings

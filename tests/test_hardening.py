@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Nothing is left behind and nothing that is not ours is touched: stale run records, killed runs."""
 import json
 import os

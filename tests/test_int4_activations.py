@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int4 activations (Plan -> Plan): eligibility, 4-bit range, determinism, AD score, no-op path."""
 from __future__ import annotations
 

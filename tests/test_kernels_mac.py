@@ -1,10 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 MAC kernels: numpy (ternembed.kernels.mac) vs host-built C (portable and
 emulated-DSP paths) vs a naive TFLM-style reference; arm cross-compiles; and,
 where available, the real DSP instructions under QEMU and TFLite Micro itself."""
 from __future__ import annotations
 
 import ctypes
-import os
 import shutil
 import subprocess
 from ctypes import POINTER, c_int32, c_int8, c_void_p

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Non-conv int8 kernels: numpy emulator vs host-compiled C, and numpy vs TFLite Micro.
 
 The numpy kernels (ternembed/kernels/{pool,elementwise,activation,misc}.py) are the

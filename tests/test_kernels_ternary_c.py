@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ternary C kernels (firmware/kernels/te_*_{t2,to,p2}_s8.c) == the numpy kernels of
 ternembed.kernels.ternary, byte for byte: host builds of the portable path and of the DSP path
 (-DTE_EMULATE_DSP) on random shapes, strides, paddings, zero points, groups and planes, and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The int8 ops added for converters' graphs (ternembed/kernels/data.py, lower_ops.py,
 firmware/kernels/te_strided_copy_s8.c, ...): random one-op models written with
 tflite_builder, emulator == TFLite Micro; the generated C (host, portable and DSP paths)

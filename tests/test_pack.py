@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Round trips and exact byte layouts of the bit formats shared with C (ternembed.pack)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bare-metal platform layer: board files, te_board.h, linker scripts, cross builds for every
 board, and runs of tests/fixtures/hello_fw.c on every emulated board (semihosted exit, UART output,
 cycle counter, pyserial echo through QemuSession, fault handler, timeouts)."""

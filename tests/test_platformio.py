@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A generated project builds with `pio run`, offline.
 
 PlatformIO cannot download the ststm32 platform or its toolchain here, so the test follows the

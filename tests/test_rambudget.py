@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The default ternary export never needs more arena than the int8 export (issue 13)."""
 from __future__ import annotations
 

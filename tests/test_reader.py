@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The .tflite reader on every shared model, and on the quirks real files have."""
 import numpy as np
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Streaming models: resource variables initialized by CALL_ONCE, carried across invokes
 (ternembed/state.py). A microWakeWord-style model of our own (a ring buffer of past frames in a
 resource variable, a depthwise convolution over it, a dense head) against TFLite Micro over

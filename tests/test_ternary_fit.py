@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ternary quantizers of ternembed.quantize: optimality, monotonicity, integer contract, storage."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ternary Plan pass: integer contract (vs an explicit per-tap reference), planes, budgets,
 determinism, lossless packing of already-ternary weights, config parsing."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ from ternembed.kernels import ternary as TK
 from ternembed.plan import Buffer, Plan, Step
 from ternembed.quantize.plan_pass import (build_step, fit_layer, mac_layers, quant_bytes, set_active_planes,
                                           ternarize_plan)
-from ternembed.quantize.policy import MethodSpec, TernaryConfig, config_from_dict, load_config, parse_spec
+from ternembed.quantize.policy import TernaryConfig, config_from_dict, load_config, parse_spec
 
 INT32_MAX = 2**31 - 1
 

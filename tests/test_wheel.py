@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A built wheel installs into a fresh venv and works from there, with boards/firmware/templates inside it."""
 import os
 import subprocess

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build small .tflite flatbuffers by hand, for tests that compare against TFLite Micro.
 
 Only the `flatbuffers` runtime package is needed: tables are written slot by slot

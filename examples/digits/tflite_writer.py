@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Write a small single-subgraph .tflite file with the schema builders of the `tflite` package.
 
 Just enough of the format for the bundled examples (digits, mnist_cnn): float32 / int8 /

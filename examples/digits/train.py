@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Train the bundled digits example and write its .tflite models and test set.
 
     python examples/digits/train.py            # rewrites the files next to this script

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The MNIST digits of the mnist_cnn example and their fixed train/test split (numpy only).
 
     from mnist_split import load_split

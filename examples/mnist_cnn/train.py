@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Train the mnist_cnn example (the model of `ternembed demo`) and write its .tflite models and test set.
 
     python examples/mnist_cnn/train.py              # rewrites the files next to this script

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dsp.h - the few Cortex-M DSP (SIMD32) instructions the kernels use.
  *
  * Data: a 32-bit word holds either four int8 lanes (byte 0 = lowest address

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_fixedpoint.h - TFLite's integer requantization, bit for bit.
  * Mirrors ternembed/fixedpoint.py: rounding-doubling high multiply, rounding
  * right shift (halves away from zero), shift > 0 means a left shift first. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_fxmath.h - fixed-point exp, reciprocal, logistic and tanh on int32 raws.
  *
  * The gemmlowp-style arithmetic that TFLite Micro's int8 SOFTMAX, LOGISTIC and TANH

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_kernels_data.h - int8 data movement and the elementwise ops added with them:
  * STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK, TRANSPOSE (one strided copy; PACK is
  * te_concat_s8), SUB, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, LEAKY_RELU, HARD_SWISH,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_kernels_mac.h - int8 multiply-accumulate kernels: FULLY_CONNECTED, CONV_2D,
  * DEPTHWISE_CONV_2D. Bit-exact with ternembed/kernels/mac.py and with TFLite
  * Micro's reference int8 kernels.

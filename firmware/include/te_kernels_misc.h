@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_kernels_misc.h - int8 kernels other than convolution / fully connected.
  *
  * Every kernel is bit-exact with TensorFlow Lite Micro's reference int8 kernel

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_kernels_ternary.h - ternary-weight MAC kernels: FULLY_CONNECTED, CONV_2D and
  * DEPTHWISE_CONV_2D with int8 activations and low-bit weights. Bit-exact with
  * ternembed/kernels/ternary.py; the integer contract is the module docstring of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_types.h - small structs shared by every kernel, in the CMSIS-NN manner:
  * a kernel takes dims, op params and quant params, so calls look alike across ops.
  * Tensors are NHWC, int8, row-major; weights are [out][kh][kw][in]. */

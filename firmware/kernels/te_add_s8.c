@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_add_s8.c - int8 ADD with TFLM's left_shift = 20 scheme, elementwise and 4-D broadcast.
  * Mirrors ternembed/kernels/elementwise.py: add. */
 #include "te_fixedpoint.h"

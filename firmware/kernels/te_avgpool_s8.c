@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_avgpool_s8.c - int8 AVERAGE_POOL_2D (TFLM reference semantics).
  * Mirrors ternembed/kernels/pool.py: avg_pool2d. */
 #include "te_fixedpoint.h"

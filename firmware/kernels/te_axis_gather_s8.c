@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_axis_gather_s8.c - a separable gather: one input-offset table per axis (MIRROR_PAD; TFLM
  * copies bytes). Mirrors ternembed/kernels/data.py: axis_gather_run. */
 #include <string.h>

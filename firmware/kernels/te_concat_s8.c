@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_concat_s8.c - int8 CONCATENATION (equal quantization: byte copies).
  * Mirrors ternembed/kernels/misc.py: concat. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_conv_p2_s8.c - CONV_2D with signed power-of-two weights (int4 nibbles sign*(k+1)),
  * int8 in / int8 out. Same layouts, paths and scratch as te_conv_t2_s8.c (its
  * driver does the work; see te_kernels_ternary.h for the arithmetic).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_conv_s8.c - CONV_2D, int8 in / int8 out, per-channel requantization.
  *
  * Layout: input [N][H][W][C] int8, weights [O][KH][KW][C] int8, folded bias

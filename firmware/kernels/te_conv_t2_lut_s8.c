@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_conv_t2_lut_s8.c - CONV_2D with 2-bit ternary weights by table lookup:
  * same weights and bytes as te_conv_t2_s8, another speed/scratch trade-off.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dequantize_s8.c - DEQUANTIZE int8 -> float32 (TFLM reference).
  * TFLM computes (float)((double)scale * (x - zp)); that product is exact in double
  * (24 + 9 bits), so one float32 multiply of the exact operands rounds identically.

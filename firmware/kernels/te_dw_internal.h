@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dw_internal.h - private to the depthwise kernels (te_dwconv_s8.c,
  * te_dwconv_t2_s8.c and its families): the machinery of te_dw_span_s8.c that
  * they share. Each kernel only brings its weights as exact integers

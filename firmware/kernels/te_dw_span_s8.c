@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dw_span_s8.c - the machinery shared by the depthwise kernels: int8
  * (te_dwconv_s8.c) and ternary (te_dwconv_t2_s8.c, _to, _p2). Both run on
  * exact integer weights W[i][oc] (tap i = ky*KW + kx, output channel oc):

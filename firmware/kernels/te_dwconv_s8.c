@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dwconv_s8.c - DEPTHWISE_CONV_2D, int8 in / int8 out, per-channel requantization.
  *
  * Layout: input [N][H][W][C] int8, weights [1][KH][KW][C*M] int8 (TFLite),

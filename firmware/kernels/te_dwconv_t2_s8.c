@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dwconv_t2_s8.c - DEPTHWISE_CONV_2D with 2-bit ternary weights (group
  * scales, residual planes), int8 in / int8 out; also the driver of
  * te_dwconv_to_s8 and te_dwconv_p2_s8.

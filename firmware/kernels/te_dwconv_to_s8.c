@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_dwconv_to_s8.c - DEPTHWISE_CONV_2D with ternary codes + per-output offset times the input-row sum (RTN style),
  * int8 in / int8 out. Same layouts, paths and scratch as te_dwconv_t2_s8.c (its
  * driver does the work; see te_kernels_ternary.h for the arithmetic).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_fc_s8.c - FULLY_CONNECTED, int8 in / int8 out, per-channel requantization.
  *
  * Layout: input [N][K] int8 (input_dims n = N, h*w*c = K, i.e. any NHWC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_fc_t2_lut_s8.c - FULLY_CONNECTED with 2-bit ternary weights by table
  * lookup (te_tern_lut_s8.c): same weights and bytes as te_fc_t2_s8. One input
  * row uses one-lane tables (one lookup per 4 MACs); two or more rows go in

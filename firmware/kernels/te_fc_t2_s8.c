@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_fc_t2_s8.c - FULLY_CONNECTED with 2-bit ternary weights (group scales,
  * residual planes), int8 in / int8 out; also the driver of te_fc_to_s8 and
  * te_fc_p2_s8.

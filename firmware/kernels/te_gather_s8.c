@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_gather_s8.c - int8 GATHER with constant indices: whole rows copied (TFLM copies bytes).
  * Mirrors ternembed/kernels/data.py: gather. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_logistic_s8.c - int8 LOGISTIC, output zero point -128 / scale 1/256 (TFLM reference).
  * Mirrors ternembed/kernels/activation.py: logistic. */
 #include "te_fixedpoint.h"

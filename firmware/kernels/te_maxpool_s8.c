@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_maxpool_s8.c - int8 MAX_POOL_2D (TFLM reference semantics).
  * Mirrors ternembed/kernels/pool.py: max_pool2d. */
 #include "te_fixedpoint.h"

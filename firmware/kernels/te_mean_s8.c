@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_mean_s8.c - int8 MEAN over count contiguous elements (TFLM QuantizedMeanOrSum).
  * Mirrors ternembed/kernels/pool.py: mean. */
 #include "te_fixedpoint.h"

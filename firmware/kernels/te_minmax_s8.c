@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_minmax_s8.c - int8 MAXIMUM / MINIMUM (raw values compared, as TFLM does). The DSP path
  * takes four lanes per SSUB8 + SEL. Mirrors ternembed/kernels/arith.py: maximum, minimum. */
 #include <string.h>

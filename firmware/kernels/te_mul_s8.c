@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_mul_s8.c - int8 MUL, elementwise and 4-D broadcast (TFLM reference semantics).
  * Mirrors ternembed/kernels/elementwise.py: mul. */
 #include "te_fixedpoint.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_nn_mat_mult_s8.c - the shared int8 inner loop of FC and CONV_2D.
  *
  * Layout: lhs [rows][k] int8 (FC: one input vector per row; conv: one im2col

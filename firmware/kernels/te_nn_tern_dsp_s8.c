@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_nn_tern_dsp_s8.c - the DSP path of the ternary matrix core (te_tern_mm_dsp),
  * on cores with SMLAD (or with it emulated, -DTE_EMULATE_DSP on the host).
  *

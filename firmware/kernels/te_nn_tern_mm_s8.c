@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_nn_tern_mm_s8.c - the shared matrix core of the ternary FC and CONV_2D
  * kernels: the layer as a matrix, and its portable reference path.
  *

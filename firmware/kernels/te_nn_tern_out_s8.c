@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_nn_tern_out_s8.c - the output stage of the ternary matrix core's DSP path
  * (te_tern_outputs): bias, the offset family's patch-sum term, TFLite's
  * requantization and the clamp, for every row of one or two vectors.

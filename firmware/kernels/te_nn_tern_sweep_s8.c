@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_nn_tern_sweep_s8.c - the t2 plane sweeps of the ternary DSP core: every
  * full row block of one plane in one piece of assembly (te_t2_sweep holds the
  * loop state the registers have no room for). te_tern_mm_dsp runs them when

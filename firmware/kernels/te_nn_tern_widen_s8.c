@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_nn_tern_widen_s8.c - the input side of the ternary DSP core: an int8
  * vector widened once to the int16 words its inner loops consume (t2/to:
  * word m of each 16-tap block is (x[m], x[m+8]); p2: natural pairs), so every

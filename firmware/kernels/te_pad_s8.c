@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_pad_s8.c - int8 PAD / PADV2 over 4 dims (NHWC). Mirrors ternembed/kernels/misc.py: pad. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_prelu_s8.c - int8 PRELU, elementwise and 4-D broadcast (alpha usually per channel).
  * Mirrors ternembed/kernels/unary.py: prelu. */
 #include "te_fixedpoint.h"

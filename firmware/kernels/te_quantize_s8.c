@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_quantize_s8.c - QUANTIZE float32 -> int8 (TFLM AffineQuantize) and int8 -> int8
  * (TFLM Requantize). Mirrors ternembed/kernels/misc.py: quantize, requantize.
  * Needs IEEE float32 division: build without -ffast-math. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_reduce_minmax_s8.c - int8 REDUCE_MAX / REDUCE_MIN over any set of axes (raw values, as TFLM).
  * Mirrors ternembed/kernels/data.py: reduce_minmax. */
 #include "te_kernels_data.h"

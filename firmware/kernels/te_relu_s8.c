@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_relu_s8.c - int8 RELU (requantize + clamp) and RELU6 (clamp in the input's domain),
  * TFLM semantics. Mirrors ternembed/kernels/activation.py: relu, relu6. */
 #include "te_fixedpoint.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_reshape_s8.c - RESHAPE / SQUEEZE: the bytes do not change. */
 #include <string.h>
 

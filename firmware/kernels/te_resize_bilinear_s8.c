@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_resize_bilinear_s8.c - int8 RESIZE_BILINEAR with TFLM's integer arithmetic: four taps weighted
  * in 20 fractional bits, rounded half away from zero. Mirrors ternembed/kernels/data.py:
  * resize_bilinear. Weights lie in [-512, 1536] (half-pixel centres reach below the first

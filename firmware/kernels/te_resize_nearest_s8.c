@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_resize_nearest_s8.c - int8 RESIZE_NEAREST_NEIGHBOR: whole pixels copied by index tables.
  * Mirrors ternembed/kernels/data.py: resize_nearest. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_softmax_s8.c - int8 SOFTMAX, output zero point -128 / scale 1/256 (TFLM reference).
  * Mirrors ternembed/kernels/activation.py: softmax. */
 #include "te_fixedpoint.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_strided_copy_s8.c - STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK, TRANSPOSE: TFLM copies
  * the int8 bytes, so all are one strided gather. Mirrors ternembed/kernels/data.py. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_sub_s8.c - int8 SUB and SQUARED_DIFFERENCE: both inputs offset, shifted left and scaled to
  * a common scale (TFLM's 8-bit scheme), then the difference (SUB) or its square is requantized.
  * Mirrors ternembed/kernels/arith.py: sub, squared_difference. */

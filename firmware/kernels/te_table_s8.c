@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_table_s8.c - an int8 -> int8 function as a 256-byte table (HARD_SWISH, LEAKY_RELU): the
  * table holds TFLM's result for every input, computed at export (ternembed/kernels/unary.py). */
 #include "te_kernels_data.h"

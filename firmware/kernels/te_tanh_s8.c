@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_tanh_s8.c - int8 TANH, output zero point 0 / scale 1/128 (TFLM reference).
  * Mirrors ternembed/kernels/activation.py: tanh. */
 #include "te_fixedpoint.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_tern_asm.h - private to the ternary DSP core (te_nn_tern_dsp_s8.c,
  * te_nn_tern_sweep_s8.c, te_nn_tern_out_s8.c): when the inline assembly is
  * compiled, the instruction fragments the t2 loops share, and the state the

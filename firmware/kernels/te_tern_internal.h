@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_tern_internal.h - private to the ternary kernels (te_*_t2/to/p2_s8.c,
  * te_nn_tern_*_s8.c): the shared matrix core and the family drivers. Not part of
  * the public API; see te_kernels_ternary.h for the contract.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_tern_lut_s8.c - ternary matrix core by table lookup (the T-MAC /
  * bitnet.cpp idea, written for Cortex-M), used by te_fc_t2_lut_s8 and
  * te_conv_t2_lut_s8. Same weights ("2bit" t2 codes, group scales, planes) and

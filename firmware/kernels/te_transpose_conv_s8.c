@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_transpose_conv_s8.c - int8 TRANSPOSE_CONV by gathering: per output pixel, the taps whose
  * input position is a whole input pixel (their ranges computed once per row and column, no
  * division in the loops); per tap a dot product over the input channels, two output channels

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_board.h - board selection: turns one -DTE_BOARD_<NAME> define into the facts the platform
  * code needs (core features, clock, UART registers and pins, cycle counter).
  *

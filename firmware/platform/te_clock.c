@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_clock.c - te_clock_init(): the clock tree of each real board, from its internal HSI
  * oscillator (no dependence on the ST-LINK MCO or a crystal), to the part's rated speed with the
  * voltage range and flash wait states the reference manual asks for. Emulated boards leave the

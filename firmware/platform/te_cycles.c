@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_cycles.c - the 32-bit counter behind te_cycles_start()/te_cycles_now().
  *  - real cores: DWT_CYCCNT, the core cycle counter (reads 0 in QEMU, so not used there);
  *  - QEMU mps2 boards: CMSDK APB TIMER0, reloaded at 0xFFFFFFFF, counting down at the system

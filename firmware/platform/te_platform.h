@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_platform.h - the bare-metal platform API every generated firmware builds on:
  * init (clock tree, caches, UART, cycle counter), a polled UART on the board's ST-LINK VCP
  * (or QEMU's first serial port), a 32-bit cycle/tick counter, and exit.

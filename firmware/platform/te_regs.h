@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_regs.h - register access helpers and the Cortex-M system registers the platform uses
  * (ARMv7-M / ARMv8-M Architecture Reference Manual, System Control Space). Private to
  * firmware/platform/. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_startup.c - what runs before and after main() on every board: the vector table
  * (system exceptions only; the platform uses no peripheral interrupts), Reset_Handler
  * (FPU on, .data copied, .bss zeroed, VTOR set, main called), fault handlers that report and

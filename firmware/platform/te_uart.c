@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_uart.c - the UART helpers shared by every driver, built on the per-family primitives
  * te_uart_putc() and te_uart_try_getc() (te_uart_cmsdk.c, te_uart_stm32.c). */
 #include "te_platform.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_uart_cmsdk.c - polled driver for the Arm CMSDK APB UART (QEMU mps2-an386/an500/an505 UART0),
  * written to the Cortex-M System Design Kit TRM (APB UART chapter).
  * Registers: DATA 0x00, STATE 0x04 (bit0 TX full, bit1 RX full, bit2 TX overrun, bit3 RX overrun,

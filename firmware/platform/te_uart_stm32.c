@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_uart_stm32.c - polled driver for the STM32 U(S)ART on the board's ST-LINK virtual COM port,
  * 8N1, 16x oversampling, FIFO off. Two register layouts (reference-manual USART chapters):
  *  - V1, STM32F4 (RM0390/RM0090 "USART registers"): SR 0x00, DR 0x04, BRR 0x08, CR1 0x0C

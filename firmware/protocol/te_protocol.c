@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_protocol.c - the device side of the ternembed serial protocol (docs/protocol.md).
  *
  * One request frame in, one reply frame out. Receive: bytes are COBS-decoded as they arrive

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* te_protocol.h - the device side of the ternembed serial protocol (docs/protocol.md).
  *
  * Frames: 0x00 | COBS(type, seq, payload, CRC32 LE) | 0x00, strictly request -> one reply.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """C code generation: a Plan (and its arena plan) -> the pieces of model.c and model.h.
 
 ``generate(plan)`` returns a GeneratedModel (constant arrays, parameter structs, one block of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Plan -> C: the emission context, the emitter registry and the model generator.
 
 Every kernel family has one small emitter function (see emitters.py) that turns one Step

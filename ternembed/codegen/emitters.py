@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One C call emitter per kernel family: Step -> C statements (see core.py for the context).
 
 Each emitter reads the Step's params exactly as lower.py wrote them and the emulator reads

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """C call emitters of the data-movement kernels and the elementwise kernels added with them
 (firmware/include/te_kernels_data.h)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """C call emitters for the ternary MAC kernels (fc/conv/dwconv x t2/to/p2).
 
 The Step params are the integer contract of :mod:`ternembed.quantize.plan_pass` (module

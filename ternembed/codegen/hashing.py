@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The model hash: sha256 over everything in a Plan that decides what the firmware computes.
 
 Covered: every buffer's shape, dtype and quantization; the model's inputs and outputs; every

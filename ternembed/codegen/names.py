@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Model-supplied strings (tensor, op and model names) made harmless for C source.
 
 Nothing from a .tflite file reaches generated C except through these three functions:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Benchmark a model on a device: repeated invocations, per-layer and total cycle statistics.
 
     result = bench("out/ic", "socket://127.0.0.1:4321", runs=20, out_dir="bench/")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """DeviceClient: talk to a ternembed protocol firmware over a serial port (docs/protocol.md).
 
     with DeviceClient("socket://127.0.0.1:4321") as dev:     # or "/dev/ttyACM0", "COM5"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The device commands of the CLI: boards, run, validate, bench, flash.
 
 ``add_device_commands(subparsers)`` registers them on the CLI's subparsers; each one calls

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Protocol firmware: an exported project whose main.c serves the serial protocol.
 
     result = export_protocol_project(plan, "qemu_mps2_an386", "out/kws")

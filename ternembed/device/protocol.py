@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ternembed serial protocol, host side: framing (COBS + CRC32) and message layouts.
 
 The specification is docs/protocol.md; the firmware side is firmware/protocol/te_protocol.c.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Run firmware on an emulated board with qemu-system-arm.
 
 ``run_semihosted(elf, board)`` runs to completion: the firmware prints over its UART and stops with

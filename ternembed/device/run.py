@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Run a built project's firmware on its emulated board and hand back the serial port.
 
     with start_emulator("out/kws") as qemu:       # builds if needed; QemuSession

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Validate a model on a device: every sample through the firmware, compared with the emulator.
 
     result = validate("out/ic", "socket://127.0.0.1:4321", [x], labels=y, out_json="val.json")

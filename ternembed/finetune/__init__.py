@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ternary fine-tuning (quantization-aware training) of a ternarized Plan, in JAX + optax.
 
 Imported lazily: the base install never imports jax. ``finetune(int8_plan, config, inputs)`` is the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The train extra (JAX + optax), checked before any work."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fine-tune the ternary steps of a Plan by distillation, then lower back to the integer contract.
 
 Start: the post-training ternary Plan (its codes, integer group scales, corrected biases and

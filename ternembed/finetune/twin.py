@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A differentiable twin of a lowered integer Plan, in JAX.
 
 Values are the int8 codes as float32 (the grid the Plan computes on); every step rounds with a
@@ -185,7 +186,8 @@ class Twin:
                 p = step.params
                 W = jnp.asarray(_int8_weights(step), jnp.float32)
                 O = W.shape[0]
-                b = np.broadcast_to(np.asarray(p["bias"], np.float64), (O,)) - p.get("input_offset", 0) * np.asarray(W).sum(axis=1)
+                b = (np.broadcast_to(np.asarray(p["bias"], np.float64), (O,))
+                     - p.get("input_offset", 0) * np.asarray(W).sum(axis=1))
                 mult = np.broadcast_to(realized_mult(p), (O,))
                 y = _mac(step, kern.split("_")[0], args[0], W, jnp.asarray(b, jnp.float32), jnp.asarray(mult, jnp.float32))
             elif kern in ("maxpool_s8", "avgpool_s8"):

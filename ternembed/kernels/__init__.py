@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
 """Numpy reference kernels: the bit-exact model of firmware/kernels/*.c."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 activation kernels (SOFTMAX, LOGISTIC, TANH, RELU, RELU6), bit-exact with TFLite Micro.
 
 Each kernel has a `prepare_*` function, run at export time, that computes the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 SUB, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM with 4-D broadcasting, bit-exact with TFLite Micro.
 
 SUB is ADD's scheme with a difference, but TFLM's Prepare computes its multipliers in float32

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 data-movement ops as one strided copy, bit-exact with TFLite Micro (which copies bytes).
 
 STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK and TRANSPOSE all read the input at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 ADD and MUL with broadcasting, bit-exact with TFLite Micro.
 
 ADD uses TFLM's 8-bit scheme: both inputs are offset, shifted left by 20, scaled by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 multiply-accumulate kernels (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) in numpy.
 
 The bit-exact reference of firmware/kernels/te_fc_s8.c, te_conv_s8.c and

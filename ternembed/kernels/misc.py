@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 data-movement and (de)quantization kernels, bit-exact with TFLite Micro.
 
 QUANTIZE (float32 -> int8, int8 -> int8), DEQUANTIZE (int8 -> float32), PAD/PADV2,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 AVERAGE_POOL_2D, MAX_POOL_2D and MEAN, bit-exact with TFLite Micro.
 
 Pooling averages over the valid (non-padded) taps only, rounding sum/count to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ternary-weight multiply-accumulate kernels in numpy: the bit-exact model of the C kernels.
 
 Kernel names (a Step's ``kernel``) and what their params mean are specified in the docstring of

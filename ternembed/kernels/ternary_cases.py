@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Random ternary Steps that honour the integer contract, and their C rendering.
 
 Used by the C-kernel tests and by ``benchmarks/kernels.py``: :func:`random_step` builds a Step

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 TRANSPOSE_CONV, bit-exact with TFLite Micro's reference kernel.
 
 Every input pixel scatters (x + input_offset) * w into the output window it maps to

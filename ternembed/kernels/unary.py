@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int8 HARD_SWISH and LEAKY_RELU as 256-entry tables, and PRELU, bit-exact with TFLite Micro.
 
 An int8 -> int8 function of one value is a table of 256 bytes: TFLM's integer arithmetic runs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Weight quantizers: ternary (and related multi-level) fits of one layer's weights, pure numpy."""
 from __future__ import annotations
 

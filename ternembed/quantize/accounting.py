@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Storage accounting: stored bits per weight of every kind of ternary fit."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """int4 activations: Plan -> Plan, moving chosen activation buffers to a signed 4-bit grid.
 
 ``int4_activations(plan, calib_inputs, buffers=None) -> (new_plan, report)``.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Calibration-aware fitting: choose ternary codes with error feedback (GPTQ/OBQ style).
 
 Weight-L2 fits treat every weight alike. With calibration inputs the quantity that matters is the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """FGQ group ternarization, TRN residual planes and He-Fan residual expansion (pure numpy)."""
 from __future__ import annotations
 

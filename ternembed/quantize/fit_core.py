@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ternary fits of one group of weights: the 1-D solvers (exact, TWN, He-Fan, TGA), the
 group helpers and the integer scale form alpha_g = s_o * a_g. Pure numpy; see ternary.py."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """RTN-style scale + offset, and already-ternary weights packed losslessly (pure numpy)."""
 from __future__ import annotations
 

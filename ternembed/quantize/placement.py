@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sensitivity-driven placement of ternary layers (the TRN idea, made measurable).
 
 On calibration inputs the int8 plan is run once and every activation is kept. For each placeable
@@ -17,7 +18,8 @@ Greedy: every placeable layer starts at its cheapest setting; then the upgrade (
 setting of one layer) with the largest loss reduction per extra byte that still fits the budget
 is applied, until none fits. Budgets: ``budget_bits`` (average bits per weight over all MAC layers,
 codes + group scales, int8 = 8, see :func:`ternembed.quantize.plan_pass.quant_bytes`), ``max_flash``
-(all constant bytes of the plan, biases and requantization included). ``min_agreement``: the greedy path is followed (within any other budget) and the
+(all constant bytes of the plan, biases and requantization included). ``min_agreement``: the greedy path is
+followed (within any other budget) and the
 shortest prefix whose *measured* agreement (top-1 for classifiers, mean output cosine otherwise)
 reaches the target is taken (binary search over the path, a few full reruns).
 """

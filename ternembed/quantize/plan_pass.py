@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ternary pass: Plan -> Plan, turning chosen int8 MAC steps into ternary steps.
 
 ``ternarize_plan(plan, config, calib_inputs=None) -> (new_plan, report)`` works on the int8

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Layer policy for the ternary pass: which method each MAC layer gets, budgets, overrides.
 
 A *method spec* says how one layer is quantized: ``MethodSpec(method, group, planes, levels,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Power-of-two levels per group (the GTC post-training analogue), pure numpy."""
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ def _pow2_path(w2: np.ndarray, g: int, max_levels: int) -> list[tuple[np.ndarray
     return path
 
 
-def _pow2_to_int(w2: np.ndarray, g: int, L: int, codes: np.ndarray, level: np.ndarray, alpha: np.ndarray, bits: int) -> Pow2Weights:
+def _pow2_to_int(w2: np.ndarray, g: int, L: int, codes: np.ndarray, level: np.ndarray, alpha: np.ndarray,
+                 bits: int) -> Pow2Weights:
     m2 = np.where(codes != 0, np.ldexp(1.0, -2 * level.astype(np.int64)), 0.0)
     wt = _group_sum(m2, g)
     a, s = integer_scales(alpha, wt, bits=bits)

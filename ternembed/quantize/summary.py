@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The report of the ternary pass: per layer what was done and what it cost, and the totals.
 
 Every number is measured from the plans themselves (byte counts of the params that go to flash,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Post-training ternary weight quantizers (pure numpy): the public face of the modules that hold them.
 
 Every function here works on ONE layer's weights ``w`` of shape ``[out, K]``: ``K`` is the
@@ -28,11 +29,46 @@ activation scale) is folded into the per-channel requantization multiplier.
 """
 from __future__ import annotations
 
-from .accounting import (bits_per_weight)  # noqa: F401
-from .fgq import (ResidualPlanes, TernaryWeights, expansion_scales, residual_expansion, residual_planes, ternarize)  # noqa: F401
-from .fit_core import (METHODS, TernaryFit, code_sums, exact_fit, group_ids, hefan, int_dot, integer_scales, n_groups, normal_cdf, normal_pdf, relative_error, tga, tga_alpha_factor, twn)  # noqa: F401
-from .offset import (OffsetTernaryWeights, detect_ternary, lossless_ternary, scale_offset)  # noqa: F401
-from .pow2 import (LevelChoice, Pow2Weights, choose_levels, pow2_quantize)  # noqa: F401
+from .accounting import (  # noqa: F401
+    bits_per_weight,
+)
+from .fgq import (  # noqa: F401
+    ResidualPlanes,
+    TernaryWeights,
+    expansion_scales,
+    residual_expansion,
+    residual_planes,
+    ternarize,
+)
+from .fit_core import (  # noqa: F401
+    METHODS,
+    TernaryFit,
+    code_sums,
+    exact_fit,
+    group_ids,
+    hefan,
+    int_dot,
+    integer_scales,
+    n_groups,
+    normal_cdf,
+    normal_pdf,
+    relative_error,
+    tga,
+    tga_alpha_factor,
+    twn,
+)
+from .offset import (  # noqa: F401
+    OffsetTernaryWeights,
+    detect_ternary,
+    lossless_ternary,
+    scale_offset,
+)
+from .pow2 import (  # noqa: F401
+    LevelChoice,
+    Pow2Weights,
+    choose_levels,
+    pow2_quantize,
+)
 
 __all__ = [
     "TernaryFit",
