@@ -89,3 +89,13 @@ def test_cli_export_finetune_validates_bit_exact_on_qemu(tmp_path, digits):
     with QemuSession(res.elf, get_board("qemu_mps2_an386")) as q:
         v = validate(out, q.url, [x[300:340]], y[300:340], progress=False, invoke_timeout=60)
     assert v.status == "complete" and v.exact == 40 and not v.mismatches
+
+
+def test_finetune_with_int8_first_and_last_layers(digits):
+    # the int8 MAC steps are frozen constants of the traced twin (regression: they were traced)
+    from ternembed.finetune import finetune
+    x, y = digits
+    int8_plan, _ = build_plan(MODEL)
+    plan, report = finetune(int8_plan, ternary_config(), x[:200], y[:200], epochs=1, progress=False)
+    assert [s.kernel for s in plan.steps] == ["fc_s8", "fc_t2_s8", "fc_s8", "softmax_s8"]
+    assert report.metric == "accuracy" and len(report.history) == 2

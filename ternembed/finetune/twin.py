@@ -184,12 +184,12 @@ class Twin:
                          jnp.asarray(self.inits[k].real_mult, jnp.float32))
             elif kern in ("fc_s8", "conv_s8", "dwconv_s8"):
                 p = step.params
-                W = jnp.asarray(_int8_weights(step), jnp.float32)
+                W = _int8_weights(step)  # numpy: a constant of the traced function
                 O = W.shape[0]
-                b = (np.broadcast_to(np.asarray(p["bias"], np.float64), (O,))
-                     - p.get("input_offset", 0) * np.asarray(W).sum(axis=1))
+                b = np.broadcast_to(np.asarray(p["bias"], np.float64), (O,)) - p.get("input_offset", 0) * W.sum(axis=1)
                 mult = np.broadcast_to(realized_mult(p), (O,))
-                y = _mac(step, kern.split("_")[0], args[0], W, jnp.asarray(b, jnp.float32), jnp.asarray(mult, jnp.float32))
+                y = _mac(step, kern.split("_")[0], args[0], jnp.asarray(W, jnp.float32), jnp.asarray(b, jnp.float32),
+                         jnp.asarray(mult, jnp.float32))
             elif kern in ("maxpool_s8", "avgpool_s8"):
                 y = _pool(step, args[0])
             elif kern == "add_s8":
