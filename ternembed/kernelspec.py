@@ -24,7 +24,7 @@ INT8_HEADER = "te_kernels_mac.h"
 
 # The shared ternary matrix core every ternary kernel links: layer + portable path, DSP input
 # widening, DSP row blocks, assembly plane sweeps, output stage.
-_TERNARY_CORE = ("te_nn_tern_mm_s8.c", "te_nn_tern_widen_s8.c", "te_nn_tern_dsp_s8.c",
+TERNARY_CORE = ("te_nn_tern_mm_s8.c", "te_nn_tern_widen_s8.c", "te_nn_tern_dsp_s8.c",
                  "te_nn_tern_sweep_s8.c", "te_nn_tern_out_s8.c")
 _DEPTHWISE_SPAN = "te_dw_span_s8.c"  # the depthwise machinery the int8 and ternary kernels share
 # Table-lookup (T-MAC style) variants: their entry point and the table core.
@@ -64,7 +64,7 @@ class KernelSpec:
         if not self.ternary:
             files = [f"te_{self.name}.c", *(() if self.family == "dwconv" else ("te_nn_mat_mult_s8.c",))]
         else:
-            files = [f"te_{self.name}.c", f"te_{self.family}_t2_s8.c", *_TERNARY_CORE, *self.variant_sources()]
+            files = [f"te_{self.name}.c", f"te_{self.family}_t2_s8.c", *TERNARY_CORE, *self.variant_sources()]
         if self.family == "dwconv":
             files.append(_DEPTHWISE_SPAN)
         return tuple(dict.fromkeys(files))

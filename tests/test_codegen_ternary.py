@@ -32,7 +32,7 @@ from ternembed.errors import UnsupportedOpError
 from ternembed.hostcheck import compile_host_model
 from ternembed.lower import lower
 from ternembed.memory import plan_memory, step_scratch_bytes
-from ternembed.kernelspec import TERNARY_C_FILES, spec
+from ternembed.kernelspec import TERNARY_C_FILES, TERNARY_CORE
 from ternembed.plan import Plan, Step
 from ternembed.quantize.plan_pass import TERNARY_KERNELS, set_active_planes, ternarize_plan
 from ternembed.quantize.policy import TernaryConfig
@@ -378,7 +378,7 @@ def test_arena_and_weights(tplans, name, config):
         assert np.array_equal(got.reshape(want.shape), want)
     gen = generate(tplan, mem)
     assert gen.weight_bytes == tplan.weight_bytes  # every constant of the plan, nothing else
-    assert "te_kernels_ternary.h" in gen.headers and set(spec("fc_t2_s8").sources()) <= set(gen.sources)
+    assert "te_kernels_ternary.h" in gen.headers and set(TERNARY_CORE) <= set(gen.sources)
 
 
 # ---- QEMU self-test firmware -----------------------------------------------------------------
