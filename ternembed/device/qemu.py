@@ -47,15 +47,14 @@ class QemuTimeoutError(QemuError):
 
 
 
-def die_with_parent() -> None:
-    """In the child before exec: the kernel kills this QEMU when the thread that started it dies,
-    even by SIGKILL, so no emulator is left behind (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
+def die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that the kernel kills it when the process that started it dies, even by
+    SIGKILL: no emulator is left behind. setpriv (util-linux) sets PR_SET_PDEATHSIG and execs the
+    command, so no Python runs between fork and exec (a preexec_fn would, and can deadlock a
+    multithreaded parent such as one that imported JAX). Without setpriv: the command as is."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", *cmd] if setpriv else list(cmd)
+
 
 def _qemu_binary() -> str:
     path = shutil.which(QEMU)
@@ -97,7 +96,7 @@ def run_semihosted(elf: Path | str, board: Board, timeout: float = 30.0, *, stdi
     """
     cmd = qemu_command(elf, board, "stdio", icount, extra_args)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err, preexec_fn=die_with_parent)
+        proc = subprocess.Popen(die_with_parent(cmd), stdin=subprocess.PIPE, stdout=out, stderr=err)
         try:
             proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -155,8 +154,8 @@ class QemuSession:
             serial = f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on"
             cmd = qemu_command(self.elf, self.board, serial, self.icount, self.extra_args)
             self._err = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=self._err, preexec_fn=die_with_parent)
+            self.proc = subprocess.Popen(die_with_parent(cmd), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self._err)
             if self._wait_listening():
                 self._watchdog = threading.Timer(self.max_seconds, self._expire)
                 self._watchdog.daemon = True
