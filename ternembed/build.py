@@ -102,6 +102,8 @@ class BuildResult:
     ram_free: int = 0
     arena_free: int | None = None  # separate arena RAM (e.g. H7 AXI SRAM)
     log: str = ""
+    need: Need | None = None  # what the project needs at least, for the "does not fit" advice
+    traits: tuple[bool, bool] = (False, False)  # (ternary layers, table-lookup variant), fit.project_traits
 
     @property
     def checks_ok(self) -> bool:
@@ -365,18 +367,19 @@ def build_project(project_dir: Path | str, board: Board | str | None = None,
     constants = need.flash
     code_bound = object_code_bytes(sorted(elf.parent.rglob("*.o")), constants) if method != "gcc" else None
     result = check_elf(elf, board, planned, method, project, map_path, log, code_bound)
+    result.need, result.traits = need, (ternary, lut)
     if strict:
-        raise_if_bad(result, need, ternary, lut)
+        raise_if_bad(result)
     return result
 
 
-def raise_if_bad(result: BuildResult, need: Need, ternary: bool, lut: bool) -> None:
+def raise_if_bad(result: BuildResult) -> None:
     """DoesNotFitError when the ELF overflows its board, PlanMismatchError when it differs from the plan."""
     if not result.fits:
         over = {k: -v for k, v in (("FLASH", result.flash_free), ("RAM", result.ram_free),
                                    ("ARENA", result.arena_free)) if v is not None and v < 0}
         raise DoesNotFitError(f"{result.elf} does not fit {result.board.name}: {describe(over)}"
-                              f"{advice(result.board, need, over, ternary, lut)}", over)
+                              f"{advice(result.board, result.need, over, *result.traits) if result.need else ''}", over)
     if not result.checks_ok:
         bad = "; ".join(c.line().strip() for c in result.checks if not c.ok)
         raise PlanMismatchError(f"the ELF differs from the plan ({bad}): a bug in ternembed's planner, "

@@ -77,24 +77,17 @@ def cmd_emulate(args) -> int:
 
 
 def _save_outputs(path: Path, outputs: list[np.ndarray], plan) -> None:
-    import os
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix or ".npy")
-    os.close(fd)
-    try:
-        if len(outputs) == 1 and path.suffix != ".npz":
-            np.save(tmp, outputs[0])
-        else:
-            np.savez(tmp, **{f"output_{k}": o for k, o in enumerate(outputs)})
-        os.replace(tmp, path)  # atomic: never a half-written file under the user's name
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """One output: a .npy (whatever the name); several, or a .npz name: one array per output. Written
+    atomically: never a half-written file under the user's name."""
+    from .atomic import write_atomic
+    if len(outputs) == 1 and path.suffix != ".npz":
+        write_atomic(path, lambda fh: np.save(fh, outputs[0]))
+    else:
+        write_atomic(path, lambda fh: np.savez(fh, **{f"output_{k}": o for k, o in enumerate(outputs)}))
 
 
 def cmd_export(args) -> int:
-    from .pipeline import default_project_dir, export_model
+    from .pipeline import export_model
     opts = dict(method=args.method, group=args.group, planes=args.planes, budget_bits=args.budget_bits,
                 max_flash=args.max_flash, min_agreement=args.min_agreement, config=args.config,
                 layers=args.layer)
@@ -104,7 +97,7 @@ def cmd_export(args) -> int:
         opts["depthwise"] = args.depthwise
     if args.switchable:
         opts["switchable"] = True
-    result = export_model(args.model, args.board, args.output or default_project_dir(args.model, args.board),
+    result = export_model(args.model, args.board, args.output,
                           calib=args.calib, percentile=args.percentile,
                           ternary=args.method != "int8", eval_data=args.eval, force=args.force,
                           firmware="selftest" if args.selftest else "protocol", optimize=args.optimize,
@@ -128,10 +121,8 @@ def cmd_build(args) -> int:
                                         note=c.note) for c in result.checks])))
     else:
         print(result.summary())
-    from .build import raise_if_bad, read_project
-    from .fit import Need, project_traits
-    info = read_project(result.project)
-    raise_if_bad(result, Need.of_project(info, result.board), *project_traits(info))
+    from .build import raise_if_bad
+    raise_if_bad(result)
     return 0
 
 

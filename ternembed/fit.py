@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .boards import Board, list_boards
 from .errors import TernembedError
+from .kernelspec import TERNARY_KERNELS
 
 STACK_RESERVE = 0x2000  # bytes the linker scripts reserve for the stack (__te_stack_size)
 STATIC_RAM_ALLOWANCE = 1024  # bytes of .data + .bss outside the arena (platform, main)
@@ -22,7 +23,6 @@ ARENA_SECTION_ALIGN = 16
 CODE_ALLOWANCE = 64 * 1024
 # Code the linker adds besides the project's objects: newlib's memcpy/memset and their alignment.
 LIBC_ALLOWANCE = 2048
-LUT_SCRATCH_MIN = 4096  # a layer with this much scratch runs a table-lookup kernel (4-8 KB of tables)
 
 
 class DoesNotFitError(TernembedError):
@@ -78,11 +78,10 @@ def advice(board: Board, need: Need, overflow: dict[str, int], ternary: bool, lu
 
 
 def project_traits(info: dict) -> tuple[bool, bool]:
-    """(has ternary layers, uses table-lookup scratch) of a project's ternembed_plan.json."""
-    from .kernelspec import TERNARY_KERNELS
+    """(has ternary layers, runs a table-lookup variant) of a project's ternembed_plan.json."""
     steps = info.get("steps", [])
-    ternary = any(s["kernel"] in TERNARY_KERNELS for s in steps)
-    return ternary, any(int(s.get("scratch_bytes", 0)) >= LUT_SCRATCH_MIN for s in steps)
+    return (any(s["kernel"] in TERNARY_KERNELS for s in steps),
+            any(s.get("variant") == "lut" for s in steps))
 
 
 def describe(overflow: dict[str, int]) -> str:

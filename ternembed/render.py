@@ -182,7 +182,8 @@ def plan_summary(plan: Plan, gen: GeneratedModel, board: Board, vectors: _Vector
         "buffers": [buf(i) for i in sorted(plan.buffers)],
         "steps": [{"index": t, "op_index": s.op_index, "op_type": s.op_type, "kernel": s.kernel,
                    "inputs": list(s.inputs), "outputs": list(s.outputs), "macs": int(s.macs),
-                   "weight_bytes": int(s.weight_bytes), "scratch_bytes": step_scratch_bytes(plan, s)}
+                   "weight_bytes": int(s.weight_bytes), "scratch_bytes": step_scratch_bytes(plan, s),
+                   "variant": s.params.get("variant", "default")}
                   for t, s in enumerate(plan.steps)],
         "build": {"opt": OPT, "common_cflags": common_cflags(), "link_flags": link_flags(),
                   "sources": ["src/*.c", "firmware/kernels/*.c", "firmware/platform/*.c"]},

@@ -126,6 +126,10 @@ def test_emulate_writes_outputs(tmp_path):
     assert y.shape == (10, 1) and y.dtype == np.int8
     assert json.loads(out)["samples"] == 10
     assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob("tmp*"))
+    # any file name holds the .npy (np.save on a path would have added ".npy" beside an empty file)
+    assert run("emulate", HELLO, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.out")[0] == 0
+    assert np.array_equal(np.load(tmp_path / "y.out"), y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy", "y.out"]
 
 
 def test_help_reads_well():
