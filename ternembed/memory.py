@@ -23,6 +23,10 @@ Algorithm (the shape of TFLite Micro's GreedyMemoryPlanner, plus aliasing):
    Several sort orders, with and without in-place merging, are tried; the smallest arena
    wins. Every result is checked: no two blocks that are live together share a byte.
 
+Row-streamed segments (segments.py): every buffer a segment's steps read or write is live for
+the whole segment (its steps run interleaved), and its intermediates take only their window's
+bytes. No step of a segment works in place.
+
 Model inputs are not preserved by an invocation (TFLM behaves the same); write them before
 every te_model_invoke().
 """
@@ -36,6 +40,7 @@ import numpy as np
 from .errors import TernembedError
 from .kernelspec import TERNARY_KERNELS, scratch_bytes, spec
 from .plan import Buffer, Plan, Step
+from .segments import accumulates, accumulator_bytes, windowed
 from .variants import step_variant
 
 DEFAULT_ALIGNMENT = 8  # bytes: enough for float32 and for LDRD/word access by every kernel
@@ -210,6 +215,10 @@ def lifetimes(plan: Plan) -> dict[int, tuple[int, int]]:
         if i not in first:
             raise MemoryPlanError(f"{plan.name}: model output #{i} is never written")
         last[i] = end
+    for a, b in plan.segments:
+        for step in plan.steps[a:b + 1]:
+            for i in step.inputs + step.outputs:
+                first[i], last[i] = min(first[i], a), max(last[i], b)
     return {i: (first[i], last[i]) for i in first}
 
 
@@ -235,8 +244,17 @@ def _nbytes(buf: Buffer) -> int:
     return int(buf.nbytes)
 
 
+def buffer_bytes(plan: Plan) -> dict[int, int]:
+    """Bytes each buffer takes in the arena: its size, or its window's in a streamed segment."""
+    sizes = {i: _nbytes(b) for i, b in plan.buffers.items()}
+    sizes.update(windowed(plan))
+    return sizes
+
+
 def _blocks(plan: Plan, life: dict[int, tuple[int, int]], inplace: bool) -> list[Block]:
     groups = _Groups(life)
+    sizes = buffer_bytes(plan)
+    streamed = {t for a, b in plan.segments for t in range(a, b + 1)}
     span = dict(life)
 
     def group_span(root: int) -> tuple[int, int]:
@@ -249,7 +267,7 @@ def _blocks(plan: Plan, life: dict[int, tuple[int, int]], inplace: bool) -> list
             continue
         src, dst = step.inputs[0], step.outputs[0]
         bs, bd = plan.buffers[src], plan.buffers[dst]
-        if _nbytes(bs) != _nbytes(bd):
+        if sizes[src] != sizes[dst] or t in streamed:
             continue
         if step.kernel in ALIAS_KERNELS:
             groups.union(src, dst)
@@ -271,12 +289,16 @@ def _blocks(plan: Plan, life: dict[int, tuple[int, int]], inplace: bool) -> list
         members.sort()
         first = min(life[i][0] for i in members)
         last = max(life[i][1] for i in members)
-        size = max(_nbytes(plan.buffers[i]) for i in members)
+        size = max(sizes[i] for i in members)
         blocks.append(Block(f"t{root}", "tensor", tuple(members), None, size, first, last))
     for t, step in enumerate(plan.steps):
         n = step_scratch_bytes(plan, step)
         if n > 0:
             blocks.append(Block(f"s{t}", "scratch", (), t, n, t, t))
+    for a, b in plan.segments:  # a streamed global pool's sums: kept across the segment's rows
+        for t in range(a, b + 1):
+            if accumulates(plan, plan.steps[t]):
+                blocks.append(Block(f"s{t}", "scratch", (), t, accumulator_bytes(plan, plan.steps[t]), a, b))
     return blocks
 
 
@@ -316,7 +338,7 @@ def check(mem: MemoryPlan, plan: Plan) -> None:
                 raise MemoryPlanError(f"{plan.name}: blocks {a.name} and {b.name} overlap while "
                                       "both are live")
     for i, off in mem.offsets.items():
-        if off + _nbytes(plan.buffers[i]) > mem.arena_bytes:
+        if off + mem.buffer_bytes.get(i, _nbytes(plan.buffers[i])) > mem.arena_bytes:
             raise MemoryPlanError(f"{plan.name}: buffer #{i} ends past the arena")
 
 
@@ -346,7 +368,8 @@ def plan_memory(plan: Plan, alignment: int = DEFAULT_ALIGNMENT, inplace: bool = 
     live = np.zeros(n, dtype=np.int64)
     for b in blocks:
         live[b.first:b.last + 1] += b.size
+    sizes = buffer_bytes(plan)
     mem = MemoryPlan(total, alignment, offsets, scratch, blocks, label, int(live.max(initial=0)),
-                     {i: _nbytes(plan.buffers[i]) for i in offsets})
+                     {i: sizes[i] for i in offsets})
     check(mem, plan)
     return mem

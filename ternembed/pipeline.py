@@ -212,6 +212,11 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     if eval_data is not None:
         x, y = load_inputs(eval_data, int8_plan)
         evaluation = evaluate(int8_plan, plan, x, y)
+    from .quantize.policy import parse_size
+    from .rambudget import board_ram
+    from .rowstream import stream_plan
+    plan, stream_notes = stream_plan(plan, optimize, parse_size(max_ram) or board_ram(board_obj))
+    notes += stream_notes
     from .render import export_project
     from .report import to_json
     summary = None

@@ -101,6 +101,7 @@ def save_plan(plan: Plan, path: Path | str) -> None:
         "steps": [{"op_index": s.op_index, "op_type": s.op_type, "kernel": s.kernel,
                    "inputs": list(s.inputs), "outputs": list(s.outputs), "macs": int(s.macs),
                    "params": _enc(s.params, arrays)} for s in plan.steps],
+        "segments": [list(x) for x in plan.segments],
     }
     write_atomic(path, lambda fh: np.savez_compressed(
         fh, __plan__=np.frombuffer(json.dumps(doc).encode(), np.uint8), **arrays))
@@ -121,7 +122,7 @@ def load_plan(path: Path | str, expected_hash: str | None = None) -> Plan:
     steps = [Step(s["op_index"], s["op_type"], s["kernel"], list(s["inputs"]), list(s["outputs"]),
                   _dec(s["params"], arrays), s["macs"]) for s in doc["steps"]]
     plan = Plan(doc["name"], buffers, steps, list(doc["inputs"]), list(doc["outputs"]),
-                doc.get("source_kind", "int8"))
+                doc.get("source_kind", "int8"), [tuple(x) for x in doc.get("segments", [])])
     got = plan_hash(plan)
     if got != doc["hash"]:
         raise PlanFileError(f"{path}: the stored plan does not reproduce its hash ({got[:16]} != "

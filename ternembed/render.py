@@ -31,6 +31,7 @@ from .memory import MemoryPlan, plan_memory, step_scratch_bytes
 from .plan import Plan
 from .planfile import PLAN_FILE, save_plan
 from .resources import resource_dir
+from .segments import schedules, windowed
 from .staging import ExportError, check_target, clean_leftovers, new_staging, publish
 from .toolchain import BASE_CFLAGS, LINK_FLAGS, WARN_FLAGS
 from .variants import assign_variants
@@ -177,6 +178,8 @@ def plan_summary(plan: Plan, gen: GeneratedModel, board: Board, vectors: _Vector
         "test_vectors": {"samples": vectors.samples},
         "macs": int(plan.macs),
         "memory": mem.to_dict(),
+        "segments": [{"steps": [sc.first, sc.last], "window_rows": {str(i): sc.windows[i] for i in sorted(sc.intermediates)}}
+                     for sc in schedules(plan)],
         "inputs": [buf(i) for i in plan.inputs],
         "outputs": [buf(i) for i in plan.outputs],
         "buffers": [buf(i) for i in sorted(plan.buffers)],
@@ -213,13 +216,15 @@ def _copy_firmware(dst: Path, kernel_sources: list[str]) -> None:
 def protocol_layers(plan: Plan, mem: MemoryPlan) -> list[dict]:
     """Per step: the output buffer whose bytes the protocol firmware checksums and dumps."""
     rows = []
+    streamed = windowed(plan)  # never whole: nothing to checksum (validate expects 0)
     for t, step in enumerate(plan.steps):
         if not step.outputs:
             rows.append(dict(index=t, buffer=None, offset=0, nbytes=0, comment="no output"))
             continue
         b = plan.buffers[step.outputs[0]]
+        nbytes = 0 if step.outputs[0] in streamed else int(b.nbytes)
         rows.append(dict(index=t, buffer=step.outputs[0], offset=mem.offsets[step.outputs[0]],
-                         nbytes=int(b.nbytes), name=b.name, op_type=step.op_type, kernel=step.kernel,
+                         nbytes=nbytes, name=b.name, op_type=step.op_type, kernel=step.kernel,
                          comment=c_comment(f"{step.op_type} {step.kernel} -> {b.name} {b.dtype} {list(b.shape)}")))
     return rows
 

@@ -199,10 +199,17 @@ def test_too_big_exits_4_from_every_build_path(projects, monkeypatch, capsys):
 
 def test_export_warns_of_an_overflow_before_any_build(tmp_path, capsys):
     """The plan alone shows the board is too small: export says so, with the fix, and exits 4."""
+    from tflite_builder import Tensor, single_op_model
     from ternembed.cli import main
+    # one 1x1 conv from 80 KB to 80 KB: nothing to stream (ic_large_int8 fits streamed)
+    model = tmp_path / "big.tflite"
+    model.write_bytes(single_op_model("CONV_2D", [
+        Tensor((1, 100, 100, 8), "int8", 0.05, 0, name="x"),
+        Tensor((8, 1, 1, 8), "int8", [0.01] * 8, [0] * 8, data=np.eye(8, dtype=np.int8).reshape(8, 1, 1, 8)),
+        Tensor((8,), "int32", [5e-4] * 8, [0] * 8, data=np.zeros(8, np.int32))],
+        [Tensor((1, 100, 100, 8), "int8", 0.05, 0, name="y")], {"padding": "VALID", "stride_h": 1, "stride_w": 1}))
     out = tmp_path / "p"
-    code = main(["export", str(CASES["ic_large_int8"].model), "--board", "nucleo", "-o", str(out),
-                 "--method", "int8"])
+    code = main(["export", str(model), "--board", "nucleo", "-o", str(out), "--method", "int8"])
     text = capsys.readouterr().out
     assert code == 4 and (out / "ternembed_plan.json").is_file()
     assert "does not fit nucleo_f446re even before code is added: RAM overflowed by" in text, text

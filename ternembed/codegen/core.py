@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from ..memory import MemoryPlan, plan_memory
 from ..plan import Plan, Step
+from ..segments import ROW, accumulates, reaches, row_bytes, schedule
 from .hashing import plan_hash
 from .names import c_comment, c_identifier, c_string
 
@@ -201,10 +202,12 @@ class StateVariable:
 class EmitContext:
     """What an emitter may ask for while turning one Step into C (see the module docstring)."""
 
-    def __init__(self, plan: Plan, mem: MemoryPlan, out: "_Collector", pos: int, step: Step):
+    def __init__(self, plan: Plan, mem: MemoryPlan, out: "_Collector", pos: int, step: Step,
+                 row: "RowMode | None" = None):
         self.plan, self.mem, self._out, self.pos, self.step = plan, mem, out, pos, step
         self.prefix = f"{pos}"
         self.uses_status = False
+        self.row = row
 
     # -- errors
     def fail(self, why: str) -> UnsupportedOpError:
@@ -245,6 +248,8 @@ class EmitContext:
         """``static const ctype tep_<step>_<key> = initializer;`` -> ``&tep_<step>_<key>``."""
         name = f"tep_{self.prefix}_{c_identifier(key, '')}"
         self._out.structs.append(f"static const {ctype} {name} = {initializer};")
+        if self.row is not None and key in ("params", "in_dims", "out_dims"):
+            return self.row.local(ctype, key, name)
         return f"&{name}"
 
     def params_struct(self, ctype: str, key: str, value) -> str:
@@ -258,11 +263,16 @@ class EmitContext:
 
     # -- the arena
     def buffer(self, i: int):
-        return self.plan.buffers[i]
+        b = self.plan.buffers[i]
+        if self.row is not None and i in self.row.pointers:  # one row of it
+            return dataclasses.replace(b, shape=(1, 1) + tuple(b.shape[2:]))
+        return b
 
     def tensor(self, i: int, ctype: str | None = None) -> str:
         buf = self.plan.buffers[i]
         ctype = ctype or C_TYPES[buf.dtype]
+        if self.row is not None and i in self.row.pointers:
+            return f"(({ctype} *){self.row.pointers[i]})"
         return f"TE_T({ctype}, {self.mem.offsets[i]})"
 
     def input(self, k: int = 0, ctype: str | None = None) -> str:
@@ -287,6 +297,31 @@ class EmitContext:
 
     def call(self, expr: str) -> str:
         return f"{expr};"
+
+
+@dataclass
+class RowMode:
+    """Emitting one output row of a streamed step (codegen/stream.py): the step's buffers are
+    row pointers, and its params / in_dims / out_dims are local copies of the flash constants
+    with the fields of one row set (``pad_top``, ``out_h``; ``h``)."""
+
+    pointers: dict[int, str]  # buffer -> C pointer expression of the row(s) the call reads/writes
+    in_h: str  # C expression: input rows the call may see
+    pad: str  # C expression: padding rows above them
+    pre: list[str] = field(default_factory=list)
+
+    def local(self, ctype: str, key: str, const: str) -> str:
+        name = f"te_row_{key}"
+        self.pre.append(f"{ctype} {name} = {const};")
+        if key == "in_dims":
+            self.pre.append(f"{name}.h = {self.in_h};")
+        elif key == "out_dims":
+            self.pre.append(f"{name}.h = 1;")
+        elif ctype in ("te_conv_params", "te_dwconv_params", "te_pool_params"):
+            self.pre.append(f"{name}.pad_top = {self.pad};")
+            if ctype == "te_pool_params":
+                self.pre.append(f"{name}.out_h = 1;")
+        return f"&{name}"
 
 
 def dims4(shape, ctx: EmitContext | None = None) -> tuple[int, int, int, int]:
@@ -343,14 +378,12 @@ def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
     out = _Collector()
     layers: list[Layer] = []
     for pos, step in enumerate(plan.steps):
-        fn = EMITTERS.get(step.kernel)
-        if fn is None:
-            raise UnsupportedOpError(
-                f"{plan.name}: step {pos} (op {step.op_index} {step.op_type}) uses kernel "
-                f"{step.kernel!r}, which has no C emitter yet; kernels with C code: "
-                f"{', '.join(sorted(EMITTERS))}")
-        ctx = EmitContext(plan, mem, out, pos, step)
-        lines = fn(ctx, step)
+        seg = next(((a, b) for a, b in plan.segments if a <= pos <= b), None)
+        if seg is not None:
+            lines = (segment_lines(plan, mem, out, *seg) if pos == seg[1] else
+                     [f"/* streamed row by row with steps {seg[0]}..{seg[1]} (in layer {seg[1]}) */"])
+        else:
+            lines = emitter_of(plan, pos)(EmitContext(plan, mem, out, pos, step), step)
         out_name = plan.buffers[step.outputs[0]].name if step.outputs else ""
         layers.append(Layer(pos, c_string(out_name), c_string(step.op_type), c_string(step.kernel),
                             c_comment(f"{step.op_type} (op {step.op_index}, {step.kernel}) -> "
@@ -364,6 +397,79 @@ def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
         sources=kernel_sources(plan), state=list(out.state.values()))
 
 
+def segment_lines(plan: Plan, mem: MemoryPlan, out: _Collector, first: int, last: int) -> list[str]:
+    """The C of one row-streamed segment: a window per buffer (te_rowstream.h), then the rows in the
+    order segments.schedule simulated, each one call of the step's own emitter in row mode."""
+    sch = schedule(plan, first, last)
+    made_before = {i for i in sch.windows if i not in {s.outputs[0] for s in plan.steps[first:last + 1]}}
+    lines = [f"/* steps {first}..{last} streamed row by row; windows (rows): "
+             + ", ".join(f"#{i} {n}" for i, n in sorted(sch.windows.items()) if i in sch.intermediates) + " */",
+             "{"]
+    for i in sorted(sch.windows):
+        h = int(plan.buffers[i].shape[1])
+        lines.append(f"    te_window w{i} = {{TE_T(uint8_t, {mem.offsets[i]}), {row_bytes(plan, i)}, "
+                     f"{sch.windows[i]}, 0, {h if i in made_before else 0}}};")
+    order = out.array(f"tep_seg{first}_order", np.asarray([t - first for t in sch.order], np.uint8), False,
+                      f"steps {first}..{last}: the step of every row, in order")
+    pools = [t for t in range(first, last + 1) if accumulates(plan, plan.steps[t])]
+    lines += [f"    int32_t te_n{t} = 0; /* input rows summed by step {t} */" for t in pools]
+    lines += [f"    for (uint32_t te_e = 0; te_e < {len(sch.order)}u; ++te_e) {{",
+              f"        switch ({order}[te_e]) {{"]
+    for t in range(first, last + 1):
+        step = plan.steps[t]
+        o = step.outputs[0]
+        lines.append(f"        case {t - first}: {{ /* step {t}: {c_comment(step.op_type)} {step.kernel} */")
+        if t in pools:
+            lines += [" " * 12 + x for x in _pool_row(plan, mem, t)] + ["            break;", "        }"]
+            continue
+        body = [f"const int32_t te_r = w{o}.made;"]
+        rs = reaches(plan, step)
+        window = rs[0] != ROW
+        if window:
+            rc, h = rs[0], int(plan.buffers[step.inputs[0]].shape[1])
+            body += [f"const int32_t te_y0 = te_r * {rc.stride} - {rc.pad};",
+                     "const int32_t te_lo = te_y0 > 0 ? te_y0 : 0;",
+                     f"const int32_t te_hi = te_y0 + {rc.extent} < {h} ? te_y0 + {rc.extent} : {h};"]
+        ptrs = {}
+        for k, i in enumerate(step.inputs):
+            body.append(f"uint8_t *te_x{k} = te_window_row(&w{i}, {'te_lo' if window else 'te_r'});")
+            ptrs[i] = f"te_x{k}"
+        body.append(f"uint8_t *te_y = te_window_put(&w{o});")
+        ptrs[o] = "te_y"
+        row = RowMode(ptrs, "te_hi - te_lo" if window else "1", "te_lo - te_y0" if window else "0")
+        call = emitter_of(plan, t)(EmitContext(plan, mem, out, t, step, row), step)
+        lines += [" " * 12 + x for x in body + row.pre + call]
+        lines.append("            break;")
+        lines.append("        }")
+    lines += ["        default:", "            break;", "        }", "    }", "}"]
+    return lines
+
+
+def _pool_row(plan: Plan, mem: MemoryPlan, t: int) -> list[str]:
+    """One input row of a streamed global average pool (segments.accumulates)."""
+    step = plan.steps[t]
+    i, o = step.inputs[0], step.outputs[0]
+    _, h, w, c = (int(d) for d in plan.buffers[i].shape)
+    act = step.params["pool"].act
+    acc = f"TE_T(int32_t, {mem.scratch[t][0]})"
+    return [f"te_rows_gap_add({acc}, (const int8_t *)te_window_row(&w{i}, te_n{t}), {w}, {c}, te_n{t} == 0);",
+            f"if (++te_n{t} == {h}) {{",
+            f"    te_rows_gap_end({acc}, (int8_t *)te_window_put(&w{o}), {c}, {h * w}, {c_int(act.min)}, "
+            f"{c_int(act.max)});",
+            "}"]
+
+
+def emitter_of(plan: Plan, pos: int) -> Emitter:
+    step = plan.steps[pos]
+    fn = EMITTERS.get(step.kernel)
+    if fn is None:
+        raise UnsupportedOpError(
+            f"{plan.name}: step {pos} (op {step.op_index} {step.op_type}) uses kernel "
+            f"{step.kernel!r}, which has no C emitter yet; kernels with C code: "
+            f"{', '.join(sorted(EMITTERS))}")
+    return fn
+
+
 def _firmware():
     from ..resources import resource_dir
 
@@ -373,9 +479,10 @@ def _firmware():
 def kernel_headers(plan: Plan | None = None) -> list[str]:
     """The kernel family headers model.c includes (all of them for an undeclared kernel)."""
     kernels = {s.kernel for s in plan.steps} if plan is not None else set()
+    extra = ["te_rowstream.h"] if plan is not None and plan.segments else []
     if plan is not None and kernels <= set(KERNEL_HEADERS):
-        return sorted({KERNEL_HEADERS[k] for k in kernels})
-    return sorted(p.name for p in (_firmware() / "include").glob("te_kernels_*.h"))
+        return sorted({KERNEL_HEADERS[k] for k in kernels}) + extra
+    return sorted(p.name for p in (_firmware() / "include").glob("te_kernels_*.h")) + extra
 
 
 def kernel_sources(plan: Plan | None = None) -> list[str]:

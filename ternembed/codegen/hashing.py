@@ -57,4 +57,6 @@ def plan_hash(plan: Plan) -> str:
     for t, s in enumerate(plan.steps):
         h.update(_encode(("step", t, s.kernel, s.op_type, list(s.inputs), list(s.outputs))))
         h.update(_encode(s.params))
+    if plan.segments:  # row streaming changes the firmware, not a value
+        h.update(_encode(("segments", [tuple(x) for x in plan.segments])))
     return h.hexdigest()

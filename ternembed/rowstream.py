@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The streaming pass: which runs of steps execute row by row (segments.py says how).
+
+Decided by measurement of the arena (memory.plan_memory), not by rule: every maximal run of
+steps that may stream is tried whole, then shortened from either end while the arena does not
+grow (a shorter segment makes fewer, larger calls). A run is kept only if the arena falls.
+``--optimize speed`` streams only when the board's RAM budget needs it (row calls cost a few
+percent of instructions); the other modes stream wherever the arena falls.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from .memory import plan_memory
+from .plan import Plan
+from .segments import valid_segment
+
+
+def _arena(plan: Plan, segments: list[tuple[int, int]]) -> int:
+    return plan_memory(dataclasses.replace(plan, segments=sorted(segments))).arena_bytes
+
+
+def _runs(plan: Plan) -> list[tuple[int, int]]:
+    """Maximal (first, last) ranges that are valid segments, left to right."""
+    runs, t, n = [], 0, len(plan.steps)
+    while t < n - 1:
+        b = t
+        for e in range(t + 1, n):  # the longest valid range from t (a shorter one may be invalid)
+            if valid_segment(plan, t, e) is None:
+                b = e
+        if b > t:
+            runs.append((t, b))
+            t = b + 1
+        else:
+            t += 1
+    return runs
+
+
+def _with(plan: Plan, segments: list[tuple[int, int]]) -> Plan:
+    out = copy.copy(plan)  # keeps attributes set on the plan by passes (e.g. act4_buffers)
+    out.segments = sorted(segments)
+    return out
+
+
+def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None) -> tuple[Plan, list[str]]:
+    """The plan with its segments chosen, and one note per segment kept."""
+    base = plan_memory(dataclasses.replace(plan, segments=[])).arena_bytes
+    if optimize == "speed" and (max_ram is None or base <= max_ram):
+        return _with(plan, []), []
+    chosen: list[tuple[int, int]] = []
+    best = base
+    for a, b in _runs(plan):
+        arena = _arena(plan, chosen + [(a, b)])
+        if arena >= best:
+            continue
+        shrunk = True
+        while shrunk:  # drop end steps while the arena stays as low
+            shrunk = False
+            for a2, b2 in ((a + 1, b), (a, b - 1)):
+                if b2 > a2 and valid_segment(plan, a2, b2) is None and _arena(plan, chosen + [(a2, b2)]) <= arena:
+                    a, b, shrunk = a2, b2, True
+                    break
+        chosen.append((a, b))
+        best = _arena(plan, chosen)
+    out = _with(plan, chosen)
+    notes = []
+    if chosen:
+        segs = ", ".join(f"{a}..{b}" for a, b in sorted(chosen))
+        notes.append(f"row streaming: steps {segs} run row by row; arena {base:,} -> {best:,} B")
+    return out, notes
