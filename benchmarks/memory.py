@@ -136,7 +136,8 @@ def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Reco
         r = Record(name, c, opt, int(m["arena"]), int(m["flash"]), int(m["weights"]) + int(m["tables"]),
                    round(m["instructions"], 1), bool(m["exact"]),
                    tf, round(m["arena"] / tf, 3) if tf else None, seconds=round(time.perf_counter() - t0, 1),
-                   segments=", ".join(f"{a}..{b}" for a, b in p.segments) or "-", tflm_host=name not in TFLM_ARENA)
+                   segments=", ".join(f"{a}..{b}" + (f" x{r}" if r > 1 else "") for a, b, r in p.segments) or "-",
+                   tflm_host=name not in TFLM_ARENA)
         log(f"{name:20s} {c:8s} arena {r.arena_bytes:8,d} flash {r.flash_bytes:8,d} "
             f"M4 {r.instructions_m4:13,.0f} exact={r.exact} ({r.seconds:.0f} s)")
         out.append(r)

@@ -104,6 +104,7 @@ class BuildResult:
     log: str = ""
     need: Need | None = None  # what the project needs at least, for the "does not fit" advice
     traits: tuple[bool, bool] = (False, False)  # (ternary layers, table-lookup variant), fit.project_traits
+    streamed: list[tuple[int, int]] = field(default_factory=list)  # row-streamed step ranges (segments.py)
 
     @property
     def checks_ok(self) -> bool:
@@ -119,6 +120,8 @@ class BuildResult:
                  f"  flash {self.flash_bytes} B of {b.flash.size} B ({self.flash_free} B free)",
                  f"  RAM   {self.ram_bytes} B of {b.ram.size} B ({self.ram_free} B free; arena "
                  f"{self.planned['arena_bytes']} B, stack reserve {self.sizes.get('stack', 0)} B)"]
+        if self.streamed:
+            lines.append("  row-streamed steps: " + ", ".join(f"{a}..{b}" for a, b in self.streamed))
         if self.arena_free is not None and b.arena_ram is not None:
             lines.append(f"  arena RAM {self.sizes.get('arena', 0)} B of {b.arena_ram.size} B "
                          f"({self.arena_free} B free)")
@@ -368,6 +371,7 @@ def build_project(project_dir: Path | str, board: Board | str | None = None,
     code_bound = object_code_bytes(sorted(elf.parent.rglob("*.o")), constants) if method != "gcc" else None
     result = check_elf(elf, board, planned, method, project, map_path, log, code_bound)
     result.need, result.traits = need, (ternary, lut)
+    result.streamed = [tuple(s["steps"]) for s in info.get("segments", [])]
     if strict:
         raise_if_bad(result)
     return result

@@ -215,7 +215,7 @@ def lifetimes(plan: Plan) -> dict[int, tuple[int, int]]:
         if i not in first:
             raise MemoryPlanError(f"{plan.name}: model output #{i} is never written")
         last[i] = end
-    for a, b in plan.segments:
+    for a, b, _ in plan.segments:
         for step in plan.steps[a:b + 1]:
             for i in step.inputs + step.outputs:
                 first[i], last[i] = min(first[i], a), max(last[i], b)
@@ -254,7 +254,7 @@ def buffer_bytes(plan: Plan) -> dict[int, int]:
 def _blocks(plan: Plan, life: dict[int, tuple[int, int]], inplace: bool) -> list[Block]:
     groups = _Groups(life)
     sizes = buffer_bytes(plan)
-    streamed = {t for a, b in plan.segments for t in range(a, b + 1)}
+    streamed = {t for a, b, _ in plan.segments for t in range(a, b + 1)}
     span = dict(life)
 
     def group_span(root: int) -> tuple[int, int]:
@@ -295,7 +295,7 @@ def _blocks(plan: Plan, life: dict[int, tuple[int, int]], inplace: bool) -> list
         n = step_scratch_bytes(plan, step)
         if n > 0:
             blocks.append(Block(f"s{t}", "scratch", (), t, n, t, t))
-    for a, b in plan.segments:  # a streamed global pool's sums: kept across the segment's rows
+    for a, b, _ in plan.segments:  # a streamed global pool's sums: kept across the segment's rows
         for t in range(a, b + 1):
             if accumulates(plan, plan.steps[t]):
                 blocks.append(Block(f"s{t}", "scratch", (), t, accumulator_bytes(plan, plan.steps[t]), a, b))

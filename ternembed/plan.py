@@ -65,8 +65,8 @@ class Plan:
     inputs: list[int]
     outputs: list[int]
     source_kind: str = "int8"  # kind of the model this plan came from
-    # (first, last) step ranges run row by row (line-buffered); see segments.py
-    segments: list[tuple[int, int]] = field(default_factory=list)
+    # (first, last, rows per call) step ranges run row by row (line-buffered); see segments.py
+    segments: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def macs(self) -> int:

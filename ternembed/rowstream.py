@@ -2,10 +2,13 @@
 """The streaming pass: which runs of steps execute row by row (segments.py says how).
 
 Decided by measurement of the arena (memory.plan_memory), not by rule: every maximal run of
-steps that may stream is tried whole, then shortened from either end while the arena does not
-grow (a shorter segment makes fewer, larger calls). A run is kept only if the arena falls.
-``--optimize speed`` streams only when the board's RAM budget needs it (row calls cost a few
-percent of instructions); the other modes stream wherever the arena falls.
+steps that may stream is tried whole (one row per call), then shortened from either end while
+the arena does not grow (a shorter segment makes fewer, larger calls). A run is kept only if the
+arena falls. Then each segment gets the most rows per call that keep the arena as low (``ram``)
+or within the budget (the other modes): every call has a set-up cost (KWS's 5-pixel rows: the
+depthwise kernel's per-call set-up costs more than its taps), so fewer calls are faster.
+``--optimize speed`` (and size, balanced) stream only when the arena exceeds the RAM budget;
+``ram`` (the default) streams wherever the arena falls.
 """
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ from .plan import Plan
 from .segments import valid_segment
 
 
-def _arena(plan: Plan, segments: list[tuple[int, int]]) -> int:
+ROWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # rows per call tried
+
+
+def _arena(plan: Plan, segments: list[tuple[int, int, int]]) -> int:
     return plan_memory(dataclasses.replace(plan, segments=sorted(segments))).arena_bytes
 
 
@@ -37,7 +43,7 @@ def _runs(plan: Plan) -> list[tuple[int, int]]:
     return runs
 
 
-def _with(plan: Plan, segments: list[tuple[int, int]]) -> Plan:
+def _with(plan: Plan, segments: list[tuple[int, int, int]]) -> Plan:
     out = copy.copy(plan)  # keeps attributes set on the plan by passes (e.g. act4_buffers)
     out.segments = sorted(segments)
     return out
@@ -46,26 +52,36 @@ def _with(plan: Plan, segments: list[tuple[int, int]]) -> Plan:
 def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None) -> tuple[Plan, list[str]]:
     """The plan with its segments chosen, and one note per segment kept."""
     base = plan_memory(dataclasses.replace(plan, segments=[])).arena_bytes
-    if optimize == "speed" and (max_ram is None or base <= max_ram):
+    if optimize != "ram" and (max_ram is None or base <= max_ram):
         return _with(plan, []), []
-    chosen: list[tuple[int, int]] = []
+    chosen: list[tuple[int, int, int]] = []
     best = base
     for a, b in _runs(plan):
-        arena = _arena(plan, chosen + [(a, b)])
+        arena = _arena(plan, chosen + [(a, b, 1)])
         if arena >= best:
             continue
         shrunk = True
         while shrunk:  # drop end steps while the arena stays as low
             shrunk = False
             for a2, b2 in ((a + 1, b), (a, b - 1)):
-                if b2 > a2 and valid_segment(plan, a2, b2) is None and _arena(plan, chosen + [(a2, b2)]) <= arena:
+                if b2 > a2 and valid_segment(plan, a2, b2) is None and _arena(plan, chosen + [(a2, b2, 1)]) <= arena:
                     a, b, shrunk = a2, b2, True
                     break
-        chosen.append((a, b))
+        chosen.append((a, b, 1))
         best = _arena(plan, chosen)
+    # then the fewest calls: the most rows per call that keep the arena (ram) or the budget
+    limit = best if optimize == "ram" or max_ram is None else max(best, max_ram)
+    for k, (a, b, _) in enumerate(chosen):
+        tall = max(int(plan.buffers[s.outputs[0]].shape[1]) for s in plan.steps[a:b + 1])
+        for rows in (r for r in ROWS if 1 < r < tall):
+            trial = chosen[:k] + [(a, b, rows)] + chosen[k + 1:]
+            arena = _arena(plan, trial)
+            if arena > limit:
+                break
+            chosen, best = trial, arena
     out = _with(plan, chosen)
     notes = []
     if chosen:
-        segs = ", ".join(f"{a}..{b}" for a, b in sorted(chosen))
+        segs = ", ".join(f"{a}..{b}" + (f" ({r} rows a call)" if r > 1 else "") for a, b, r in sorted(chosen))
         notes.append(f"row streaming: steps {segs} run row by row; arena {base:,} -> {best:,} B")
     return out, notes

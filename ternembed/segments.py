@@ -2,7 +2,7 @@
 """Row-streamed segments: the facts of line-buffered execution (which steps may stream, which
 rows each needs, in which order rows are made, how many rows each window holds).
 
-A segment is a run of consecutive Plan steps ``plan.segments`` names as ``(first, last)``. Its
+A segment is a run of consecutive Plan steps ``plan.segments`` names as ``(first, last, rows)``. Its
 stages run interleaved, one output row at a time, so a tensor made and used only inside the
 segment (an *intermediate*) never exists whole: it lives in a window of its newest rows, which
 slides (memmove) when a new row comes. Tensors read from before the segment, and the one tensor
@@ -10,6 +10,8 @@ the last step writes, are whole. Output row r of a stage reads rows
 ``[r*stride - pad, r*stride - pad + extent)`` of an input (clipped to the tensor; rows outside
 are padding to the kernel), so one row of any stage is the unchanged C kernel called with
 ``in.h`` = the rows it may see, ``pad_top`` = the padding rows above them and ``out.h`` = 1.
+A conv/depthwise/pool stage may make ``rows`` output rows per call (``out.h`` = rows): fewer calls
+(each has a set-up cost) for larger windows; elementwise stages always make one.
 
 The order of rows is pull order, simulated here once: to make row r of a stage, first make the
 rows of its inputs it needs. The same simulation gives every window's size (the most rows any
@@ -110,7 +112,8 @@ class Schedule:
 
     first: int
     last: int
-    order: tuple[int, ...]  # step position of every row made, in order
+    rows: int  # output rows per call of a WINDOW_KERNELS stage
+    order: tuple[int, ...]  # step position of every call, in order
     windows: dict[int, int]  # every buffer a stage reads or writes -> rows held (H when whole)
     intermediates: frozenset[int]  # the windowed buffers (never whole)
 
@@ -137,11 +140,18 @@ def valid_segment(plan: Plan, first: int, last: int) -> str | None:
     return None
 
 
-def schedule(plan: Plan, first: int, last: int) -> Schedule:
+def rows_per_call(plan: Plan, step: Step, rows: int) -> int:
+    """Output rows one call of the step makes, at most (an accumulating pool: input rows)."""
+    return rows if step.kernel in WINDOW_KERNELS and not accumulates(plan, step) else 1
+
+
+def schedule(plan: Plan, first: int, last: int, rows: int = 1) -> Schedule:
     """Pull-order simulation of steps first..last (see the module docstring)."""
     why = valid_segment(plan, first, last)
     if why:
         raise ValueError(f"{plan.name}: {why}")
+    if rows < 1:
+        raise ValueError(f"{plan.name}: rows per call must be >= 1, got {rows}")
     steps = plan.steps
     producer = {steps[t].outputs[0]: t for t in range(first, last + 1)}
     inter = frozenset(steps[t].outputs[0] for t in range(first, last))
@@ -153,19 +163,27 @@ def schedule(plan: Plan, first: int, last: int) -> Schedule:
 
     def make(t: int) -> None:
         s = steps[t]
-        r = calls[t]  # the output row (an accumulating stage: the input row)
+        r = calls[t]  # the first output row (an accumulating stage: input row) of this call
+        o = s.outputs[0]
+        n = 1 if accumulates(plan, s) else min(rows_per_call(plan, s, rows), int(plan.buffers[o].shape[1]) - r)
         for i, reach in zip(s.inputs, reaches(plan, s)):
             if i not in producer:
                 continue
-            lo, hi = reach.rows(r, int(plan.buffers[i].shape[1]))
+            h = int(plan.buffers[i].shape[1])
+            lo, hi = reach.rows(r, h)[0], reach.rows(r + n - 1, h)[1]
             while made[i] < hi:
                 make(producer[i])
             if i in inter:
                 span[i] = max(span[i], made[i] - lo)
         order.append(t)
-        calls[t] += 1
-        if not accumulates(plan, s) or calls[t] == plan.buffers[s.inputs[0]].shape[1]:
-            made[s.outputs[0]] += 1
+        if accumulates(plan, s):
+            calls[t] += 1
+            made[o] += calls[t] == plan.buffers[s.inputs[0]].shape[1]
+        else:
+            calls[t] += n
+            made[o] += n
+            if o in inter:
+                span[o] = max(span[o], n)  # room for the rows the call writes
 
     out = steps[last].outputs[0]
     while made[out] < plan.buffers[out].shape[1]:
@@ -173,11 +191,11 @@ def schedule(plan: Plan, first: int, last: int) -> Schedule:
     windows = {i: int(plan.buffers[i].shape[1]) for t in range(first, last + 1)
                for i in steps[t].inputs + steps[t].outputs}
     windows.update(span)
-    return Schedule(first, last, tuple(order), windows, inter)
+    return Schedule(first, last, rows, tuple(order), windows, inter)
 
 
 def schedules(plan: Plan) -> list[Schedule]:
-    return [schedule(plan, a, b) for a, b in plan.segments]
+    return [schedule(plan, *seg) for seg in plan.segments]
 
 
 def windowed(plan: Plan) -> dict[int, int]:
@@ -189,5 +207,5 @@ def windowed(plan: Plan) -> dict[int, int]:
     return out
 
 
-def segment_of(plan: Plan, t: int) -> tuple[int, int] | None:
-    return next(((a, b) for a, b in plan.segments if a <= t <= b), None)
+def segment_of(plan: Plan, t: int) -> tuple[int, int, int] | None:
+    return next((seg for seg in plan.segments if seg[0] <= t <= seg[1]), None)

@@ -4,6 +4,7 @@ that runs a chain of steps row by row equals the whole-tensor emulator bit for b
 the portable and the DSP path, and QEMU), and the arena falls."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -125,16 +126,33 @@ def test_streamed_c_equals_emulator(chains, name, kind):
                                          f"{int((g != w).sum())} of {g.size} values differ"
 
 
+@pytest.mark.parametrize("name,rows", [("stride2_avgpool", 3), ("dw_pw", 2), ("residual", 4)])
+def test_several_rows_a_call(chains, name, rows):
+    """Calls that make several output rows (fewer calls, larger windows) are exact too, also when
+    the height is not a multiple of the rows per call."""
+    plan = lower(read(chains[name]))
+    a, b, _ = stream_plan(plan)[0].segments[0]
+    streamed = copy.copy(plan)
+    streamed.segments = [(a, b, rows)]
+    assert max(schedule(streamed, a, b, rows).windows[i] for i in schedule(streamed, a, b, rows).intermediates) > 3
+    x = _inputs(plan)
+    want = emulate.run(plan, x)
+    for dsp in (False, True):
+        for g, w in zip(host_run(streamed, x, emulate_dsp=dsp), want):
+            assert np.array_equal(g, w), f"{name} x{rows} ({'DSP' if dsp else 'portable'})"
+
+
 def test_schedule_windows_and_plan_file(chains, tmp_path):
     """The residual block's ADD input is held as long as the ADD needs it; conv 3x3 windows hold
     3 rows; segments survive the plan file and change the model hash."""
     plan = lower(read(chains["residual"]))
     streamed, _ = stream_plan(plan)
-    a, b = streamed.segments[0]
-    sch = schedule(streamed, a, b)
-    assert all(n <= 4 for i, n in sch.windows.items() if i in sch.intermediates), sch.windows
+    a, b, rows = streamed.segments[0]
+    one = schedule(streamed, a, b, 1)
+    assert all(n <= 4 for i, n in one.windows.items() if i in one.intermediates), one.windows
+    sch = schedule(streamed, a, b, rows)
     rows = {t: streamed.buffers[streamed.steps[t].outputs[0]].shape[1] for t in range(a, b + 1)}
-    assert sch.order.count(b) == rows[b]  # the last step's output is whole
+    assert sch.order.count(b) == -(-rows[b] // sch.rows)  # the last step's output is whole
     assert all(0 < sch.order.count(t) <= rows[t] for t in rows)  # rows nobody reads are not made
     save_plan(streamed, tmp_path / "p.npz")
     back = load_plan(tmp_path / "p.npz")
@@ -173,6 +191,7 @@ def test_84x84_conv_pool_fits_nucleo(tmp_path, capsys):
     info = json.loads((out / "ternembed_plan.json").read_text())
     assert info["planned"]["arena_bytes"] < 128 * 1024 and info["segments"][0]["steps"] == [0, 3]
     assert main(["build", str(out), "--platformio", "no"]) == 0
+    assert "row-streamed steps: 0..3" in capsys.readouterr().out
 
 
 def test_streamed_model_bit_exact_on_qemu(chains, tmp_path):

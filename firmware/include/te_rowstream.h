@@ -2,7 +2,7 @@
 /* te_rowstream.h - the row windows of a streamed segment (ternembed/segments.py).
  *
  * A window holds the newest `rows` rows of a tensor [H][row_bytes]: slot 0 is tensor row
- * `first`. Putting row `made` when the window is full drops the oldest rows (memmove): the
+ * `first`. Putting rows `made`.. when the window is full drops the oldest rows (memmove): the
  * export-time schedule guarantees no consumer needs them again. A whole tensor is a window
  * with rows = H, which never slides. */
 #ifndef TE_ROWSTREAM_H
@@ -25,17 +25,17 @@ static inline uint8_t *te_window_row(const te_window *w, int32_t y)
     return w->buf + (y - w->first) * w->row_bytes;
 }
 
-/* Where the next row goes; slides the window when it is full. */
-static inline uint8_t *te_window_put(te_window *w)
+/* Where the next n rows go; slides the window when they do not fit. */
+static inline uint8_t *te_window_put(te_window *w, int32_t n)
 {
     int32_t slot = w->made - w->first;
-    if (slot >= w->rows) {
-        const int32_t drop = slot - w->rows + 1;
-        memmove(w->buf, w->buf + drop * w->row_bytes, (size_t)((w->rows - drop) * w->row_bytes));
+    if (slot + n > w->rows) {
+        const int32_t drop = slot + n - w->rows;
+        memmove(w->buf, w->buf + drop * w->row_bytes, (size_t)((slot - drop) * w->row_bytes));
         w->first += drop;
         slot -= drop;
     }
-    w->made++;
+    w->made += n;
     return w->buf + slot * w->row_bytes;
 }
 

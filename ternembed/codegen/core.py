@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from ..memory import MemoryPlan, plan_memory
 from ..plan import Plan, Step
-from ..segments import ROW, accumulates, reaches, row_bytes, schedule
+from ..segments import WINDOW_KERNELS, accumulates, reaches, row_bytes, rows_per_call, schedule, segment_of
 from .hashing import plan_hash
 from .names import c_comment, c_identifier, c_string
 
@@ -308,6 +308,7 @@ class RowMode:
     pointers: dict[int, str]  # buffer -> C pointer expression of the row(s) the call reads/writes
     in_h: str  # C expression: input rows the call may see
     pad: str  # C expression: padding rows above them
+    out_h: str  # C expression: output rows the call makes
     pre: list[str] = field(default_factory=list)
 
     def local(self, ctype: str, key: str, const: str) -> str:
@@ -316,11 +317,11 @@ class RowMode:
         if key == "in_dims":
             self.pre.append(f"{name}.h = {self.in_h};")
         elif key == "out_dims":
-            self.pre.append(f"{name}.h = 1;")
+            self.pre.append(f"{name}.h = {self.out_h};")
         elif ctype in ("te_conv_params", "te_dwconv_params", "te_pool_params"):
             self.pre.append(f"{name}.pad_top = {self.pad};")
             if ctype == "te_pool_params":
-                self.pre.append(f"{name}.out_h = 1;")
+                self.pre.append(f"{name}.out_h = {self.out_h};")
         return f"&{name}"
 
 
@@ -378,7 +379,7 @@ def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
     out = _Collector()
     layers: list[Layer] = []
     for pos, step in enumerate(plan.steps):
-        seg = next(((a, b) for a, b in plan.segments if a <= pos <= b), None)
+        seg = segment_of(plan, pos)
         if seg is not None:
             lines = (segment_lines(plan, mem, out, *seg) if pos == seg[1] else
                      [f"/* streamed row by row with steps {seg[0]}..{seg[1]} (in layer {seg[1]}) */"])
@@ -397,12 +398,12 @@ def generate(plan: Plan, mem: MemoryPlan | None = None) -> GeneratedModel:
         sources=kernel_sources(plan), state=list(out.state.values()))
 
 
-def segment_lines(plan: Plan, mem: MemoryPlan, out: _Collector, first: int, last: int) -> list[str]:
-    """The C of one row-streamed segment: a window per buffer (te_rowstream.h), then the rows in the
+def segment_lines(plan: Plan, mem: MemoryPlan, out: _Collector, first: int, last: int, rows: int) -> list[str]:
+    """The C of one row-streamed segment: a window per buffer (te_rowstream.h), then the calls in the
     order segments.schedule simulated, each one call of the step's own emitter in row mode."""
-    sch = schedule(plan, first, last)
+    sch = schedule(plan, first, last, rows)
     made_before = {i for i in sch.windows if i not in {s.outputs[0] for s in plan.steps[first:last + 1]}}
-    lines = [f"/* steps {first}..{last} streamed row by row; windows (rows): "
+    lines = [f"/* steps {first}..{last} streamed, up to {rows} row(s) a call; windows (rows): "
              + ", ".join(f"#{i} {n}" for i, n in sorted(sch.windows.items()) if i in sch.intermediates) + " */",
              "{"]
     for i in sorted(sch.windows):
@@ -423,20 +424,24 @@ def segment_lines(plan: Plan, mem: MemoryPlan, out: _Collector, first: int, last
             lines += [" " * 12 + x for x in _pool_row(plan, mem, t)] + ["            break;", "        }"]
             continue
         body = [f"const int32_t te_r = w{o}.made;"]
-        rs = reaches(plan, step)
-        window = rs[0] != ROW
+        window = step.kernel in WINDOW_KERNELS
+        n = rows_per_call(plan, step, rows)
         if window:
-            rc, h = rs[0], int(plan.buffers[step.inputs[0]].shape[1])
-            body += [f"const int32_t te_y0 = te_r * {rc.stride} - {rc.pad};",
+            rc, h = reaches(plan, step)[0], int(plan.buffers[step.inputs[0]].shape[1])
+            oh = int(plan.buffers[o].shape[1])
+            body += [f"const int32_t te_n = te_r + {n} <= {oh} ? {n} : {oh} - te_r;",
+                     f"const int32_t te_y0 = te_r * {rc.stride} - {rc.pad};",
+                     f"const int32_t te_y1 = (te_r + te_n - 1) * {rc.stride} - {rc.pad} + {rc.extent};",
                      "const int32_t te_lo = te_y0 > 0 ? te_y0 : 0;",
-                     f"const int32_t te_hi = te_y0 + {rc.extent} < {h} ? te_y0 + {rc.extent} : {h};"]
+                     f"const int32_t te_hi = te_y1 < {h} ? te_y1 : {h};"]
         ptrs = {}
         for k, i in enumerate(step.inputs):
             body.append(f"uint8_t *te_x{k} = te_window_row(&w{i}, {'te_lo' if window else 'te_r'});")
             ptrs[i] = f"te_x{k}"
-        body.append(f"uint8_t *te_y = te_window_put(&w{o});")
+        body.append(f"uint8_t *te_y = te_window_put(&w{o}, {'te_n' if window else '1'});")
         ptrs[o] = "te_y"
-        row = RowMode(ptrs, "te_hi - te_lo" if window else "1", "te_lo - te_y0" if window else "0")
+        row = RowMode(ptrs, "te_hi - te_lo" if window else "1", "te_lo - te_y0" if window else "0",
+                      "te_n" if window else "1")
         call = emitter_of(plan, t)(EmitContext(plan, mem, out, t, step, row), step)
         lines += [" " * 12 + x for x in body + row.pre + call]
         lines.append("            break;")
@@ -454,7 +459,7 @@ def _pool_row(plan: Plan, mem: MemoryPlan, t: int) -> list[str]:
     acc = f"TE_T(int32_t, {mem.scratch[t][0]})"
     return [f"te_rows_gap_add({acc}, (const int8_t *)te_window_row(&w{i}, te_n{t}), {w}, {c}, te_n{t} == 0);",
             f"if (++te_n{t} == {h}) {{",
-            f"    te_rows_gap_end({acc}, (int8_t *)te_window_put(&w{o}), {c}, {h * w}, {c_int(act.min)}, "
+            f"    te_rows_gap_end({acc}, (int8_t *)te_window_put(&w{o}, 1), {c}, {h * w}, {c_int(act.min)}, "
             f"{c_int(act.max)});",
             "}"]
 
