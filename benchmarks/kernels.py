@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ternembed.boards import get_board  # noqa: E402
+from ternembed.costmodel import FIT_FEATURES, fit_class, fit_features, gathers_taps  # noqa: E402
 from ternembed.device.qemu import run_semihosted  # noqa: E402
 from ternembed.fixedpoint import quantize_multiplier  # noqa: E402
 from ternembed.kernels import mac  # noqa: E402
@@ -70,6 +71,69 @@ SHAPES = [
      dict(in_channels=64, kernel_hw=(3, 3), in_hw=(25, 5), pad=(1, 1))),
 ]
 
+# The cost model's fit (ternembed/costmodel.py): a grid of shapes per shape class that spans the K, O and
+# vector counts of real models, without being any model's layers...
+def _fit_shapes() -> list[tuple[str, str, str, dict]]:
+    out = []
+    for K in (16, 64, 256, 512):
+        for O in (8, 32, 128):
+            out.append((f"fit fc {K}->{O}", "fc", "fc_wide" if O >= 32 else "fc_narrow",
+                        dict(depth=K, out_channels=O)))
+    for C in (8, 32, 128):
+        for O in (16, 64):
+            for hw in (3, 12):
+                out.append((f"fit pw {C}->{O} {hw}x{hw}", "conv", "conv_1x1",
+                            dict(out_channels=O, in_channels=C, kernel_hw=(1, 1), in_hw=(hw, hw), pad=(0, 0))))
+    for C in (3, 16, 32):
+        for O in (8, 32):
+            for hw in (8, 16):
+                out.append((f"fit conv3x3 {C}->{O} {hw}x{hw}", "conv", "conv_kxk",
+                            dict(out_channels=O, in_channels=C, kernel_hw=(3, 3), in_hw=(hw, hw), pad=(1, 1))))
+    for C, O in ((8, 16), (16, 32)):
+        for hw in (10, 20):
+            out.append((f"fit conv3x3/2 {C}->{O} {hw}x{hw}", "conv", "conv_kxk",
+                        dict(out_channels=O, in_channels=C, kernel_hw=(3, 3), in_hw=(hw, hw), pad=(0, 0),
+                             stride=(2, 2))))
+    for C in (8, 32, 128):
+        for hw in (6, 24):
+            out.append((f"fit dw3x3 {C}ch {hw}x{hw}", "dwconv", "dwconv",
+                        dict(in_channels=C, kernel_hw=(3, 3), in_hw=(hw, hw), pad=(1, 1))))
+    for C in (16, 128):
+        for hw in (8, 20):
+            out.append((f"fit dw3x3/2 {C}ch {hw}x{hw}", "dwconv", "dwconv",
+                        dict(in_channels=C, kernel_hw=(3, 3), in_hw=(hw, hw), pad=(0, 0), stride=(2, 2))))
+    return out
+
+
+FIT_SHAPES = _fit_shapes()
+# ...and, held out of the fit, layers of the shared models (VWW, KWS, IC, SWW, MLTK image): the check
+# that the fitted formula predicts shapes it never saw, strides included.
+CHECK_SHAPES = [
+    ("vww pw 8->16 48x48", "conv", "conv_1x1",
+     dict(out_channels=16, in_channels=8, kernel_hw=(1, 1), in_hw=(48, 48), pad=(0, 0))),
+    ("vww pw 16->32 24x24", "conv", "conv_1x1",
+     dict(out_channels=32, in_channels=16, kernel_hw=(1, 1), in_hw=(24, 24), pad=(0, 0))),
+    ("vww pw 128->128 6x6", "conv", "conv_1x1",
+     dict(out_channels=128, in_channels=128, kernel_hw=(1, 1), in_hw=(6, 6), pad=(0, 0))),
+    ("vww pw 256->256 3x3", "conv", "conv_1x1",
+     dict(out_channels=256, in_channels=256, kernel_hw=(1, 1), in_hw=(3, 3), pad=(0, 0))),
+    ("vww conv3x3/2 3->8 96x96", "conv", "conv_kxk",
+     dict(out_channels=8, in_channels=3, kernel_hw=(3, 3), in_hw=(96, 96), pad=(0, 0), stride=(2, 2))),
+    ("vww dw3x3 8ch 48x48", "dwconv", "dwconv", dict(in_channels=8, kernel_hw=(3, 3), in_hw=(48, 48), pad=(1, 1))),
+    ("vww dw3x3/2 64ch 12x12", "dwconv", "dwconv",
+     dict(in_channels=64, kernel_hw=(3, 3), in_hw=(12, 12), pad=(0, 0), stride=(2, 2))),
+    ("ic conv3x3 32->32 16x16", "conv", "conv_kxk",
+     dict(out_channels=32, in_channels=32, kernel_hw=(3, 3), in_hw=(16, 16), pad=(1, 1))),
+    ("ic conv3x3/2 32->64 16x16", "conv", "conv_kxk",
+     dict(out_channels=64, in_channels=32, kernel_hw=(3, 3), in_hw=(16, 16), pad=(0, 0), stride=(2, 2))),
+    ("sww pw 40->128 28x1", "conv", "conv_1x1",
+     dict(out_channels=128, in_channels=40, kernel_hw=(1, 1), in_hw=(28, 1), pad=(0, 0))),
+    ("mltk conv3x3/2 24->16 24x24", "conv", "conv_kxk",
+     dict(out_channels=16, in_channels=24, kernel_hw=(3, 3), in_hw=(24, 24), pad=(0, 0), stride=(2, 2))),
+    ("ad fc 640->128", "fc", "fc_wide", dict(depth=640, out_channels=128)),
+    ("kws fc 64->12", "fc", "fc_narrow", dict(depth=64, out_channels=12)),
+]
+
 # ternary configurations per shape: (label, kernel suffix, variant, random_step kwargs)
 TERNARY = [
     ("t2", "t2", "default", dict(group=64)),
@@ -98,6 +162,10 @@ class Record:
     weight_bytes: int
     weight_ratio_vs_int8: float | None
     scratch_bytes: int
+    K: int = 0
+    O: int = 0
+    V: int = 1
+    G: bool = False
 
 
 # ------------------------------------------------------------------------------- case making
@@ -159,17 +227,19 @@ def _int8_case(rng, fam, geo, tag):
         scratch = 0
     else:
         pad = geo.get("pad", (0, 0))
+        sh, sw = geo.get("stride", (1, 1))
         H, W = geo["in_hw"]
-        oh, ow = TC.out_size(H, kh, 1, 1, pad[0]), TC.out_size(W, kw, 1, 1, pad[1])
-        geo_c = f"1, 1, 1, 1, {pad[0]}, {pad[1]}, {{{act[0]}, {act[1]}}}"
+        oh, ow = TC.out_size(H, kh, sh, 1, pad[0]), TC.out_size(W, kw, sw, 1, pad[1])
+        geo_c = f"{sh}, {sw}, 1, 1, {pad[0]}, {pad[1]}, {{{act[0]}, {act[1]}}}"
         if fam == "conv":
-            y = mac.conv_s8(x, w, bias, mult, shift, input_offset, out_offset, 1, 1, pad, (oh, ow), *act)
+            y = mac.conv_s8(x, w, bias, mult, shift, input_offset, out_offset, (sh, sw), 1, pad, (oh, ow), *act)
             d.append(f"static const te_conv_params p_{tag} = {{{input_offset}, {out_offset}, {geo_c}}};\n")
             scratch = 2 * kh * kw * C
             call = (f"status = te_conv_s8(&p_{tag}, &q_{tag}, &id_{tag}, x_{tag}, &fd_{tag}, w_{tag}, b_{tag}, "
                     f"&od_{tag}, out, scratch);")
         else:
-            y = mac.dwconv_s8(x, w, bias, mult, shift, input_offset, out_offset, 1, 1, 1, pad, (oh, ow), *act)
+            y = mac.dwconv_s8(x, w, bias, mult, shift, input_offset, out_offset, 1, (sh, sw), 1, pad, (oh, ow),
+                              *act)
             d.append(f"static const te_dwconv_params p_{tag} = {{{input_offset}, {out_offset}, 1, {geo_c}}};\n")
             scratch = 0
             call = (f"status = te_dwconv_s8(&p_{tag}, &q_{tag}, &id_{tag}, x_{tag}, &fd_{tag}, w_{tag}, b_{tag}, "
@@ -193,15 +263,31 @@ class Case:
     macs: int
     weight_bytes: int
     scratch: int
+    K: int = 0  # taps per output (dwconv: KH*KW)
+    O: int = 0  # outputs per vector
+    V: int = 1  # vectors: FC rows, conv/dwconv output pixels
+    G: bool = False  # patches gathered tap by tap (costmodel.gathers_taps)
 
 
-def make_cases(seed: int = 6, include_ternary: bool = True, configs=None) -> list[Case]:
+def _kov(fam: str, geo: dict, macs: int) -> tuple[int, int, int, bool]:
+    if fam == "fc":
+        K, O = int(geo["depth"]), int(geo["out_channels"])
+    elif fam == "conv":
+        K, O = int(np.prod(geo["kernel_hw"])) * int(geo["in_channels"]), int(geo["out_channels"])
+    else:
+        K, O = int(np.prod(geo["kernel_hw"])), int(geo["in_channels"])
+    gathered = fam == "conv" and gathers_taps(geo["kernel_hw"], geo["in_channels"])
+    return K, O, macs // (K * O), gathered
+
+
+def make_cases(seed: int = 6, include_ternary: bool = True, configs=None, shapes=None) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases: list[Case] = []
-    for si, (shape, fam, sclass, geo) in enumerate(SHAPES):
+    for si, (shape, fam, sclass, geo) in enumerate(SHAPES if shapes is None else shapes):
         tag = f"s{si}_int8"
         decls, call, y, macs, wbytes, scr = _int8_case(rng, fam, geo, tag)
-        cases.append(Case(tag, f"{fam}_s8", "int8", shape, sclass, decls, call, y, macs, wbytes, scr))
+        cases.append(Case(tag, f"{fam}_s8", "int8", shape, sclass, decls, call, y, macs, wbytes, scr,
+                          *_kov(fam, geo, macs)))
         if not include_ternary:
             continue
         for ti, (label, kind, variant, kw) in enumerate(TERNARY):
@@ -213,7 +299,7 @@ def make_cases(seed: int = 6, include_ternary: bool = True, configs=None) -> lis
             g = dict(geo)
             if fam == "dwconv":
                 g.setdefault("out_channels", 0)
-            step = TC.random_step(rng, kernel, zero_frac=0.4, act=(-128, 127), **g, **kw)
+            step = TC.random_step(rng, kernel, zero_frac=0.4, act=(-128, 127), scale_min=1, **g, **kw)
             x = TC.random_input(rng, step)
             tag = f"s{si}_t{ti}"
             c = TC.render_call(step, x, tag, variant=variant)
@@ -222,7 +308,7 @@ def make_cases(seed: int = 6, include_ternary: bool = True, configs=None) -> lis
             wbytes = sum(np.asarray(p[k]).nbytes for k in ("codes", "scales", "plane_shift", "offset") if k in p)
             macs = int(y.size // p["out_channels"]) * p["out_channels"] * p["depth"]
             cases.append(Case(tag, spec(kernel).c_function(variant), label, shape, sclass, c.decls, c.call,
-                              np.asarray(y), macs, int(wbytes), c.scratch))
+                              np.asarray(y), macs, int(wbytes), c.scratch, *_kov(fam, geo, macs)))
     return cases
 
 
@@ -262,9 +348,27 @@ def firmware_source(cases: list[Case]) -> str:
     return "".join(head + decls + body)
 
 
-def run_core(core: str, cases: list[Case], work: Path, portable: bool) -> tuple[dict, float, float]:
+def chunks(cases: list[Case], limit: int = 2_500_000) -> list[list[Case]]:
+    """Cases split into firmwares that fit the board's 4 MB flash (every shape's cases in one firmware,
+    so ratios to int8 stay within one run). Size estimate: ~4 characters of C per constant byte."""
+    by_shape: dict[str, list[Case]] = {}
+    for c in cases:
+        by_shape.setdefault(c.shape, []).append(c)
+    out: list[list[Case]] = [[]]
+    size = 0
+    for group in by_shape.values():
+        n = sum(len(c.decls) for c in group) // 4
+        if out[-1] and size + n > limit:
+            out.append([])
+            size = 0
+        out[-1].extend(group)
+        size += n
+    return out
+
+
+def run_core(core: str, cases: list[Case], work: Path, portable: bool, part: int = 0) -> tuple[dict, float, float]:
     board = get_board(CORES[core])
-    d = work / f"{core}{'_portable' if portable else ''}"
+    d = work / f"{core}{'_portable' if portable else ''}_{part}"
     d.mkdir(parents=True, exist_ok=True)
     src = d / "bench.c"
     src.write_text(firmware_source(cases))
@@ -293,12 +397,15 @@ def run_core(core: str, cases: list[Case], work: Path, portable: bool) -> tuple[
 
 
 def measure(cases: list[Case], work: Path, cores=tuple(CORES), portable: bool = True) -> tuple[list[Record], dict]:
-    jobs = [(core, False) for core in cores] + ([(core, True) for core in cores] if portable else [])
+    parts = chunks(cases)
+    builds = [(core, False) for core in cores] + ([(core, True) for core in cores] if portable else [])
+    jobs = [(core, port, k) for core, port in builds for k in range(len(parts))]
     with ThreadPoolExecutor(max_workers=2) as ex:
-        outs = list(ex.map(lambda j: run_core(j[0], cases, work, j[1]), jobs))
+        outs = list(ex.map(lambda j: run_core(j[0], parts[j[2]], work, j[1], j[2]), jobs))
     records: list[Record] = []
     calib = {}
-    for (core, port), (res, tpi, empty) in zip(jobs, outs):
+    for (core, port, k), (res, tpi, empty) in zip(jobs, outs):
+        cases = parts[k]
         build = "portable" if port else "dsp"
         calib[f"{core}/{build}"] = {"ticks_per_instruction": tpi, "bracket_ticks": empty}
         int8_ipm = {}
@@ -319,7 +426,7 @@ def measure(cases: list[Case], work: Path, cores=tuple(CORES), portable: bool = 
             wr = None if c.config == "int8" else c.weight_bytes / int8_bytes[c.shape]
             records.append(Record(c.kernel, c.config, c.shape, c.shape_class, core, build, c.macs,
                                   round(instr, 1), round(ipm, 4), None if ratio is None else round(ratio, 4),
-                                  c.weight_bytes, None if wr is None else round(wr, 4), c.scratch))
+                                  c.weight_bytes, None if wr is None else round(wr, 4), c.scratch, c.K, c.O, c.V, c.G))
     return records, calib
 
 
@@ -359,15 +466,71 @@ def targets(records: list[Record]) -> str:
     return "\n".join(rows)
 
 
-def cost_data(records: list[Record], calib: dict) -> dict:
-    """The cost model's table: instr/MAC per (kernel function, config, shape class, core, build)."""
-    entries = []
+def fit(records: list[Record]) -> list[dict]:
+    """Per (function, config, shape class, core, build): non-negative coefficients of FIT_FEATURES,
+    least relative error over the fit grid (SHAPES + FIT_SHAPES; CHECK_SHAPES held out)."""
+    from scipy.optimize import nnls
+
+    check = {name for name, *_ in CHECK_SHAPES}
+    groups: dict[tuple, list[Record]] = {}
     for r in records:
+        if r.shape not in check:
+            groups.setdefault((r.kernel, r.config, fit_class(r.shape_class), r.core, r.build), []).append(r)
+    fits = []
+    for (fn, config, cls, core, build), rs in sorted(groups.items()):
+        A = np.array([fit_features(r.K, r.O, r.V, r.G) for r in rs], np.float64)
+        y = np.array([r.instructions for r in rs], np.float64)
+        scale = A.max(axis=0) + 1e-9  # columns to ~1 so NNLS is well conditioned
+        coef, _ = nnls(A / scale / y[:, None], np.ones_like(y))
+        coef = coef / scale
+        err = np.abs(A @ coef / y - 1)
+        fits.append(dict(function=fn, config=config, shape_class=cls, core=core, build=build,
+                         coef=[round(float(c), 6) for c in coef], shapes=len(rs),
+                         max_rel_err=round(float(err.max()), 4), mean_rel_err=round(float(err.mean()), 4)))
+    return fits
+
+
+def predict(fits: list[dict], r: Record) -> float | None:
+    for f in fits:
+        if (f["function"], f["config"], f["shape_class"], f["core"], f["build"]) == \
+                (r.kernel, r.config, fit_class(r.shape_class), r.core, r.build):
+            return float(np.dot(f["coef"], fit_features(r.K, r.O, r.V, r.G)))
+    return None
+
+
+def check_table(records: list[Record], fits: list[dict], core: str = "cortex-m4", build: str = "dsp") -> str:
+    """Fitted prediction against measurement on the held-out model layers."""
+    check = [name for name, *_ in CHECK_SHAPES]
+    rows = ["| shape | config | measured instr | predicted | error |", "|---|---|---:|---:|---:|"]
+    errs = []
+    for r in records:
+        if r.shape not in check or r.core != core or r.build != build:
+            continue
+        p = predict(fits, r)
+        if p is None:
+            continue
+        e = p / r.instructions - 1
+        errs.append(abs(e))
+        rows.append(f"| {r.shape} | {r.config} | {r.instructions:,.0f} | {p:,.0f} | {100 * e:+.1f}% |")
+    if errs:
+        rows.append(f"\n{len(errs)} held-out calls on {core}/{build}: median |error| "
+                    f"{100 * float(np.median(errs)):.1f}%, 90th percentile {100 * float(np.percentile(errs, 90)):.1f}%, "
+                    f"max {100 * max(errs):.1f}%.")
+    return "\n".join(rows)
+
+
+def cost_data(records: list[Record], calib: dict) -> dict:
+    """The cost model's table: instr/MAC per (kernel function, config, shape class, core, build), and the
+    fitted per-variant formulas."""
+    entries = []
+    headline = {name for name, *_ in SHAPES}
+    for r in (r for r in records if r.shape in headline):  # the nearest-shape fallback; the fits cover the rest
         entries.append(dict(function=r.kernel, config=r.config, shape=r.shape, shape_class=r.shape_class,
                             core=r.core, build=r.build, macs=r.macs, instructions=r.instructions,
                             instructions_per_mac=r.instructions_per_mac, scratch_bytes=r.scratch_bytes,
-                            weight_bytes=r.weight_bytes))
-    return {"source": "benchmarks/kernels.py (QEMU -icount, gcc -O3)", "calibration": calib, "entries": entries}
+                            weight_bytes=r.weight_bytes, K=r.K, O=r.O, V=r.V, G=r.G))
+    return {"source": "benchmarks/kernels.py (QEMU -icount, gcc -O3)", "calibration": calib,
+            "fit_features": list(FIT_FEATURES), "fits": fit(records), "entries": entries}
 
 
 def main(argv=None) -> int:
@@ -381,20 +544,25 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import tempfile
     t_start = time.time()
-    cases = make_cases()
+    cases = make_cases(shapes=SHAPES + FIT_SHAPES + CHECK_SHAPES)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         records, calib = measure(cases, work, tuple(args.core or CORES), portable=not args.no_portable)
     elapsed = time.time() - t_start
+    fits = fit(records)
+    headline = {name for name, *_ in SHAPES}
+    main_records = [r for r in records if r.shape in headline]
     if args.json:
         print(json.dumps([{k: v for k, v in asdict(r).items()
                            if k in ("kernel", "config", "shape", "core", "build", "instructions",
                                     "instructions_per_mac", "ratio_vs_int8", "weight_bytes", "scratch_bytes")}
                           for r in records], indent=1))
     else:
-        print(table(records))
+        print(table(main_records))
         print()
         print(targets(records))
+        print()
+        print(check_table(records, fits))
         print(f"\ncalibration: {json.dumps(calib)}; {elapsed:.0f} s")
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -407,7 +575,14 @@ def main(argv=None) -> int:
             "table puts the best ternary kernel against CMSIS-NN's own int8 kernel (the issue's "
             "reference figures, same method), since our int8 kernels are now faster than those.\n\n"
             "## Targets (issue 6, Cortex-M4)\n\n" + targets(records) + "\n\n## All measurements\n\n"
-            + table(records) + f"\n\nCalibration (ticks per instruction, bracket ticks): `{json.dumps(calib)}`\n")
+            + table(main_records) + "\n\n## Cost model: fitted formula against held-out model layers\n\n"
+            "`ternembed/costmodel.py` estimates a call as a non-negative combination of MACs, K*V, O*V, V and 1 "
+            "(K taps per output, O outputs per vector, V vectors = FC rows or output pixels), one formula per C "
+            f"function, configuration, shape class, core and build, fitted on {len(SHAPES) + len(FIT_SHAPES)} "
+            "grid shapes (`FIT_SHAPES`). Below, its predictions for layers of the shared models that the fit "
+            "never saw (`CHECK_SHAPES`), against their measurement in the same run.\n\n"
+            + check_table(records, fits)
+            + f"\n\nCalibration (ticks per instruction, bracket ticks): `{json.dumps(calib)}`\n")
         COSTS_JSON.write_text(json.dumps(cost_data(records, calib), indent=1) + "\n")
     return 0
 

@@ -6,8 +6,13 @@ per core and build), stored in ``ternembed/kernel_costs.json``: for each C funct
 (int8, t2, t2 g=K, t2 2 planes, t2 lut, to, p2 L=2), benchmark shape, core (cortex-m4, cortex-m7)
 and build (dsp, portable) the instructions per MAC and the scratch bytes.
 
-A Step is mapped to a *shape class* (:func:`shape_class`: ``fc_wide``, ``fc_narrow``, ``conv_1x1``,
-``conv_kxk``, ``dwconv``); within the class the measured shape nearest in (K, O) is used. Cores
+A call is estimated by a fitted per-variant formula, :func:`fit_features` (MACs, MACs with K rounded
+up to a 16-tap code word, K*V, O*V, V and 1, with K taps per output, O outputs per vector and V
+vectors = FC rows or output pixels) times non-negative coefficients fitted per C function,
+configuration, shape class, core and build on a grid of benchmark shapes (``fits`` in the JSON;
+``benchmarks/results/kernels.md`` shows its error on held-out layers of the shared models). Where no
+fit exists, the measured shape nearest in (K, O) within the Step's *shape class* (:func:`shape_class`:
+``fc_wide``, ``fc_narrow``, ``conv_1x1``, ``conv_kxk``, ``dwconv``) gives instructions per MAC. Cores
 without the DSP extension (Cortex-M0/M0+/M3/M23) use the portable-build measurements; other cores
 without measurements of their own use the Cortex-M4 ones.
 
@@ -94,7 +99,7 @@ def _geometry(step) -> tuple[int, int, tuple[int, int]]:
     """(K, O, kernel_hw) of a MAC step (int8 or ternary)."""
     p = step.params
     fam = _family(step.kernel)
-    if "depth" in p:  # ternary
+    if spec(step.kernel).ternary:  # (int8 FC steps have a "depth" too)
         K, O = int(p["depth"]), int(p["out_channels"])
         khw = tuple(int(v) for v in p.get("kernel_hw", (1, 1)))
         return K, O, khw
@@ -115,6 +120,45 @@ def shape_class(step) -> str:
     if fam == "conv":
         return "conv_1x1" if khw == (1, 1) else "conv_kxk"
     return "dwconv"
+
+
+#: The terms of the fitted formula, in the order of the coefficients in kernel_costs.json.
+FIT_FEATURES = ("macs", "k16*o*v", "k*v", "o*v", "v", "1", "gathered k*v")
+
+
+def gathers_taps(kernel_hw, in_channels: int) -> bool:
+    """A KxK conv whose kernel rows are not whole 16-tap code words (KW*C % 16): the ternary kernels
+    gather its patches tap by tap instead of widening input rows in place (te_conv_t2_s8.c)."""
+    kh, kw = (int(v) for v in kernel_hw)
+    return kh * kw > 1 and (kw * int(in_channels)) % 16 != 0
+
+
+def fit_features(K: int, O: int, V: int, gathered: bool = False) -> list[float]:
+    """FIT_FEATURES of one call: K taps per output, O outputs per vector, V vectors."""
+    return [K * O * V, -(-K // 16) * 16 * O * V, K * V, O * V, V, 1, K * V if gathered else 0]
+
+
+def fit_class(sclass: str) -> str:
+    """The fits pool fc_wide and fc_narrow (the formula has O in it)."""
+    return "fc" if sclass.startswith("fc") else sclass
+
+
+def _gathers(step) -> bool:
+    if _family(step.kernel) != "conv":
+        return False
+    p = step.params
+    if spec(step.kernel).ternary:
+        return gathers_taps(p.get("kernel_hw", (1, 1)), int(p.get("in_channels", 1)))
+    w = np.asarray(p["weights"])
+    return gathers_taps(w.shape[1:3], int(w.shape[3]))
+
+
+def _fitted(t: dict, function: str, config: str, sclass: str, core: str, build: str) -> dict | None:
+    key = (function, config, fit_class(sclass), core, build)
+    for f in t.get("fits", ()):
+        if (f["function"], f["config"], f["shape_class"], f["core"], f["build"]) == key:
+            return f
+    return None
 
 
 def _macs(step) -> int:
@@ -171,7 +215,10 @@ def _pick(entries, function: str, config: str, sclass: str, core: str, build: st
 
 
 def _shape_ko(e) -> tuple[int, int]:
-    """(K, O) of a benchmark shape label, e.g. 'fc 640->128', 'pw 64->64 25x5', 'dw3x3 64ch 25x5'."""
+    """(K, O) of a measurement: its K and O fields, or (older tables) parsed from the shape label, e.g.
+    'fc 640->128', 'pw 64->64 25x5', 'dw3x3 64ch 25x5'."""
+    if "K" in e and "O" in e:
+        return int(e["K"]), int(e["O"])
     s = e["shape"]
     try:
         if s.startswith("dw"):
@@ -217,16 +264,25 @@ def estimate(step, core: str, variant: str = "default", table: dict | None = Non
     function = f"{_family(step.kernel)}_s8" if kind == "s8" else spec(step.kernel).c_function(variant)
     config = _config_of(step, variant)
     K, O, _ = _geometry(step)
-    e = _pick(t["entries"], function, config, shape_class(step), ckey, build, K, O)
-    if e is None:
-        raise KeyError(f"no measurement for {function} ({config}) on {ckey}/{build}")
-    ipm = float(e["instructions_per_mac"])
+    macs = _macs(step)
+    sclass = shape_class(step)
+    f = _fitted(t, function, config, sclass, ckey, build)
+    if f is not None:
+        V = max(macs // max(K * O, 1), 1)
+        ipm = float(np.dot(f["coef"], fit_features(K, O, V, _gathers(step)))) / max(macs, 1)
+        basis = f"fit {f['function']} {f['config']} {f['shape_class']} {f['core']}/{f['build']}"
+        fit_config = f["config"]
+    else:
+        e = _pick(t["entries"], function, config, sclass, ckey, build, K, O)
+        if e is None:
+            raise KeyError(f"no measurement for {function} ({config}) on {ckey}/{build}")
+        ipm = float(e["instructions_per_mac"])
+        basis = f"{e['function']} {e['config']} {e['shape']} {e['core']}/{e['build']}"
+        fit_config = e["config"]
     planes = int(step.params.get("active_planes", step.params.get("planes", 1))) if kind == "t2" else 1
     if planes > 1:  # residual planes cost about one pass each (measured: 2 planes ~ 1.9-2x)
-        ipm *= planes / 2 if "2 planes" in e["config"] else planes
-    macs = _macs(step)
-    return VariantCost(variant, function, ipm * macs, ipm, scratch_bytes(step, variant),
-                       f"{e['function']} {e['config']} {e['shape']} {e['core']}/{e['build']}")
+        ipm *= planes / 2 if "2 planes" in fit_config else planes
+    return VariantCost(variant, function, ipm * macs, ipm, scratch_bytes(step, variant), basis)
 
 
 def choose_variant(step, core: str, optimize: str = "speed", table: dict | None = None) -> str:

@@ -49,13 +49,15 @@ def random_step(rng: np.random.Generator, kernel: str, *, out_channels: int, dep
                 pad=(1, 1), depth_multiplier: int = 1, planes: int = 1, active_planes: int | None = None,
                 group: int | None = None, scale_bits: int = 8, levels: int = 2, zero_frac: float = 0.4,
                 switchable: bool = False, scale_max: int | None = None, extreme: bool = False,
-                act: tuple[int, int] | None = None) -> Step:
+                act: tuple[int, int] | None = None, scale_min: int = 0) -> Step:
     """A contract-valid random ternary Step for ``kernel`` (e.g. "conv_t2_s8").
 
     FC: ``depth`` = K, ``out_channels`` = O. conv: K = KH*KW*in_channels. dwconv: ``out_channels``
     is ignored, O = in_channels * depth_multiplier, K = KH*KW. ``group`` None = one group per row.
     ``extreme`` pushes scales to their maximum and the bias to the accumulator bound; ``act``
-    fixes the clamp range (default random).
+    fixes the clamp range (default random). ``scale_min`` 1 keeps every row alive, as in a fitted
+    layer (a zero-scale row gets a left-shift multiplier, which sends the C kernel down its slow
+    output path: right for a contract test, wrong for a timing).
     The input's spatial size is kept in params["_in_hw"] (not part of the contract).
     """
     fam, kind = spec(kernel).family, spec(kernel).weights
@@ -76,7 +78,7 @@ def random_step(rng: np.random.Generator, kernel: str, *, out_channels: int, dep
     sdt = np.uint8 if scale_bits <= 8 else np.uint16
     params: dict = {}
     for _ in range(64):
-        scales = rng.integers(0 if not extreme else smax, smax + 1, size=(planes, O, G)).astype(np.int64)
+        scales = rng.integers(smax if extreme else min(scale_min, smax), smax + 1, size=(planes, O, G)).astype(np.int64)
         if kind == "p2":
             mags = rng.integers(1, levels + 1, size=(O, K))
             signs = np.where(rng.random((O, K)) < 0.5, -1, 1)
