@@ -102,7 +102,7 @@ def cmd_export(args) -> int:
                           ternary=args.method != "int8", eval_data=args.eval, force=args.force,
                           firmware="selftest" if args.selftest else "protocol", optimize=args.optimize,
                           act_bits=args.act_bits, max_ram=args.max_ram,
-                          finetune=args.finetune, finetune_epochs=args.finetune_epochs,
+                          finetune=args.finetune, finetune_options=dict(epochs=args.finetune_epochs),
                           **{k: v for k, v in opts.items() if k != "method" or v != "int8"})
     print(to_json(result.to_dict()) if args.json else result.summary())
     return 0 if result.fits else 4
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .device.commands import add_device_commands
     add_device_commands(sub)
+    from .finetune.cli import add_parser as add_finetune
+    add_finetune(sub)
 
     s = sub.add_parser("demo", help="the whole loop on a bundled model, on an emulated Cortex-M4",
                        description="Export the bundled digits model (int8 and ternary), build both for "

@@ -145,12 +145,14 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
                  percentile: float | None = None, ternary: bool = True, eval_data: str | Path | None = None,
                  firmware: str = "protocol", force: bool = False, optimize: str = "ram",
                  act_bits: int = 8, max_ram: str | int | None = None,
-                 finetune: str | Path | None = None, finetune_epochs: int = 10, **config_options: Any) -> ExportSummary:
+                 finetune: str | Path | None = None, finetune_options: dict[str, Any] | None = None,
+                 **config_options: Any) -> ExportSummary:
     """Read, quantize and export a model as a firmware project (default folder: ./MODEL-BOARD).
     config_options go to ternary_config. optimize="ram" (default): never more arena than the int8
     export (nor ``max_ram``), see ternembed.rambudget; speed/size/balanced: the cost model alone.
     ``finetune``: data (.npz/.npy, labels optional) to fine-tune the ternary layers on after
-    post-training quantization (needs the [train] extra)."""
+    post-training quantization (needs the [train] extra); ``finetune_options`` go to
+    ternembed.finetune.finetune_plan (epochs, seconds, lr, ...; ``labels=False`` ignores the labels)."""
     from .boards import get_board
     board_obj = get_board(board)  # unknown boards fail before any work
     if out_dir is None:
@@ -172,8 +174,10 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         if finetune is not None:
             from .finetune import finetune as tune, require_jax
             require_jax()
-            tuning = load_inputs(finetune, int8_plan)
-            plan, ft = tune(int8_plan, cfg, *tuning, calib_inputs=calib_inputs, epochs=finetune_epochs)
+            ft_opts = dict(finetune_options or {})
+            xs, y = load_inputs(finetune, int8_plan)
+            plan, ft = tune(int8_plan, cfg, xs, y if ft_opts.pop("labels", True) else None,
+                            calib_inputs=calib_inputs, **ft_opts)
             report = ft.ptq
             notes.append(f"fine-tuned {ft.epochs} epoch(s) on {finetune}: held-out {ft.metric} "
                          f"{ft.history[0][ft.metric]:.4f} -> {ft.best[ft.metric]:.4f} (epoch {ft.best_epoch} kept)")

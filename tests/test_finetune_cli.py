@@ -55,19 +55,20 @@ def _cli(*args):
                           cwd=ROOT, timeout=600)
 
 
-@pytest.mark.parametrize("bad", ["shape", "nan", "labels"])
-def test_cli_bad_finetune_data_exit_2_nothing_written(tmp_path, digits, bad):
+@pytest.mark.parametrize("command", ["export", "finetune"])
+@pytest.mark.parametrize("bad", ["shape", "nan", "labels", "empty"])
+def test_cli_bad_finetune_data_exit_2_nothing_written(tmp_path, digits, bad, command):
     x, y = digits
     data = {"shape": dict(x=x[:20, :10]), "nan": dict(x=np.full((20, 64), np.nan, np.float32)),
-            "labels": dict(x=x[:20], y=y[:19])}[bad]
+            "labels": dict(x=x[:20], y=y[:19]), "empty": dict(x=x[:0])}[bad]
     np.savez(tmp_path / "train.npz", **data)
     out = tmp_path / "proj"
-    proc = _cli("export", MODEL, "--board", "qemu_mps2_an386", "-o", out, "--finetune", tmp_path / "train.npz",
-                "--finetune-epochs", 1)
+    args = (["--finetune", tmp_path / "train.npz", "--finetune-epochs", 1] if command == "export"
+            else ["--data", tmp_path / "train.npz", "--epochs", 1])
+    proc = _cli(command, MODEL, "--board", "qemu_mps2_an386", "-o", out, *args)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not out.exists()
-
 
 @pytest.mark.qemu
 def test_cli_export_finetune_validates_bit_exact_on_qemu(tmp_path, digits):
@@ -99,3 +100,28 @@ def test_finetune_with_int8_first_and_last_layers(digits):
     plan, report = finetune(int8_plan, ternary_config(), x[:200], y[:200], epochs=1, progress=False)
     assert [s.kernel for s in plan.steps] == ["fc_s8", "fc_t2_s8", "fc_s8", "softmax_s8"]
     assert report.metric == "accuracy" and len(report.history) == 2
+
+
+@pytest.mark.qemu
+def test_finetune_command_rtn_validates_bit_exact_on_qemu(tmp_path, digits):
+    # `ternembed finetune` with a learned method (RTN scale + offset: the `to` kernels) writes a
+    # project that builds and validates like any export
+    import shutil
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    x, y = digits
+    np.savez(tmp_path / "train.npz", x=x[:300], y=y[:300])
+    np.savez(tmp_path / "test.npz", x=x[300:340], y=y[300:340])
+    out = tmp_path / "proj"
+    proc = _cli("finetune", MODEL, "--data", tmp_path / "train.npz", "--eval", tmp_path / "test.npz", "--board",
+                "qemu_mps2_an386", "-o", out, "--method", "offset", "--group", 16, "--first-last", "ternary",
+                "--optimize", "speed", "--epochs", 2)
+    assert proc.returncode == 0, proc.stderr
+    assert "fine-tuned 2 epoch(s)" in proc.stdout
+    proc = _cli("build", out)
+    assert proc.returncode == 0, proc.stderr
+    proc = _cli("validate", out, "--qemu", "--data", tmp_path / "test.npz", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+    rep = json.loads(proc.stdout)
+    assert rep["agreement"]["outputs_bit_exact"] == 40 and not rep["mismatches"], rep

@@ -22,15 +22,14 @@ from .. import emulate
 from ..errors import InputError
 from ..plan import Plan
 from ..quantize import plan_pass as PP
-from ..quantize.policy import MethodSpec
 
 
 @dataclass
 class FinetuneReport:
     epochs: int
     best_epoch: int  # 0 = the post-training plan was never beaten on the held-out split
-    metric: str  # "agreement" (top-1 with the int8 plan) or "accuracy" (with labels)
-    history: list[dict] = field(default_factory=list)  # per epoch: loss, agreement, accuracy
+    metric: str  # "agreement" (top-1 with the int8 plan), "accuracy" (labels) or "fidelity" (regression)
+    history: list[dict] = field(default_factory=list)  # per epoch: loss, agreement or fidelity, accuracy
     seconds: float = 0.0
 
     @property
@@ -38,48 +37,29 @@ class FinetuneReport:
         return self.history[self.best_epoch]
 
     def table(self) -> str:
-        lines = ["epoch  loss      agreement  accuracy"]
+        cols = [k for k in ("agreement", "fidelity", "accuracy") if k in self.history[0]]
+        lines = ["epoch  loss      " + "".join(f"{c:11s}" for c in cols)]
         for h in self.history:
-            acc = "-" if h["accuracy"] is None else f"{h['accuracy']:.4f}"
+            vals = "".join("-          " if h[c] is None else f"{h[c]:.4f}     " for c in cols)
             loss = "-" if h["loss"] is None else f"{h['loss']:.4f}"
             mark = "  <- kept" if h["epoch"] == self.best_epoch else ""
-            lines.append(f"{h['epoch']:5d}  {loss:8s}  {h['agreement']:.4f}     {acc}{mark}")
+            lines.append(f"{h['epoch']:5d}  {loss:8s}  {vals.rstrip()}{mark}")
         return "\n".join(lines)
-
-
-def _round_half_away(x):
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def lower_params(plan: Plan, int8_plan: Plan, twin, params) -> Plan:
     """The integer Plan of trained parameters: each trainable step rebuilt by plan_pass.build_step
-    (same storage, same accumulator checks) from its ternary codes, integer group scales in the
-    post-training step's units (c_o = 1; larger only where a scale outgrew 2^bits - 1) and its bias; the other steps unchanged."""
+    (same storage, same accumulator checks) from its form's LayerFit (:meth:`.forms.Form.fit`)
+    and its bias; the other steps unchanged."""
     steps = list(plan.steps)
     layers = {L.pos: L for L in PP.mac_layers(int8_plan)}
-    for k, init in twin.inits.items():
+    for k, form in twin.forms.items():
         st = plan.steps[k]
-        pr = {n: np.asarray(v, np.float64) for n, v in params[str(k)].items()}
-        a = np.abs(pr["a"])
-        O, K = init.w.shape
-        gid = np.arange(K) // init.group
-        codes = (np.sign(pr["w"]) * (np.abs(pr["w"]) > 0.5 * a[:, gid])).astype(np.int8)
-        bits = 8 if np.asarray(st.params["scales"]).dtype == np.uint8 else 16
-        top = 2**bits - 1
-        G = a.shape[1]
-        used = np.zeros((O, G), bool)
-        np.logical_or.at(used, (np.arange(O)[:, None], gid[None, :]), codes != 0)
-        a = np.where(used, a, 0.0)
-        amax = a.max(axis=1)
-        c = np.maximum(amax / top, 1.0)  # the post-training unit, coarser only where a scale outgrew it
-        scales = np.clip(_round_half_away(a / c[:, None]), 0, top).astype(np.int64)
-        L = layers[k]
-        spec = MethodSpec("fgq", group=init.group, scale_bits=bits)
-        fit = PP.LayerFit("t2", spec, codes[None], scales[None], np.zeros((1, O), np.int64), c, init.group,
-                          scale_bits=bits)
-        L2 = replace(L, bias_q=init.b + pr["db"], real_mult=init.real_mult)
+        pr = params[str(k)]
+        fit = form.fit({n: v for n, v in pr.items() if n != "db"})
+        L2 = replace(layers[k], bias_q=form.b + np.asarray(pr["db"], np.float64), real_mult=twin.mults[k])
         new = PP.build_step(L2, fit)
-        new.params["method"] = f"{st.params.get('method', 'fgq')} ft"
+        new.params["method"] = f"{st.params.get('method', form.kind)} ft" + (" ttq" if form.kind == "ttq" else "")
         steps[k] = new
     return Plan(plan.name, plan.buffers, steps, list(plan.inputs), list(plan.outputs), plan.source_kind)
 
@@ -100,6 +80,8 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
                   eval_inputs: np.ndarray | None = None, eval_labels: np.ndarray | None = None,
                   epochs: int = 10, seconds: float | None = None, lr: float = 0.01, batch: int = 64,
                   temperature: float = 3.0, ce_weight: float = 1.0, holdout: float = 0.2, seed: int = 0,
+                  schedule: str = "cosine", teacher_ce: float = 0.0, task: str = "auto",
+                  asymmetric: bool = False,
                   progress: bool = True) -> tuple[Plan, FinetuneReport]:
     """Fine-tune the single-plane ternary steps of ``ternary_plan`` (from ``ternarize_plan(int8_plan,
     ...)``) on ``inputs`` (int8, leading sample axis); returns (integer Plan, report).
@@ -131,8 +113,8 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
     else:
         x_ev, y_ev = _check(eval_inputs, eval_labels, int8_plan, "held-out data")
 
-    twin = Twin(ternary_plan)
-    if not twin.inits:
+    twin = Twin(ternary_plan, asymmetric)
+    if not twin.forms:
         raise InputError(f"{ternary_plan.name}: no ternary layer to fine-tune (all int8?)")
 
     def teacher(xs):
@@ -140,14 +122,19 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
         return ((out.astype(np.float64) - twin.logit_zp) * twin.logit_scale).reshape(len(xs), -1)
 
     t_tr = teacher(x).astype(np.float32)
-    top_ev = teacher(x_ev).argmax(axis=1)
+    t_ev = teacher(x_ev)
+    from ..quantize.placement import resolve_task
+    task = resolve_task(int8_plan, task, [t_ev])
+    var = float(np.var(t_tr)) or 1.0  # regression: squared error relative to the output's variance
 
-    def score(plan):
+    def score(plan) -> dict:
         out = emulate.run(plan, [x_ev], keep_all=True)[twin.logit_buffer].reshape(len(x_ev), -1)
+        if task == "regress":  # 1 - relative squared error vs the int8 outputs (1 = identical)
+            z = (out.astype(np.float64) - twin.logit_zp) * twin.logit_scale
+            return dict(fidelity=float(1 - ((z - t_ev) ** 2).mean() / max(np.var(t_ev), 1e-30)), accuracy=None)
         pred = out.argmax(axis=1)
-        agree = float((pred == top_ev).mean())
-        acc = None if y_ev is None else float((pred == y_ev).mean())
-        return agree, acc
+        return dict(agreement=float((pred == t_ev.argmax(axis=1)).mean()),
+                    accuracy=None if y_ev is None else float((pred == y_ev).mean()))
 
     params = twin.init_params()
     lr_tree = jax.tree_util.tree_map(lambda m: lr * m, twin.lr_scales())
@@ -157,44 +144,49 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
 
     def loss_fn(p, xb, tb, yb, has_y):
         z = twin.logits(p, xb)
+        if task == "regress":
+            return ((z - tb) ** 2).mean() / var
         kl = optax.kl_divergence(jax.nn.log_softmax(z / T), jax.nn.softmax(tb / T)).mean() * T * T
         ce = optax.softmax_cross_entropy_with_integer_labels(z, yb).mean()
-        return kl + has_y * ce_weight * ce
+        return kl + has_y * ce
 
     @jax.jit
-    def train_step(p, s, xb, tb, yb, has_y):
+    def train_step(p, s, xb, tb, yb, has_y, rate):
         loss, g = jax.value_and_grad(loss_fn)(p, xb, tb, yb, has_y)
         u, s = opt.update(g, s, p)
-        p = jax.tree_util.tree_map(lambda v, d, r: v + r * d, p, u, lr_tree)
+        p = jax.tree_util.tree_map(lambda v, d, r: v + rate * r * d, p, u, lr_tree)
         return p, s, loss
 
     start = time.monotonic()
-    agree, acc = score(ternary_plan)
-    metric = "accuracy" if y_ev is not None else "agreement"
-    history = [dict(epoch=0, loss=None, agreement=agree, accuracy=acc)]
-    best_plan, best_epoch = ternary_plan, 0
-    best_val = acc if metric == "accuracy" else agree
+    metric = "fidelity" if task == "regress" else ("accuracy" if y_ev is not None else "agreement")
+    history = [dict(epoch=0, loss=None, **score(ternary_plan))]
+    best_plan, best_epoch, best_val = ternary_plan, 0, history[0][metric]
     bs = max(1, min(int(batch), len(x)))
-    y_all = np.zeros(len(x), np.int32) if labels is None else labels.astype(np.int32)
-    has_y = jnp.float32(labels is not None)
+    # no labels: optionally cross-entropy on the teacher's top-1 (sharpens top-1 agreement)
+    if labels is not None:
+        y_all = labels.astype(np.int32)
+    else:
+        y_all = np.zeros(len(x), np.int32) if task == "regress" else t_tr.argmax(axis=1).astype(np.int32)
+    has_y = jnp.float32(ce_weight if labels is not None else teacher_ce)
     bar = tqdm(range(1, int(epochs) + 1), desc="fine-tune", unit="epoch", disable=not progress)
-    done = 0
+    done, n_steps = 0, int(epochs) * (len(x) // bs)
     for epoch in bar:
         order = rng.permutation(len(x))
         losses = []
         for i in range(0, len(x) - bs + 1, bs):
             idx = order[i:i + bs]
+            step = (epoch - 1) * (len(x) // bs) + i // bs
+            rate = jnp.float32(0.5 * (1 + np.cos(np.pi * step / n_steps)) if schedule == "cosine" else 1.0)
             params, opt_state, loss = train_step(params, opt_state, jnp.asarray(x[idx], jnp.float32),
-                                                 jnp.asarray(t_tr[idx]), jnp.asarray(y_all[idx]), has_y)
+                                                 jnp.asarray(t_tr[idx]), jnp.asarray(y_all[idx]), has_y, rate)
             losses.append(float(loss))
         plan = lower_params(ternary_plan, int8_plan, twin, params)
-        agree, acc = score(plan)
-        val = acc if metric == "accuracy" else agree
-        history.append(dict(epoch=epoch, loss=float(np.mean(losses)), agreement=agree, accuracy=acc))
-        if val > best_val:
-            best_plan, best_epoch, best_val = plan, epoch, val
-        bar.set_postfix(loss=f"{np.mean(losses):.4f}", agreement=f"{agree:.4f}",
-                        **({} if acc is None else {"accuracy": f"{acc:.4f}"}))
+        h = dict(epoch=epoch, loss=float(np.mean(losses)), **score(plan))
+        history.append(h)
+        if h[metric] > best_val:
+            best_plan, best_epoch, best_val = plan, epoch, h[metric]
+        bar.set_postfix(loss=f"{h['loss']:.4f}", **{k: f"{v:.4f}" for k, v in h.items()
+                                                      if k not in ("epoch", "loss") and v is not None})
         done = epoch
         if seconds is not None and time.monotonic() - start > seconds:
             break

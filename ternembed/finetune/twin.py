@@ -3,26 +3,24 @@
 
 Values are the int8 codes as float32 (the grid the Plan computes on); every step rounds with a
 straight-through gradient and clamps like its kernel, so what is trained is what the integer
-Plan computes (up to the fixed-point rounding of the requantization). Trainable: the single-plane
-ternary (``*_t2_s8``) steps, as latent float weights ``w`` [O, K] in the step's integer weight
-units, ternarized in the forward pass against thresholds re-decided from the learned group
-scales ``a`` [O, G] (a code is the nearest of {-a, 0, +a}), plus a change ``db`` [O] of the bias. int8 steps
-are frozen. Padding is the Plan's own (top, left) with bottom/right implied by ``out_hw``, so
+Plan computes (up to the fixed-point rounding of the requantization). Trainable: the ternary
+steps (t2, p2, to kernels), each as a :class:`.forms.Form` (latent float weights in the step's
+integer weight units, ternarized in the forward pass against thresholds re-decided from the
+learned scales, plus a change ``db`` [O] of the bias). int8 steps are frozen.
+Padding is the Plan's own (top, left) with bottom/right implied by ``out_hw``, so
 TFLite's asymmetric SAME padding of stride-2 convs is reproduced.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import pack
 from ..errors import InputError
 from ..plan import Plan, Step
+from .forms import decode
 
-TRAINABLE = ("fc_t2_s8", "conv_t2_s8", "dwconv_t2_s8")
+TRAINABLE = tuple(f"{fam}_{kind}_s8" for kind in ("t2", "p2", "to") for fam in ("fc", "conv", "dwconv"))
 SUPPORTED = TRAINABLE + ("fc_s8", "conv_s8", "dwconv_s8", "maxpool_s8", "avgpool_s8", "copy",
                          "add_s8", "softmax_s8")
 
@@ -31,44 +29,10 @@ def ste_round(x):
     return x + jax.lax.stop_gradient(jnp.round(x) - x)
 
 
-def ternary_weights(w, a):
-    """a * t, t in {-1, 0, 1} the nearest of {-a, 0, +a} to w (the threshold a/2 moves with the
-    learned scale). Gradients: straight through to ``w`` (dW/dw = 1), and dW/da = t (TTQ)."""
-    a_c = jax.lax.stop_gradient(a)
-    t = jax.lax.stop_gradient(jnp.sign(w) * (jnp.abs(w) > 0.5 * a_c))
-    return w + jax.lax.stop_gradient(a_c * t - w) + (a - a_c) * t
-
-
-@dataclass
-class TernaryInit:
-    """A trainable step decoded from the Plan: W = codes * scales, acc = W (x + io) + b."""
-
-    pos: int
-    w: np.ndarray  # float [O, K]: codes * scales, the latent weights' start
-    a: np.ndarray  # float [O, G]
-    b: np.ndarray  # float [O]: bias without the input-offset fold
-    group: int
-    real_mult: np.ndarray  # float64 [O]: the step's realized multiplier (c_o folded in)
-
-
 def realized_mult(params) -> np.ndarray:
     mult = np.asarray(params["multiplier"], np.float64)
     shift = np.asarray(params["shift"], np.int64)
     return mult * np.ldexp(1.0, shift - 31)
-
-
-def decode_t2(pos: int, step: Step) -> TernaryInit:
-    p = step.params
-    if int(p.get("planes", 1)) != 1 or np.asarray(p["bias"]).ndim != 1:
-        raise InputError(f"op {step.op_index}: fine-tuning handles single-plane ternary steps only "
-                         f"(got {p.get('planes')} planes); use --planes 1")
-    O, K, g = int(p["out_channels"]), int(p["depth"]), int(p["group"])
-    codes = pack.unpack_2bit(p["codes"], O, K).astype(np.float64)
-    scales = np.asarray(p["scales"], np.float64).reshape(O, -1)
-    gid = np.arange(K) // g
-    W = codes * scales[:, gid]
-    b = np.asarray(p["bias"], np.float64) - int(p.get("input_offset", 0)) * W.sum(axis=1)
-    return TernaryInit(pos, W, scales, b, g, realized_mult(p))
 
 
 def _pads(step: Step, in_hw, k_hw):
@@ -140,14 +104,15 @@ class Twin:
     """``twin.logits(params, x)``: the float logits (the input of a final SOFTMAX, else the output)
     of the Plan on int8 inputs x, with the trainable steps' weights from ``params``."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, asymmetric: bool = False):
         bad = sorted({s.kernel for s in plan.steps} - set(SUPPORTED))
         if bad:
             raise InputError(f"{plan.name}: fine-tuning does not model these kernels yet: {', '.join(bad)}")
         if len(plan.inputs) != 1 or len(plan.outputs) != 1:
             raise InputError(f"{plan.name}: fine-tuning takes models with one input and one output")
         self.plan = plan
-        self.inits = {k: decode_t2(k, s) for k, s in enumerate(plan.steps) if s.kernel in TRAINABLE}
+        self.forms = {k: decode(s, asymmetric) for k, s in enumerate(plan.steps) if s.kernel in TRAINABLE}
+        self.mults = {k: realized_mult(plan.steps[k].params) for k in self.forms}
         last = plan.steps[-1]
         self.logit_buffer = last.inputs[0] if last.kernel == "softmax_s8" else plan.outputs[0]
         buf = plan.buffers[self.logit_buffer]
@@ -155,22 +120,12 @@ class Twin:
         self._steps = plan.steps if last.kernel != "softmax_s8" else plan.steps[:-1]
 
     def init_params(self) -> dict:
-        return {str(k): {"w": jnp.asarray(t.w, jnp.float32), "a": jnp.asarray(t.a, jnp.float32),
-                         "db": jnp.zeros(len(t.b), jnp.float32)} for k, t in self.inits.items()}
+        return {str(k): {n: jnp.asarray(v, jnp.float32) for n, v in f.init().items()} for k, f in self.forms.items()}
 
     def lr_scales(self) -> dict:
         """Per-tensor magnitude (mean |.|) that scales the learning rate; the bias is trained as a
         float32 change ``db`` on its exact float64 start (biases outgrow float32's integers)."""
-        return {str(k): {"w": float(np.abs(t.w).mean()) + 1e-3, "a": float(np.abs(t.a).mean()) + 1e-3,
-                         "db": float(np.abs(t.b).mean()) + 1e-3} for k, t in self.inits.items()}
-
-    def effective_weights(self, params: dict, k: int):
-        t = self.inits[k]
-        pr = params[str(k)]
-        a = jnp.abs(pr["a"])
-        gid = np.arange(t.w.shape[1]) // t.group
-        ag = a[:, gid]
-        return ternary_weights(pr["w"], ag)
+        return {str(k): f.lr_scales() for k, f in self.forms.items()}
 
     def logits(self, params: dict, x):
         plan = self.plan
@@ -179,9 +134,9 @@ class Twin:
             args = [vals[i] for i in step.inputs]
             kern = step.kernel
             if kern in TRAINABLE:
-                W = self.effective_weights(params, k)
-                y = _mac(step, kern.split("_")[0], args[0], W, jnp.asarray(self.inits[k].b, jnp.float32) + params[str(k)]["db"],
-                         jnp.asarray(self.inits[k].real_mult, jnp.float32))
+                f, pr = self.forms[k], params[str(k)]
+                y = _mac(step, kern.split("_")[0], args[0], f.weights(pr), jnp.asarray(f.b, jnp.float32) + pr["db"],
+                         jnp.asarray(self.mults[k], jnp.float32))
             elif kern in ("fc_s8", "conv_s8", "dwconv_s8"):
                 p = step.params
                 W = _int8_weights(step)  # numpy: a constant of the traced function

@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What is learned in a ternary step, per method, and how it lowers back to the integer contract.
+
+Units: a step's integer weights W[o, i] (quantize/plan_pass.py's contract, ``c_o`` folded into
+the step's realized multiplier) are the twin's float weights, so epoch 0 starts exactly at the
+post-training fit. Each form keeps latent float weights ``w`` [O, K] (straight-through: dW/dw = 1)
+plus its learned scales, and :meth:`Form.fit` turns trained parameters into a
+``plan_pass.LayerFit`` on a unit ``c`` [O] of the twin's units (``build_step`` folds c into the
+multiplier and the bias, and coarsens c where the int32 accumulator bound needs it):
+
+- ``fgq``  one plane, group scales a [O, G]: W = a t, t = nearest of {-1, 0, 1} to w / a (FGQ).
+- ``ttq``  asymmetric group scales ap, an [O, G]: W = ap [w > ap/2] - an [w < -an/2] (TTQ);
+           stored as two t2 planes (the +1 codes with ap, the -1 codes with an), plane_shift 0.
+- ``trn``  P residual planes, all trained jointly: latent w [P, O, K] and scales a [P, O, G],
+           W = sum_p a_p t_p (TRN; each plane gets the gradient of the sum); lowered with
+           per-plane power-of-two shifts on the finest unit.
+- ``gtc``  signed powers of two below a learned top level a [O, G]: |W| in {0, a 2^-k, k < L},
+           the nearest (GTC; L is the post-training choice per layer); the p2 kernel.
+- ``rtn``  ternary plus a learned per-channel offset b [O]: W = a t + b, t from w - b (RTN); the
+           ``to`` kernel (offset x sum of the inputs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import pack
+from ..errors import InputError
+from ..plan import Step
+from ..quantize import plan_pass as PP
+from ..quantize.policy import MethodSpec
+
+FORMS = ("fgq", "ttq", "trn", "gtc", "rtn")
+
+
+def _sg(x):
+    import jax
+    return jax.lax.stop_gradient(x)
+
+
+def _tern(w, a):
+    """t in {-1, 0, 1}: the nearest of {-a, 0, +a} to w (no gradient)."""
+    import jax.numpy as jnp
+    return _sg(jnp.sign(w) * (jnp.abs(w) > 0.5 * a))
+
+
+def _round_half_away(x):
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+@dataclass
+class Form:
+    """One trainable step: its decoded start and its parametrization."""
+
+    kind: str  # one of FORMS
+    w: np.ndarray  # float [O, K]: the step's integer weights (offset included for rtn)
+    b: np.ndarray  # float [O]: bias without the input-offset fold
+    group: int
+    scale_bits: int
+    start: dict  # name -> float array: the learned scales' start
+    levels: int = 1  # gtc
+    latent: np.ndarray | None = None  # the latent weights' start when not w (trn: one per plane)
+
+    def init(self) -> dict:
+        return {"w": self.w if self.latent is None else self.latent, **self.start, "db": np.zeros(len(self.b))}
+
+    def lr_scales(self) -> dict:
+        """mean |start| of each tensor: the learning rate is multiplied by it."""
+        return {k: float(np.abs(v).mean()) + 1e-3 for k, v in {**self.init(), "db": self.b}.items()}
+
+    def gid(self) -> np.ndarray:
+        return np.arange(self.w.shape[1]) // self.group
+
+    def weights(self, p: dict):
+        """The effective integer-valued weights W [O, K] (jax), straight-through to p["w"]."""
+        import jax.numpy as jnp
+        w, g = p["w"], self.gid()
+        if self.kind == "fgq":
+            a = jnp.abs(p["a"])[:, g]
+            t = _tern(w, _sg(a))
+            return w + _sg(a * t - w) + (a - _sg(a)) * t
+        if self.kind == "ttq":
+            ap, an = jnp.abs(p["ap"])[:, g], jnp.abs(p["an"])[:, g]
+            pos, neg = _sg((w > 0.5 * ap).astype(w.dtype)), _sg((w < -0.5 * an).astype(w.dtype))
+            q = ap * pos - an * neg
+            return w + _sg(q - w) + (q - _sg(q))
+        if self.kind == "trn":
+            a = jnp.abs(p["a"])[:, :, g]
+            t = _tern(w, _sg(a))
+            return (w + _sg(a * t - w) + (a - _sg(a)) * t).sum(axis=0)
+        if self.kind == "gtc":
+            a = jnp.abs(p["a"])[:, g]
+            mag = _gtc_magnitude(w, _sg(a), self.levels)
+            q = jnp.sign(w) * mag * (a / _sg(a))
+            return w + _sg(q - w) + (q - _sg(q))
+        if self.kind == "rtn":
+            a, off = jnp.abs(p["a"])[:, g], p["off"][:, None]
+            t = _tern(w - _sg(off), _sg(a))
+            q = a * t + off
+            return w + _sg(q - w) + (q - _sg(q))
+        raise InputError(f"unknown fine-tuning form {self.kind!r}")
+
+    def fit(self, p: dict) -> "PP.LayerFit":
+        """The trained parameters as a LayerFit (codes, integer scales, unit c) for build_step."""
+        p = {k: np.asarray(v, np.float64) for k, v in p.items()}
+        w, g = p["w"], self.gid()
+        O, K = self.w.shape
+        top = 2**self.scale_bits - 1
+        spec = MethodSpec({"trn": "trn", "gtc": "pow2", "rtn": "offset"}.get(self.kind, "fgq"),
+                          group=self.group, scale_bits=self.scale_bits)
+        common = dict(group=self.group, scale_bits=self.scale_bits)
+        if self.kind == "fgq":
+            a = np.abs(p["a"])
+            codes = np.sign(w) * (np.abs(w) > 0.5 * a[:, g])
+            a = _used(a, codes[None], g)[0]
+            c = _unit(a.max(axis=1), top)
+            return PP.LayerFit("t2", spec, codes[None].astype(np.int8), _int_scales(a, c, top)[None],
+                               np.zeros((1, O), np.int64), c, **common)
+        if self.kind == "ttq":
+            ap, an = np.abs(p["ap"]), np.abs(p["an"])
+            codes = np.stack([(w > 0.5 * ap[:, g]), -(w < -0.5 * an[:, g]).astype(np.int64)]).astype(np.int8)
+            a = _used(np.stack([ap, an]), codes, g)
+            c = _unit(a.max(axis=(0, 2)), top)
+            return PP.LayerFit("t2", spec, codes, np.stack([_int_scales(x, c, top) for x in a]),
+                               np.zeros((2, O), np.int64), c, **common)
+        if self.kind == "trn":
+            a = np.abs(p["a"])
+            codes = (np.sign(w) * (np.abs(w) > 0.5 * a[:, :, g])).astype(np.int8)
+            a = _used(a, codes, g)
+            unit = a.max(axis=2) / top  # [P, O]: the finest unit each plane's scales fit in
+            pos = np.where(unit > 0, unit, np.inf)
+            c = np.where(np.isfinite(pos.min(axis=0)), pos.min(axis=0), 1.0)
+            shift = np.clip(np.ceil(np.log2(np.maximum(unit / c, 1.0)) - 1e-9), 0, 31).astype(np.int64)
+            scales = np.stack([_int_scales(a[k], c * 2.0 ** shift[k], top) for k in range(len(a))])
+            return PP.LayerFit("t2", spec, codes, scales, shift, c, **common)
+        if self.kind == "gtc":
+            a = np.abs(p["a"])
+            L = self.levels
+            mag = _gtc_magnitude(w, a[:, g], L, np)
+            k = np.where(mag > 0, np.round(np.log2(np.maximum(a[:, g], 1e-30) / np.maximum(mag, 1e-30))), 0)
+            v = (np.sign(w) * (mag > 0) * (k + 1)).astype(np.int8)
+            a = _used(a, v[None], g)[0] / 2.0 ** (L - 1)  # the contract's scale: the smallest level
+            c = _unit(a.max(axis=1), top)
+            return PP.LayerFit("p2", spec, v[None], _int_scales(a, c, top)[None], np.zeros((1, O), np.int64), c,
+                               levels=L, **common)
+        if self.kind == "rtn":
+            a, off = np.abs(p["a"]), p["off"]
+            codes = np.sign(w - off[:, None]) * (np.abs(w - off[:, None]) > 0.5 * a[:, g])
+            a = _used(a, codes[None], g)[0]
+            c = _unit(a.max(axis=1), top)
+            return PP.LayerFit("to", spec, codes[None].astype(np.int8), _int_scales(a, c, top)[None],
+                               np.zeros((1, O), np.int64), c, offset=_round_half_away(off / c).astype(np.int64),
+                               **common)
+        raise InputError(f"unknown fine-tuning form {self.kind!r}")
+
+
+def _gtc_magnitude(w, a, L, xp=None):
+    """|nearest of {0, a 2^-k, k < L}| to w; the midpoint between levels m and m/2 is 0.75 m."""
+    if xp is None:
+        import jax.numpy as xp
+    aw = xp.abs(w)
+    k = xp.clip(xp.ceil(xp.log2(0.75 * a / xp.maximum(aw, 1e-30))), 0, L - 1)
+    mag = a * 2.0 ** (-k)
+    return xp.where(aw >= 0.5 * a * 2.0 ** (1 - L), mag, 0.0)
+
+
+def _used(a: np.ndarray, codes: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Scales [P, O, G] (or [O, G]) zeroed where their group has no nonzero code."""
+    a3 = a if a.ndim == 3 else a[None]
+    used = np.zeros(a3.shape, bool)
+    for k in range(a3.shape[0]):
+        np.logical_or.at(used[k], (np.arange(codes.shape[1])[:, None], g[None, :]), codes[k] != 0)
+    return np.where(used, a3, 0.0)
+
+
+def _unit(amax: np.ndarray, top: int) -> np.ndarray:
+    """The post-training unit (1), coarser only where a scale outgrew the integer width."""
+    return np.maximum(amax / top, 1.0)
+
+
+def _int_scales(a: np.ndarray, unit, top: int) -> np.ndarray:
+    u = np.asarray(unit, np.float64)
+    return np.clip(_round_half_away(a / u[:, None]), 0, top).astype(np.int64)
+
+
+def decode(step: Step, asymmetric: bool = False) -> Form:
+    """The Form of a ternary step (t2 one plane: fgq, or ttq when ``asymmetric``; t2 planes: trn;
+    p2: gtc; to: rtn), started at the step's own integer weights."""
+    p = step.params
+    kern = step.kernel.split("_")[1]
+    if np.asarray(p["bias"]).ndim != 1:
+        raise InputError(f"op {step.op_index}: fine-tuning does not handle switchable planes (export without "
+                         "--switchable)")
+    O, K, gs = int(p["out_channels"]), int(p["depth"]), int(p["group"])
+    bits = 8 if np.asarray(p["scales"]).dtype == np.uint8 else 16
+    gid = np.arange(K) // gs
+    if kern == "t2":
+        P = int(p.get("planes", 1))
+        codes = pack.unpack_2bit(p["codes"], P * O, K).reshape(P, O, K).astype(np.float64)
+        sc = np.asarray(p["scales"], np.float64).reshape(P, O, -1)
+        shift = np.asarray(p.get("plane_shift", np.zeros((P, O))), np.float64).reshape(P, O)
+        a = sc * 2.0 ** shift[:, :, None]
+        W = (codes * a[:, :, gid]).sum(axis=0)
+        latent = None
+        if P > 1:
+            kind, start, latent = "trn", {"a": a}, codes * a[:, :, gid]
+        elif asymmetric:
+            kind, start = "ttq", {"ap": a[0], "an": a[0]}
+        else:
+            kind, start = "fgq", {"a": a[0]}
+        levels = 1
+    elif kern == "p2":
+        levels = int(p["levels"])
+        v = pack.unpack_int4(p["codes"], O, K).astype(np.int64)
+        sc = np.asarray(p["scales"], np.float64).reshape(O, -1)
+        mag = np.where(v != 0, 2.0 ** (levels - np.abs(v)), 0.0)
+        W = np.sign(v) * mag * sc[:, gid]
+        kind, start, latent = "gtc", {"a": sc * 2.0 ** (levels - 1)}, None
+    elif kern == "to":
+        codes = pack.unpack_2bit(p["codes"], O, K).astype(np.float64)
+        sc = np.asarray(p["scales"], np.float64).reshape(O, -1)
+        off = np.asarray(p["offset"], np.float64)
+        W = codes * sc[:, gid] + off[:, None]
+        kind, start, levels, latent = "rtn", {"a": sc, "off": off}, 1, None
+    else:
+        raise InputError(f"op {step.op_index}: {step.kernel} is not a ternary step")
+    b = np.asarray(p["bias"], np.float64) - int(p.get("input_offset", 0)) * W.sum(axis=1)
+    return Form(kind, W, b, gs, bits, start, levels, latent)
