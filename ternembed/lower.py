@@ -31,10 +31,25 @@ def unsupported_reason(graph: Graph, op: Op) -> str | None:
     if op.type not in LOWERINGS:
         return f"op {op.type} is not supported"
     try:
-        LOWERINGS[op.type](graph, op)
+        lower_op(graph, op)
     except UnsupportedOpError as exc:
         return str(exc).split(": ", 1)[-1]
     return None
+
+
+def lower_op(graph: Graph, op: Op):
+    """The op's Step(s); a damaged op (missing operands, impossible shapes) is a ModelError naming it."""
+    try:
+        return LOWERINGS[op.type](graph, op)  # one Step, or one per output (SPLIT, UNPACK)
+    except _DAMAGE as exc:
+        raise _malformed(graph, op, exc) from None
+
+
+_DAMAGE = (IndexError, KeyError, TypeError, ValueError, OverflowError)  # what a damaged op makes a lowering raise
+
+
+def _malformed(graph: Graph, op: Op, exc: Exception) -> ModelError:
+    return ModelError(f"{graph.name}: op {op.index} {op.type} is malformed ({type(exc).__name__}: {exc})")
 
 
 def lower(graph: Graph) -> Plan:
@@ -48,7 +63,7 @@ def lower(graph: Graph) -> Plan:
         if not op.inputs or not (op.outputs or op.type == "ASSIGN_VARIABLE"):
             raise ModelError(f"{graph.name}: op {op.index} {op.type} has no inputs or no outputs")
         try:
-            lowered = LOWERINGS[op.type](graph, op)  # one Step, or one per output (SPLIT, UNPACK)
+            lowered = lower_op(graph, op)
             for i in op.inputs if op.type in CONST_OPERAND_OPS else ():
                 if i >= 0 and graph.tensors[i].is_const and i not in materialized:
                     materialized.add(i)
@@ -57,9 +72,8 @@ def lower(graph: Graph) -> Plan:
             steps.extend(lowered if isinstance(lowered, list) else [lowered])
         except UnsupportedOpError as exc:
             raise UnsupportedOpError(f"{graph.name}: {exc}") from None
-        except (IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise ModelError(f"{graph.name}: op {op.index} {op.type} is malformed "
-                             f"({type(exc).__name__}: {exc})") from None
+        except _DAMAGE as exc:
+            raise _malformed(graph, op, exc) from None
     used = {i for s in steps for i in s.inputs + s.outputs} | set(graph.inputs) | set(graph.outputs)
     buffers = {i: _buffer(graph.tensors[i]) for i in sorted(used)}
     plan = Plan(graph.name, buffers, steps, list(graph.inputs), list(graph.outputs), graph.kind)

@@ -7,6 +7,7 @@ flatbuffer library on a damaged file becomes a ModelError that names the file.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def _read_options(op: fb.Operator) -> dict:
     return out
 
 
-def _quant(t: fb.Tensor, shape: tuple[int, ...]) -> Quant | None:
+_ZP_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}  # others: int32
+
+
+def _quant(t: fb.Tensor, shape: tuple[int, ...], dtype: str) -> Quant | None:
     q = t.Quantization()
     if q is None or q.ScaleLength() == 0:
         return None
@@ -79,6 +83,9 @@ def _quant(t: fb.Tensor, shape: tuple[int, ...]) -> Quant | None:
     if zp.size != scale.size or (scale.size > 1 and not (
             0 <= axis < len(shape) and shape[axis] == scale.size)):
         raise ValueError(f"tensor {t.Name()!r}: inconsistent quantization parameters")
+    lo, hi = _ZP_RANGE.get(dtype, (-(1 << 31), (1 << 31) - 1))
+    if not np.isfinite(scale).all() or zp.size and not (lo <= zp.min() and zp.max() <= hi):
+        raise ValueError(f"tensor {t.Name()!r}: scale not finite or zero point outside {dtype}'s range")
     return Quant(scale=scale, zero_point=zp, axis=axis)
 
 
@@ -153,7 +160,7 @@ def _read_subgraph(model: fb.Model, buf: bytes, codes: list, limit: int, k: int)
                 raise ValueError(f"tensor {i} holds {arr.size} values, its shape {shape} needs {count}")
             data = arr.reshape(shape).astype(dtype)
         tname = (t.Name() or b"").decode(errors="replace")
-        tensors.append(Tensor(i, tname, shape, dtype, _quant(t, shape), data))
+        tensors.append(Tensor(i, tname, shape, dtype, _quant(t, shape, dtype), data))
 
     ops = []
     for i in range(sg.OperatorsLength()):
@@ -186,8 +193,10 @@ def read(path: str | Path) -> Graph:
         raise ModelError(f"{path}: no such file")
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, expected a .tflite file")
-    try:
-        with path.open("rb") as f:  # bounded: /dev/zero or a pipe must not fill the memory
+    try:  # bounded: /dev/zero or a pipe must not fill the memory; a FIFO nobody writes is empty, not a hang
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
             buf = f.read(MAX_MODEL_BYTES + 1)
     except OSError as exc:
         raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
