@@ -133,11 +133,41 @@ class BuildResult:
 
 
 def read_project(project: Path | str) -> dict:
+    """A project's ternembed_plan.json, checked: every command that opens a project reads it here."""
     path = Path(project) / "ternembed_plan.json"
     if not path.is_file():
         raise BuildError(f"{project} is not a ternembed project (no ternembed_plan.json); "
                          "create one with `ternembed export MODEL --board B -o DIR`")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_bytes())
+        problem = _project_problem(info)
+    except (OSError, UnicodeError, ValueError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if problem:
+        raise BuildError(f"{path} is damaged ({problem}); export the project again")
+    return info
+
+
+_PROJECT_FIELDS = {"board": str, "model_hash": str, "planned": dict, "build": dict}
+_BUILD_FIELDS = {"sources": list, "opt": str, "common_cflags": list, "link_flags": list}
+
+
+def _project_problem(info) -> str | None:
+    """What makes a parsed ternembed_plan.json unusable, or None."""
+    if not isinstance(info, dict):
+        return "not a JSON object"
+    for fields, where in ((_PROJECT_FIELDS, info), (_BUILD_FIELDS, info["build"] if isinstance(
+            info.get("build"), dict) else {})):
+        for key, kind in fields.items():
+            if not isinstance(where.get(key), kind):
+                return f"{key!r} is missing or not a {kind.__name__}"
+    planned = info["planned"]
+    if not all(isinstance(v, int) for v in planned.values()) or not {"weight_bytes", "arena_bytes"} <= set(planned):
+        return "'planned' must hold the byte counts, weight_bytes and arena_bytes among them"
+    protocol = info.get("protocol")
+    if protocol and not (isinstance(protocol, dict) and isinstance(protocol.get("static_ram_bytes"), int)):
+        return "'protocol' has no static_ram_bytes"
+    return None
 
 
 # ---- build methods ---------------------------------------------------------------------------

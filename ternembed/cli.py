@@ -55,7 +55,10 @@ def _tensor_json(graph, i: int) -> dict:
 
 def cmd_emulate(args) -> int:
     from . import emulate
+    from .atomic import check_output_file
     from .pipeline import build_plan
+    if args.output:
+        check_output_file(args.output)  # before the work
     plan, _ = build_plan(args.model, args.calib, args.percentile)
     from .data import load_array
     x = load_array(args.input)

@@ -7,8 +7,8 @@ serial link against the emulator -> benchmark per layer -> one summary table.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
+from .atomic import check_output_dir
 from .errors import TernembedError
 from .report import table, to_json
 from .resources import resource_dir
@@ -44,7 +44,7 @@ def run_demo(args) -> int:
                              "(use 'ternembed export/build/flash/validate' for it)")
     example = resource_dir("examples") / EXAMPLE
     model, data, calib = example / MODEL, example / TEST_SET, example / CALIB_SET
-    out = Path(args.output)
+    out = check_output_dir(args.output)
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise TernembedError(f"{out} is not empty and holds no earlier demo; choose another folder with -o")
     if out.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -115,15 +116,19 @@ def load_plan(path: Path | str, expected_hash: str | None = None) -> Plan:
         with np.load(path, allow_pickle=False) as z:
             doc = json.loads(bytes(z["__plan__"]).decode())
             arrays = {k: z[k] for k in z.files if k != "__plan__"}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeError) as exc:
         raise PlanFileError(f"{path}: not a readable ternembed plan file ({exc})") from None
-    buffers = {b["index"]: Buffer(b["index"], b["name"], tuple(b["shape"]), b["dtype"],
-                                  float.fromhex(b["scale"]), b["zero_point"]) for b in doc["buffers"]}
-    steps = [Step(s["op_index"], s["op_type"], s["kernel"], list(s["inputs"]), list(s["outputs"]),
-                  _dec(s["params"], arrays), s["macs"]) for s in doc["steps"]]
-    plan = Plan(doc["name"], buffers, steps, list(doc["inputs"]), list(doc["outputs"]),
-                doc.get("source_kind", "int8"), [tuple(x) for x in doc.get("segments", [])])
-    got = plan_hash(plan)
+    try:  # a damaged structure: one line, never a KeyError from deep inside
+        buffers = {b["index"]: Buffer(b["index"], b["name"], tuple(b["shape"]), b["dtype"],
+                                      float.fromhex(b["scale"]), b["zero_point"]) for b in doc["buffers"]}
+        steps = [Step(s["op_index"], s["op_type"], s["kernel"], list(s["inputs"]), list(s["outputs"]),
+                      _dec(s["params"], arrays), s["macs"]) for s in doc["steps"]]
+        plan = Plan(doc["name"], buffers, steps, list(doc["inputs"]), list(doc["outputs"]),
+                    doc.get("source_kind", "int8"), [tuple(x) for x in doc.get("segments", [])])
+        got = plan_hash(plan)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ImportError) as exc:
+        raise PlanFileError(f"{path}: damaged ternembed plan file ({type(exc).__name__}: {exc}); "
+                            "re-export the project") from None
     if got != doc["hash"]:
         raise PlanFileError(f"{path}: the stored plan does not reproduce its hash ({got[:16]} != "
                           f"{doc['hash'][:16]}); re-export the project")

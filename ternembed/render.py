@@ -31,6 +31,7 @@ from .memory import MemoryPlan, plan_memory, step_scratch_bytes
 from .plan import Plan
 from .planfile import PLAN_FILE, save_plan
 from .resources import resource_dir
+from .atomic import cannot_write
 from .segments import schedules, windowed
 from .staging import ExportError, check_target, clean_leftovers, new_staging, publish
 from .toolchain import BASE_CFLAGS, LINK_FLAGS, WARN_FLAGS
@@ -314,12 +315,14 @@ def export_project(plan: Plan, board: Board | str, out_dir: Path | str, force: b
             finish(tmp, result)
             result.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         publish(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         for d in created:  # folders made only for this export
             try:
                 d.rmdir()
             except OSError:
                 pass
+        if isinstance(exc, OSError):  # a full disk, a quota: one line, the old project untouched
+            raise cannot_write(out, exc) from None
         raise
     return result

@@ -15,13 +15,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import TernembedError
+from .atomic import OutputError, cannot_write, check_output_dir
 
 MARKER = ".ternembed-project"  # written into every project; --force replaces only such folders
 _PLAN_JSON = "ternembed_plan.json"  # projects of earlier versions have it but no marker
 
 
-class ExportError(TernembedError):
+class ExportError(OutputError):
     """The project cannot be written where asked."""
 
 
@@ -33,6 +33,7 @@ def check_target(out: Path, force: bool) -> None:
     """Refuse, in one line, any target that is not empty unless --force and an earlier export's."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder; choose another output folder")
+    check_output_dir(out)  # under a file, /proc, a read-only mount: refused before any work
     real = out.resolve()
     cwd = Path.cwd().resolve()
     if real in (Path("/").resolve(), Path.home().resolve(), cwd) or real in cwd.parents:
@@ -56,11 +57,17 @@ def clean_leftovers(out: Path) -> None:
 
 
 def new_staging(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_staging_prefix(out), dir=out.parent))
-    os.chmod(tmp, 0o755)
-    (tmp / MARKER).write_text("written by ternembed export; `ternembed export --force` may replace "
-                              "this folder\n")
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_staging_prefix(out), dir=out.parent))
+        os.chmod(tmp, 0o755)
+        (tmp / MARKER).write_text("written by ternembed export; `ternembed export --force` may replace "
+                                  "this folder\n")
+    except OSError as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_write(out, exc) from None
     return tmp
 
 

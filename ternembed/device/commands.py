@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..atomic import check_output_dir, check_output_file
 from ..cliargs import non_negative_int, positive_int, positive_seconds
 from ..errors import InputError, TernembedError
 
@@ -149,7 +150,7 @@ def cmd_validate(args) -> int:
         raise InputError(f"{args.data}: holds no samples; validate needs at least one")
     if args.labels:
         labels = load_labels(args.labels, len(inputs[0]))
-    out = Path(args.out) if args.out else Path(args.dir) / "validate.json"
+    out = check_output_file(args.out if args.out else Path(args.dir) / "validate.json")
     with _port_for(args) as port:
         result = validate(args.dir, port, inputs, labels, out_json=out,
                           checksums=not args.no_checksums, progress=not args.json and not args.quiet,
@@ -167,7 +168,7 @@ def cmd_bench(args) -> int:
     if args.data:
         from ..data import load_data
         inputs, _ = load_data(args.data)
-    out = Path(args.out) if args.out else Path(args.dir) / "bench"
+    out = check_output_dir(args.out if args.out else Path(args.dir) / "bench")
     with _port_for(args) as port:
         result = bench(args.dir, port, runs=args.runs, warmup=args.warmup, inputs=inputs,
                        out_dir=out, progress=not args.json and not args.quiet,
