@@ -23,9 +23,7 @@ class OutputError(TernembedError):
 
 def cannot_write(path: Path | str, exc: OSError) -> OutputError:
     """The one line for a failed write (full disk, no permission, read-only or virtual filesystem)."""
-    where = exc.filename or path
-    return OutputError(f"cannot write {where}: {exc.strerror or exc}"
-                       + (f" (writing {path})" if str(where) != str(path) else ""))
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _check_creatable(folder: Path, what: Path) -> None:
