@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Nothing is left behind and nothing that is not ours is touched: stale run records, killed runs."""
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -11,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from hardening import BOARD, ENV, MODEL, TEST_SET, whole_export
 from ternembed.device.run import RUN_FILE, running, stop_detached
 
-ROOT = Path(__file__).resolve().parent.parent
-DIGITS = ROOT / "examples" / "digits"
 
 
 def test_a_stale_run_record_never_signals_an_unrelated_process(tmp_path):
@@ -70,31 +68,41 @@ def built_project(tmp_path_factory):
     from ternembed.build import build_project
     from ternembed.pipeline import export_model
     project = tmp_path_factory.mktemp("kill") / "p"
-    export_model(DIGITS / "digits_int8.tflite", "qemu_mps2_an386", project, ternary=False)
+    export_model(MODEL, BOARD, project, ternary=False)
     build_project(project, use_platformio=False)
     return project
 
 
+KILLED = {  # a command that starts QEMU, and what it leaves behind
+    "validate": lambda p, out: ["validate", p, "--qemu", "--no-build", "--data", TEST_SET, "-o", out, "-q"],
+    "bench": lambda p, out: ["bench", p, "--qemu", "--no-build", "--runs", "1000000", "-o", out, "-q"],
+    "run": lambda p, out: ["run", p, "--no-build"],
+}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_killing_validate_leaves_no_emulator(built_project, sig):
-    report = built_project / f"validate-{sig.name}.json"
-    proc = subprocess.Popen([sys.executable, "-m", "ternembed", "validate", str(built_project), "--qemu",
-                             "--no-build", "--data", str(DIGITS / "digits_test.npz"), "-o", str(report), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+@pytest.mark.parametrize("command", KILLED)
+def test_killing_a_command_leaves_no_emulator(built_project, tmp_path, command, sig):
+    """SIGTERM or SIGKILL while QEMU runs: QEMU goes too; validate's report says incomplete (SIGTERM)."""
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen([sys.executable, "-m", "ternembed", *map(str, KILLED[command](built_project, report))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     try:
         deadline = time.monotonic() + 60
         qemu = []
         while time.monotonic() < deadline and not qemu and proc.poll() is None:
             qemu = _children(proc.pid, "qemu-system-arm")
             time.sleep(0.05)
-        assert qemu, "validate did not start QEMU"
-        while time.monotonic() < deadline and not report.exists():
+        assert qemu, f"{command} did not start QEMU"
+        while command == "validate" and time.monotonic() < deadline and not report.exists():
             time.sleep(0.05)
+        time.sleep(0.3)  # bench and run: well into their loop
         proc.send_signal(sig)
         code = proc.wait(30)
-        assert _gone(qemu[0]), f"QEMU {qemu[0]} outlived validate ({sig.name})"
-        if sig == signal.SIGTERM:
+        assert _gone(qemu[0]), f"QEMU {qemu[0]} outlived {command} ({sig.name})"
+        if sig == signal.SIGTERM and command != "run":  # run stops QEMU on Ctrl-C or SIGTERM, its normal end
             assert code == 143
+        if sig == signal.SIGTERM and command == "validate":
             assert json.loads(report.read_text())["status"] == "incomplete"
     finally:
         proc.kill()
@@ -104,9 +112,8 @@ def test_killing_validate_leaves_no_emulator(built_project, sig):
 # ---- export: --force replaces only earlier exports, and a kill never leaves half a project ----------
 
 def _export(*args, cwd=None):
-    proc = subprocess.run([sys.executable, "-m", "ternembed", "export", str(DIGITS / "digits_int8.tflite"),
-                           "-b", "qemu_mps2_an386", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "ternembed", "export", str(MODEL), "-b", BOARD, *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=ENV)
     return proc.returncode, proc.stderr
 
 
@@ -128,36 +135,58 @@ def test_force_replaces_only_an_earlier_export(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]  # no staging folder left
 
 
-def _whole(project: Path) -> bool:
-    """Every part of one export: its report names the model hash its plan summary has."""
-    try:
-        report = json.loads((project / "report.json").read_text())
-        plan = json.loads((project / "ternembed_plan.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return (report["model_hash"] == plan["model_hash"] and (project / ".ternembed-project").is_file()
-            and (project / "src" / "model.c").is_file() and (project / "ternembed_plan.npz").is_file())
+# Kills the export at its Nth write: every file opened for writing, folder made, rename, chmod and
+# removal counts (Python's audit events), so a test can stop it at each step, the final renames included.
+KILL_AT_WRITE = """
+import os, runpy, signal, sys
+sys.dont_write_bytecode = True
+n, seen = int(sys.argv.pop(1)), []
+WRITES = {"os.rename": "r", "os.remove": "d", "os.rmdir": "d", "os.mkdir": "m", "shutil.rmtree": "t", "os.chmod": "c"}
+def hook(event, args):
+    if event == "open" and (args[1] is None and args[2] & (os.O_WRONLY | os.O_RDWR)
+                            or isinstance(args[1], str) and set(args[1]) & set("wax+")) or event in WRITES:
+        seen.append(WRITES.get(event, "w"))
+        if len(seen) == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+import ternembed.cli
+sys.addaudithook(hook)
+sys.argv[0] = "ternembed"
+try:
+    runpy.run_module("ternembed", run_name="__main__")
+finally:
+    print("writes:", "".join(seen), file=sys.stderr)  # one letter a write: r rename, t rmtree, w file...
+"""
 
 
-def test_a_killed_forced_export_leaves_the_old_project_or_the_new_one(tmp_path):
-    project = tmp_path / "p"
-    assert _export("-o", project, "--method", "int8")[0] == 0
-    old_hash = json.loads((project / "report.json").read_text())["model_hash"]
-    t0 = time.monotonic()
-    assert _export("-o", project, "--force", "--optimize", "speed")[0] == 0  # ternary layers
-    took = time.monotonic() - t0
-    new_hash = json.loads((project / "report.json").read_text())["model_hash"]
-    assert old_hash != new_hash
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for k in range(12):  # kills spread over the whole export, the final renames included
-        method = ["--method", "int8"] if k % 2 else ["--optimize", "speed"]
-        proc = subprocess.Popen([sys.executable, "-m", "ternembed", "export", str(DIGITS / "digits_int8.tflite"),
-                                 "-b", "qemu_mps2_an386", "-o", str(project), "--force", *method],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(took * (0.55 + 0.45 * k / 11))
-        proc.kill()
-        proc.wait()
-        assert _whole(project), f"kill {k}: {sorted(p.name for p in project.iterdir())}"
-        assert json.loads((project / "report.json").read_text())["model_hash"] in (old_hash, new_hash)
-    assert _export("-o", project, "--force")[0] == 0  # the next export removes what killed ones left
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+def test_a_forced_export_killed_at_any_write_leaves_the_old_project_or_the_new_one(tmp_path):
+    pristine, base = tmp_path / "old", tmp_path / "w"
+    project = base / "p"
+    assert _export("-o", pristine, "--method", "int8")[0] == 0
+    old = whole_export(pristine)
+    new_args = ["export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "speed"]  # ternary layers
+
+    def export_killed_at(n: int) -> str:
+        """The new export over a fresh copy of the old project (the same writes each time), killed at write n."""
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.copytree(pristine, project)
+        proc = subprocess.run([sys.executable, "-c", KILL_AT_WRITE, str(n), *map(str, new_args)], env=ENV,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == (-signal.SIGKILL if n else 0), proc.stderr
+        return proc.stderr
+    writes = export_killed_at(0).rsplit("writes: ", 1)[1].strip()  # a whole run: its writes, one letter each
+    new = whole_export(project)
+    assert new not in (None, old)
+    # Every write next to a rename or a removal of a folder (the staged files put in place, the
+    # exchange, the old project removed); of the others (files written into the staging folder,
+    # where a kill always leaves the same) every 20th.
+    near = {k + d for k, c in enumerate(writes, 1) if c in "rt" for d in (-1, 0, 1)}
+    steps = sorted({n for n in near if 1 <= n <= len(writes)} | {*range(1, len(writes) + 1, 20), len(writes)})
+    for n in steps:
+        export_killed_at(n)
+        assert whole_export(project) in (old, new), f"killed at write {n} of {len(writes)} ({writes[n - 1]}): " \
+            f"{sorted(p.name for p in project.iterdir()) if project.is_dir() else 'no project'}"
+    for n in (len(writes) // 2, len(writes)):  # killed while staging, or while removing the old project
+        export_killed_at(n)
+        assert len(list(base.iterdir())) == 2  # the project and a staging folder
+        assert _export("-o", project, "--force")[0] == 0  # the next export removes what the killed one left
+        assert [p.name for p in base.iterdir()] == ["p"]
