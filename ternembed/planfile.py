@@ -129,9 +129,9 @@ def load_plan(path: Path | str, expected_hash: str | None = None) -> Plan:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ImportError) as exc:
         raise PlanFileError(f"{path}: damaged ternembed plan file ({type(exc).__name__}: {exc}); "
                             "re-export the project") from None
-    if got != doc["hash"]:
+    if got != doc.get("hash"):
         raise PlanFileError(f"{path}: the stored plan does not reproduce its hash ({got[:16]} != "
-                          f"{doc['hash'][:16]}); re-export the project")
+                          f"{str(doc.get('hash'))[:16]}); re-export the project")
     if expected_hash is not None and got != expected_hash:
         raise PlanFileError(f"{path}: plan hash {got[:16]} differs from the project's "
                           f"{expected_hash[:16]}; re-export the project")

@@ -129,7 +129,7 @@ def test_force_replaces_only_an_earlier_export(tmp_path):
         assert code == 2 and "never written over it" in err, (target, err)
     assert (mine / "thesis.tex").read_text() == "years of work" and len(list(mine.iterdir())) == 1
     project = tmp_path / "p"
-    assert _export("-o", project, "--optimize", "speed")[0] == 0
+    assert _export("-o", project, "--optimize", "size")[0] == 0
     assert _export("-o", project, "--force", "--method", "int8")[0] == 0
     assert json.loads((project / "report.json").read_text())["quantization"] is None  # the new one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p"]  # no staging folder left
@@ -163,7 +163,7 @@ def test_a_forced_export_killed_at_any_write_leaves_the_old_project_or_the_new_o
     project = base / "p"
     assert _export("-o", pristine, "--method", "int8")[0] == 0
     old = whole_export(pristine)
-    new_args = ["export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "speed"]  # ternary layers
+    new_args = ["export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "size"]  # ternary layers
 
     def export_killed_at(n: int) -> str:
         """The new export over a fresh copy of the old project (the same writes each time), killed at write n."""

@@ -146,7 +146,7 @@ def _limited(limit: int, *args) -> tuple[int, str]:
 def old_and_new(tmp_path_factory):
     """An int8 export (the old project) and the model hash of the ternary one that replaces it."""
     d = tmp_path_factory.mktemp("disk")
-    assert cli("export", MODEL, "-b", BOARD, "-o", d / "new", "--optimize", "speed")[0] == 0
+    assert cli("export", MODEL, "-b", BOARD, "-o", d / "new", "--optimize", "size")[0] == 0
     assert cli("export", MODEL, "-b", BOARD, "-o", d / "old", "--method", "int8")[0] == 0
     return d / "old", whole_export(d / "old"), whole_export(d / "new")
 
@@ -157,7 +157,7 @@ def test_a_full_disk_leaves_the_old_project_whole(tmp_path, old_and_new, limit):
     project = tmp_path / "p"
     shutil.copytree(old, project)
     before = snapshot(project)
-    assert_one_line(_limited(limit, "export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "speed"),
+    assert_one_line(_limited(limit, "export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "size"),
                     "File too large")
     assert snapshot(project) == before and whole_export(project) == old_hash
     assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no staging folder, no temporary file
@@ -201,7 +201,7 @@ def test_a_really_full_disk_leaves_the_old_or_the_new_project_whole(tmp_path, ol
     env = {**ENV, "ERR": str(tmp_path / "err"), "RC": str(tmp_path / "rc"), "DISK": str(disk), "OUT": str(out)}
     subprocess.run(["unshare", "-rm", "sh", "-c", TMPFS, "sh", str(disk), str(old), str(free_percent),
                     sys.executable, "-m", "ternembed", "export", str(MODEL), "-b", BOARD, "-o", str(disk / "p"),
-                    "--force", "--optimize", "speed"], env=env, check=True, timeout=300)
+                    "--force", "--optimize", "size"], env=env, check=True, timeout=300)
     code, err = int((tmp_path / "rc").read_text()), (tmp_path / "err").read_text()
     assert [p.name for p in out.iterdir()] == ["p"]  # no staging folder left on the full disk
     if code == 0:
