@@ -17,8 +17,8 @@ weights = the weight and table constants (ELF symbols tec_* + tep_*).
 `exact`: the device output equals the emulator's.
 
 Row streaming (ternembed/rowstream.py) is part of the export: `int8` and `ternary` stream wherever it
-lowers the arena, `speed` only where the board's RAM needs it (never here: 4 MB); `segments` names the
-streamed step ranges.
+lowers the arena, `speed` only where the board's RAM needs it (never here: 4 MB); `streamed steps` names
+the streamed step ranges (`xN`: N output rows a call).
 
 Reference: TFLM's arena for the same models, measured with TensorFlow Lite Micro (2026-08) with
 CMSIS-NN, -O3, on QEMU mps2-an386 (the figures of issue 13; arena = activations + scratch, same inputs,

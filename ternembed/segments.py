@@ -140,9 +140,21 @@ def valid_segment(plan: Plan, first: int, last: int) -> str | None:
     return None
 
 
+# Output pixels one call of a conv/depthwise stage makes at least: every call has a set-up (the
+# DSP depthwise kernel's per-4-channel tables: ~210 instructions per channel a call on the M4; the
+# matrix product's lone last pixel), which rows of a few pixels do not pay back (SWW's 1-pixel rows:
+# +46% instructions; KWS's 5-pixel rows: +37% with 1 row a call, +18% with 2). Pools are plain loops.
+MIN_CALL_PIXELS = 8
+
+
 def rows_per_call(plan: Plan, step: Step, rows: int) -> int:
-    """Output rows one call of the step makes, at most (an accumulating pool: input rows)."""
-    return rows if step.kernel in WINDOW_KERNELS and not accumulates(plan, step) else 1
+    """Output rows one call of the step makes, at most (an accumulating pool: input rows): the
+    segment's rows, or for a MAC stage more when its rows have fewer than MIN_CALL_PIXELS pixels."""
+    if step.kernel not in WINDOW_KERNELS or accumulates(plan, step):
+        return 1
+    if "pool" in step.params:
+        return rows
+    return max(rows, -(-MIN_CALL_PIXELS // int(plan.buffers[step.outputs[0]].shape[2])))
 
 
 def schedule(plan: Plan, first: int, last: int, rows: int = 1) -> Schedule:

@@ -77,11 +77,11 @@ def _model(path, h, w, c, layers, seed=0):
 
 CHAINS = {
     # conv -> max pool (the fused conv->pool of issue 13), TF SAME padding
-    "conv_maxpool": (12, 10, 2, [("conv", 8, 3, 1, "SAME"), ("maxpool", 2, 2, "VALID"), ("conv", 8, 3, 1, "SAME")]),
+    "conv_maxpool": (12, 16, 2, [("conv", 8, 3, 1, "SAME"), ("maxpool", 2, 2, "VALID"), ("conv", 8, 3, 1, "SAME")]),
     # stride 2 with SAME's asymmetric padding (pad_top 0, bottom 1) -> avg pool
-    "stride2_avgpool": (13, 11, 2, [("conv", 32, 3, 2, "SAME"), ("avgpool", 3, 1, "SAME"), ("conv", 6, 1, 1, "VALID")]),
+    "stride2_avgpool": (13, 19, 2, [("conv", 32, 3, 2, "SAME"), ("avgpool", 3, 1, "SAME"), ("conv", 6, 1, 1, "VALID")]),
     # depthwise -> pointwise chain (KWS's DS-CNN body), then a global average pool that sums rows
-    "dw_pw": (9, 6, 4, [("conv", 32, 3, 1, "SAME"), ("dw", 3, 1, "SAME"), ("conv", 32, 1, 1, "VALID"),
+    "dw_pw": (9, 10, 4, [("conv", 32, 3, 1, "SAME"), ("dw", 3, 1, "SAME"), ("conv", 32, 1, 1, "VALID"),
                         ("dw", 3, 2, "VALID"), ("conv", 8, 1, 1, "VALID"), ("gap",)]),
     # residual block: the ADD reads the block's input (kept in a window as long as the ADD needs it)
     "residual": (10, 8, 8, [("conv", 8, 3, 1, "SAME"), ("conv", 8, 3, 1, "SAME"), ("conv", 8, 3, 1, "SAME"),
