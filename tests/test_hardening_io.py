@@ -94,6 +94,7 @@ DIR_OUTPUTS = {
     "export -o --force": lambda p, x: ["export", MODEL, "-b", BOARD, "--force"],
     "bench -o": lambda p, x: ["bench", p, "--port", NO_PORT],
     "demo -o": lambda p, x: ["demo"],
+    "finetune -o": lambda p, x: ["finetune", MODEL, "--data", TEST_SET, "-b", BOARD],
 }
 
 
