@@ -53,6 +53,18 @@ def run(*args, env=None, prefix=(), cwd=None) -> tuple[int, str]:
     return proc.returncode, proc.stderr
 
 
+FSIZE = ("import resource, runpy, sys; n = int(sys.argv.pop(1)); "
+         "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); sys.argv[0] = 'ternembed'; "
+         "runpy.run_module('ternembed', run_name='__main__')")
+
+
+def limited(limit: int, *args) -> tuple[int, str]:
+    """ternembed with no file larger than ``limit`` bytes (writes beyond fail with EFBIG, as on a full disk)."""
+    proc = subprocess.run([sys.executable, "-c", FSIZE, str(limit), *map(str, args)], capture_output=True,
+                          text=True, env=ENV, timeout=300)
+    return proc.returncode, proc.stderr
+
+
 def assert_one_line(result: tuple[int, str], *words, code: int = 2) -> str:
     got, err = result
     lines = err.strip().splitlines()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hardening import BOARD, ENV, MODEL, TEST_SET, whole_export
+from hardening import BOARD, ENV, MODEL, TEST_SET, assert_one_line, limited, whole_export
 from ternembed.device.run import RUN_FILE, running, stop_detached
 
 
@@ -107,6 +107,33 @@ def test_killing_a_command_leaves_no_emulator(built_project, tmp_path, command, 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_run_detach_that_cannot_write_its_record_leaves_no_emulator(built_project):
+    """No record means no `run --stop` later: QEMU is stopped and the error is one line."""
+    elf = str(built_project / "build" / BOARD / "firmware.elf")
+    before = {p for p in _qemus() if elf in p[1]}
+    assert_one_line(limited(300, "run", built_project, "--detach", "--no-build"), "File too large")
+    assert {p for p in _qemus() if elf in p[1]} == before and not (built_project / RUN_FILE).exists()
+
+
+def _qemus() -> set[tuple[int, str]]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and "qemu-system-arm" in cmd and _alive(int(entry.name)):
+            found.add((int(entry.name), cmd))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
 
 
 # ---- export: --force replaces only earlier exports, and a kill never leaves half a project ----------

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardening import (BOARD, ENV, MODEL, NO_PORT, TEST_SET, assert_one_line, cli, run, snapshot,
+from hardening import (BOARD, ENV, MODEL, NO_PORT, TEST_SET, assert_one_line, cli, limited, run, snapshot,
                        whole_export)
 
 
@@ -131,18 +131,6 @@ def test_a_file_output_replaces_a_file_whole(tmp_path, int8_inputs):
 
 # ---- a full disk ------------------------------------------------------------------------------------
 
-FSIZE = ("import resource, runpy, sys; n = int(sys.argv.pop(1)); "
-         "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); sys.argv[0] = 'ternembed'; "
-         "runpy.run_module('ternembed', run_name='__main__')")
-
-
-def _limited(limit: int, *args) -> tuple[int, str]:
-    """ternembed with no file larger than ``limit`` bytes (writes beyond fail with EFBIG, as on a full disk)."""
-    proc = subprocess.run([sys.executable, "-c", FSIZE, str(limit), *map(str, args)], capture_output=True,
-                          text=True, env=ENV, timeout=300)
-    return proc.returncode, proc.stderr
-
-
 @pytest.fixture(scope="module")
 def old_and_new(tmp_path_factory):
     """An int8 export (the old project) and the model hash of the ternary one that replaces it."""
@@ -158,7 +146,7 @@ def test_a_full_disk_leaves_the_old_project_whole(tmp_path, old_and_new, limit):
     project = tmp_path / "p"
     shutil.copytree(old, project)
     before = snapshot(project)
-    assert_one_line(_limited(limit, "export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "size"),
+    assert_one_line(limited(limit, "export", MODEL, "-b", BOARD, "-o", project, "--force", "--optimize", "size"),
                     "File too large")
     assert snapshot(project) == before and whole_export(project) == old_hash
     assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no staging folder, no temporary file
@@ -166,8 +154,8 @@ def test_a_full_disk_leaves_the_old_project_whole(tmp_path, old_and_new, limit):
 
 def test_a_full_disk_for_single_files(tmp_path, project, int8_inputs):
     before = snapshot(tmp_path, project)
-    assert_one_line(_limited(100, "emulate", MODEL, "-i", int8_inputs, "-o", tmp_path / "y.npy"), "File too large")
-    assert_one_line(_limited(100, "validate", project, "--data", TEST_SET, "--port", NO_PORT, "-o",
+    assert_one_line(limited(100, "emulate", MODEL, "-i", int8_inputs, "-o", tmp_path / "y.npy"), "File too large")
+    assert_one_line(limited(100, "validate", project, "--data", TEST_SET, "--port", NO_PORT, "-o",
                              tmp_path / "v.json"), "File too large")
     assert snapshot(tmp_path, project) == before
 

@@ -21,6 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..atomic import OutputError, cannot_write, write_json_atomic
 from ..boards import Board, get_board, list_boards
 from ..errors import TernembedError
 from .qemu import QemuError, QemuSession, qemu_command
@@ -136,9 +137,12 @@ def start_detached(project: Path | str, board: Board | str | None = None, build:
     for _ in range(3):
         port = _free_port()
         cmd = qemu_command(elf, b, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on")
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
-                                    start_new_session=True)
+        try:
+            with open(log, "wb") as fh:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
+                                        start_new_session=True)
+        except OSError as exc:
+            raise cannot_write(log, exc) from None
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline and proc.poll() is None:
             if "waiting for connection" in log.read_text(errors="replace"):
@@ -149,7 +153,12 @@ def start_detached(project: Path | str, board: Board | str | None = None, build:
             info = {"pid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
                     "board": b.name, "elf": str(elf), "log": str(log), "command": who[0],
                     "proc_start": who[1], "started": time.time()}
-            (project / RUN_FILE).write_text(json.dumps(info, indent=1) + "\n")
+            try:
+                write_json_atomic(project / RUN_FILE, info)
+            except OutputError:  # no record, no way to stop it later: stop it now
+                proc.kill()
+                proc.wait()
+                raise
             return info
     raise QemuError(f"QEMU did not start for {project}:\n{log.read_text(errors='replace').strip()}")
 
