@@ -16,7 +16,7 @@ from ternembed.hostcheck import host_run
 from ternembed.lower import lower
 from ternembed.memory import plan_memory
 from ternembed.planfile import load_plan, save_plan
-from ternembed.segments import schedule, valid_segment
+from ternembed.segments import rows_per_call, schedule, valid_segment
 from ternembed.rowstream import stream_plan
 from ternembed.tflite import read
 
@@ -143,16 +143,18 @@ def test_several_rows_a_call(chains, name, rows):
 
 
 def test_schedule_windows_and_plan_file(chains, tmp_path):
-    """The residual block's ADD input is held as long as the ADD needs it; conv 3x3 windows hold
-    3 rows; segments survive the plan file and change the model hash."""
+    """The residual block's skip input is held as long as the ADD needs it (a few rows); conv 3x3
+    windows hold 3 rows; segments survive the plan file and change the model hash."""
     plan = lower(read(chains["residual"]))
     streamed, _ = stream_plan(plan)
+    block = schedule(plan, 0, 4, 1)  # conv0 -> conv1 -> conv2 -> add(conv2, conv0) -> conv s2
+    conv0, conv1, conv2 = (plan.steps[t].outputs[0] for t in range(3))
+    assert block.windows[conv0] <= 4 and block.windows[conv1] == 3 and block.windows[conv2] == 1, block.windows
     a, b, rows = streamed.segments[0]
-    one = schedule(streamed, a, b, 1)
-    assert all(n <= 4 for i, n in one.windows.items() if i in one.intermediates), one.windows
     sch = schedule(streamed, a, b, rows)
     rows = {t: streamed.buffers[streamed.steps[t].outputs[0]].shape[1] for t in range(a, b + 1)}
-    assert sch.order.count(b) == -(-rows[b] // sch.rows)  # the last step's output is whole
+    per_call = rows_per_call(streamed, streamed.steps[b], sch.rows)
+    assert sch.order.count(b) == -(-rows[b] // per_call)  # the last step's output is whole
     assert all(0 < sch.order.count(t) <= rows[t] for t in rows)  # rows nobody reads are not made
     save_plan(streamed, tmp_path / "p.npz")
     back = load_plan(tmp_path / "p.npz")
