@@ -125,6 +125,8 @@ def valid_segment(plan: Plan, first: int, last: int) -> str | None:
     """Why steps first..last cannot be one segment (None if they can)."""
     if not 0 <= first < last < len(plan.steps):
         return f"steps {first}..{last} are not a range of at least two steps"
+    if last - first > 255:
+        return f"steps {first}..{last}: more than 256 steps (the C order table holds a byte a call)"
     for t in range(first, last + 1):
         if reaches(plan, plan.steps[t]) is None:
             return f"step {t} ({plan.steps[t].kernel}) cannot stream row by row"

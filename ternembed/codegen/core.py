@@ -411,7 +411,7 @@ def segment_lines(plan: Plan, mem: MemoryPlan, out: _Collector, first: int, last
         lines.append(f"    te_window w{i} = {{TE_T(uint8_t, {mem.offsets[i]}), {row_bytes(plan, i)}, "
                      f"{sch.windows[i]}, 0, {h if i in made_before else 0}}};")
     order = out.array(f"tep_seg{first}_order", np.asarray([t - first for t in sch.order], np.uint8), False,
-                      f"steps {first}..{last}: the step of every row, in order")
+                      f"steps {first}..{last}: the step of every call, in order")
     pools = [t for t in range(first, last + 1) if accumulates(plan, plan.steps[t])]
     lines += [f"    int32_t te_n{t} = 0; /* input rows summed by step {t} */" for t in pools]
     lines += [f"    for (uint32_t te_e = 0; te_e < {len(sch.order)}u; ++te_e) {{",
