@@ -33,6 +33,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import OutputError
 from .boards import Board, get_board
 from .errors import TernembedError
 from .fit import (ARENA_SECTION_ALIGN, CODE_ALLOWANCE, LIBC_ALLOWANCE, STATIC_RAM_ALLOWANCE,
@@ -222,6 +223,9 @@ def platformio_usable(project: Path, env: str) -> tuple[bool, str]:
     return True, ""
 
 
+_DISK_FULL = ("No space left on device", "Disk quota exceeded", "File size limit exceeded", "File too large")
+
+
 def _run(cmd: list[str], cwd: Path, what: str) -> str:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
@@ -229,6 +233,9 @@ def _run(cmd: list[str], cwd: Path, what: str) -> str:
         overflow = linker_overflow(log)
         if overflow:
             raise DoesNotFitError(f"{what}: the firmware does not fit: {describe(overflow)}", overflow)
+        full = next((w for w in _DISK_FULL if w in log), None)
+        if full:  # the compiler's own words would bury it in 40 lines of log
+            raise OutputError(f"{what} failed: cannot write in {cwd / 'build'} ({full})")
         tail = "\n".join(log.strip().splitlines()[-40:])
         raise BuildError(f"{what} failed (exit {proc.returncode})\n$ {' '.join(cmd)}\n{tail}")
     return log

@@ -160,6 +160,14 @@ def test_a_full_disk_for_single_files(tmp_path, project, int8_inputs):
     assert snapshot(tmp_path, project) == before
 
 
+def test_a_full_disk_during_a_build_is_one_line(tmp_path, project):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    q = tmp_path / "q"
+    shutil.copytree(project, q)
+    assert_one_line(limited(3000, "build", q, "--platformio", "no"), "cannot write in", "File size limit exceeded")
+
+
 def _unshare_works() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(
         ["unshare", "-rm", "true"], capture_output=True).returncode == 0

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..atomic import write_json_atomic as _write_json
 from ..errors import InputError, TernembedError
 from ..plan import Plan
@@ -350,8 +351,7 @@ def _diverging_layer(dev: DeviceClient, plan: Plan, inputs: list[np.ndarray], s:
                        "is not deterministic")
     if dump_dir is not None:
         path = dump_dir / f"dump_sample{s}_layer{t}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, device=got, emulator=want)
+        write_atomic(path, lambda fh: np.savez(fh, device=got, emulator=want))
         row["dump_file"] = str(path)
     return row
 
