@@ -74,7 +74,7 @@ def test_bad_data_files_give_one_line_and_exit_2_everywhere(tmp_path, project):
         if what != "labels of the wrong length":  # only --eval, --labels and validate read labels
             commands.append(["export", MODEL, "-b", "nucleo", "-o", out, "--calib", path])
         if path.is_file():  # emulate and validate read no image folders
-            commands += [["validate", project, "--data", path, "--port", NO_PORT],
+            commands += [["validate", project, "--data", path, "--port", NO_PORT], ["bench", project, "--data", path],
                          ["validate", project, "--data", TEST_SET, "--labels", path, "--port", NO_PORT]]
             if what != "labels of the wrong length":
                 commands.append(["emulate", MODEL, "-i", path])
@@ -289,3 +289,15 @@ def test_a_missing_platformio_names_its_package(tmp_path):
     assert_one_line(run("flash", q, env=env), "PlatformIO is not installed", "pip install platformio")
     assert_one_line(run("build", q, "--platformio", "yes", env=env), "PlatformIO is not installed",
                     "pip install platformio")
+
+
+def test_a_missing_make_is_not_needed(tmp_path, project):
+    """Without make the build calls arm-none-eabi-gcc itself (the compiler's absence is named: test_cli)."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    q = tmp_path / "q"
+    shutil.copytree(project, q)
+    proc = subprocess.run([sys.executable, "-m", "ternembed", "build", str(q), "--platformio", "no"],
+                          capture_output=True, text=True, env=_path_without(tmp_path, "make"), timeout=300)
+    assert proc.returncode == 0 and "with gcc" in proc.stdout, proc.stdout + proc.stderr
+
