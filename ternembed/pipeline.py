@@ -199,7 +199,7 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
             else:  # keep the tuned layers (export_variants put the int8 ones back); report as post-training
                 report = ternarize_plan(int8_plan, cfg, calib_inputs)[1]
     notes += list(ram_notes) if ternary else []
-    if ternary and calib_inputs is None:
+    if ternary and calib_inputs is None and any(s is not b for s, b in zip(plan.steps, int8_plan.steps)):
         notes.append("no --calib: the ternary layers' quality was not measured (give --calib FILE, and "
                      "--eval FILE with labels for accuracy)")
     if act_bits == 4:

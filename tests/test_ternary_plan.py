@@ -365,6 +365,10 @@ def test_toml_config_and_overrides(tmp_path, ad) -> None:
     assert by_op[3].method == "int8" and by_op[3].reason.startswith("override")
     assert by_op[6].method == "trn/N64x3"  # substring of op 6's output name
     assert by_op[2].method == "fgq/N16"
+    # the exact name of op 5's output picks op 5 only, not op 6 that reads it
+    name5 = next(plan.buffers[s.outputs[0]].name for s in plan.steps if s.op_index == 5)
+    one = {L.op_index: L for L in ternarize_plan(plan, TernaryConfig(layers={name5: "int8"}))[1].layers}
+    assert one[5].method == "int8" and one[6].method != "int8"
     with pytest.raises(InputError):
         ternarize_plan(plan, TernaryConfig(layers={"no_such_layer": "int8"}))
     with pytest.raises(InputError):

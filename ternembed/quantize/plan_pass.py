@@ -481,12 +481,14 @@ def set_active_planes(plan: Plan, planes: int | dict[int, int]) -> Plan:
 
 # ------------------------------------------------------------------------------------- policy
 def _match_override(layer: MacLayer, plan: Plan, overrides: dict[str, Any]) -> tuple[Any, str] | None:
-    """The override for a layer: by op index ("3", "#3"), exact buffer name, else substring."""
+    """The override for a layer: by op index ("3", "#3"), the exact name of the tensor it writes, else a
+    substring of that name. (Not the names it reads: a tensor is the output of one layer and the input of
+    the next, and naming it must pick one layer.)"""
     for key, spec in overrides.items():
         k = str(key).strip().lstrip("#")
         if k.isdigit() and int(k) == layer.op_index:
             return spec, key
-    names = {plan.buffers[i].name for i in layer.step.inputs + layer.step.outputs}
+    names = {plan.buffers[i].name for i in layer.step.outputs}
     for key, spec in overrides.items():
         if str(key) in names:
             return spec, key
