@@ -1,6 +1,7 @@
 """Ternary fine-tuning vs post-training on real models -> benchmarks/results/finetune.md
 
     python benchmarks/finetune.py [--json] [--models mnist,ic,sww,ad] [--out benchmarks/results/finetune.md]
+                                  [--merge earlier.json]
 
 One record per (model, setting): model, setting, bits_per_weight, accuracy, accuracy_int8,
 top1_agreement, seconds ("ptq" rows post-training, "finetune" rows fine-tuned; accuracy null
@@ -51,7 +52,8 @@ IC_SETTINGS = {"FGQ N=64 first/last int8": dict(method="fgq", group=64),
 IC_TRAIN = dict(crops=12000, epochs=8, lr=0.02, batch=64, teacher_ce=0.5)
 SWW_SETTINGS = {"every layer ternary FGQ N=16": dict(method="fgq", group=16, first_last="ternary", depthwise="ternary")}
 SWW_TRAIN = dict(copies=30, epochs=6, lr=0.01, batch=32)
-AD_SETTINGS = {"every layer ternary FGQ N=16": dict(method="fgq", group=16, first_last="ternary")}
+AD_SETTINGS = {"every layer ternary FGQ N=16": dict(method="fgq", group=16, first_last="ternary"),
+               "every layer ternary TRN 2 planes N=64": dict(method="trn", group=64, planes=2, first_last="ternary")}
 AD_TRAIN = dict(copies=10, epochs=60, lr=0.03, batch=32)
 
 
@@ -213,6 +215,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the records as JSON")
     ap.add_argument("--models", default=",".join(RUNS), help="comma-separated subset of " + ",".join(RUNS))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/finetune.md"))
+    ap.add_argument("--merge", metavar="JSON", help="records of an earlier --json run: keep the rows of the models "
+                    "not run now (the table lists both)")
     args = ap.parse_args(argv)
     log = (lambda s: print(s, file=sys.stderr)) if args.json else print
     rows = []
@@ -220,6 +224,10 @@ def main(argv=None) -> int:
         if m not in RUNS:
             ap.error(f"unknown model {m!r}; choose from {', '.join(RUNS)}")
         rows += RUNS[m](log)
+    if args.merge:
+        old = [r for r in json.loads(Path(args.merge).read_text()) if r["model"] not in {r["model"] for r in rows}]
+        order = {m: k for k, m in enumerate(["mnist_cnn", "ic", "sww", "ad"])}
+        rows = sorted(old + rows, key=lambda r: order.get(r["model"], 99))  # stable: settings keep their order
     Path(args.out).write_text(markdown(rows))
     if args.json:
         print(json.dumps(rows, indent=2))

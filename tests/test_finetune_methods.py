@@ -76,12 +76,16 @@ def test_method_trains_lowers_and_is_bit_exact(digits, form):
         assert np.array_equal(host_run(low, [x[:64]], emulate_dsp=dsp)[0], want)
 
 
-@pytest.mark.parametrize("form", ["ttq", "gtc"])
+@pytest.mark.parametrize("form", list(METHODS))
 def test_method_fine_tunes_end_to_end(digits, form):
+    # at the default learning rate: the loss falls and the held-out agreement does not collapse
+    # (regression: a bias rate scaled to |bias| took the digits MLP from 0.98 to 0.5 in one epoch)
     from ternembed.finetune import finetune_plan
     plan, x = digits
     opts, asym, _ = METHODS[form]
     tplan, _ = ternarize_plan(plan, TernaryConfig(first_last="ternary", **opts), [x[:200]])
-    ft, rep = finetune_plan(plan, tplan, x[:300], epochs=2, lr=0.01, progress=False, seed=0, asymmetric=asym)
+    ft, rep = finetune_plan(plan, tplan, x[:300], epochs=3, progress=False, seed=0, asymmetric=asym)
+    losses = [h["loss"] for h in rep.history[1:]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert min(h["agreement"] for h in rep.history) >= rep.history[0]["agreement"] - 0.05
     assert rep.best["agreement"] >= rep.history[0]["agreement"]
-    assert len(rep.history) == 3

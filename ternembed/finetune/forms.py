@@ -66,8 +66,11 @@ class Form:
         return {"w": self.w if self.latent is None else self.latent, **self.start, "db": np.zeros(len(self.b))}
 
     def lr_scales(self) -> dict:
-        """mean |start| of each tensor: the learning rate is multiplied by it."""
-        return {k: float(np.abs(v).mean()) + 1e-3 for k, v in {**self.init(), "db": self.b}.items()}
+        """mean |start| of each tensor: the learning rate is multiplied by it. The bias change is
+        scaled to the accumulator's size (mean |W| sqrt(K)), not to the bias, which can be far larger
+        (measured: the digits MLP diverged in its first steps when it was)."""
+        d = {k: float(np.abs(v).mean()) + 1e-3 for k, v in self.init().items() if k != "db"}
+        return {**d, "db": float(np.abs(self.w).mean() * np.sqrt(self.w.shape[1])) + 1e-3}
 
     def gid(self) -> np.ndarray:
         return np.arange(self.w.shape[1]) // self.group
