@@ -4,9 +4,10 @@
 Decided by measurement of the arena (memory.plan_memory), not by rule: in every maximal run of
 steps that may stream, the sub-range (one row per call) that lowers the arena most is kept (ties:
 the shorter; a long chain of wide windows can cost more than it saves), then the pieces of the run
-beside it are searched the same way. Then each segment gets the most rows per call that keep the arena as low (``ram``)
-or within the budget (the other modes): every call has a set-up cost (KWS's 5-pixel rows: the
-depthwise kernel's per-call set-up costs more than its taps), so fewer calls are faster.
+beside it are searched the same way. One row per call (more only for MAC rows of few pixels,
+segments.MIN_CALL_PIXELS): more rows a call are not faster where rows are wide (the 84x84
+conv-pool-conv-pool model on the M4: unstreamed 15.71 M instructions, 1 row a call 15.52 M,
+4 rows 15.83 M, 16 rows 15.81 M) and need larger windows.
 ``--optimize speed`` (and size, balanced) stream only when the arena exceeds the RAM budget;
 ``ram`` (the default) streams wherever the arena falls.
 """
@@ -20,7 +21,6 @@ from .plan import Plan
 from .segments import valid_segment
 
 
-ROWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # rows per call tried
 # A segment must save at least this share of the arena: row calls cost instructions (segments.py,
 # MIN_CALL_PIXELS), which a few hundred bytes do not pay for (SWW: 6,656 -> 6,240 B).
 MIN_SAVING = 0.1
@@ -75,19 +75,9 @@ def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None) -
             continue
         chosen.append(top + (1,))
         pending += [r for r in ((a, top[0] - 1), (top[1] + 1, b)) if r[1] > r[0]]
-    # then the fewest calls: the most rows per call that keep the arena (ram) or the budget
-    limit = best if optimize == "ram" or max_ram is None else max(best, max_ram)
-    for k, (a, b, _) in enumerate(chosen):
-        tall = max(int(plan.buffers[s.outputs[0]].shape[1]) for s in plan.steps[a:b + 1])
-        for rows in (r for r in ROWS if 1 < r < tall):
-            trial = chosen[:k] + [(a, b, rows)] + chosen[k + 1:]
-            arena = _arena(plan, trial)
-            if arena > limit:
-                break
-            chosen, best = trial, arena
     out = _with(plan, chosen)
     notes = []
     if chosen:
-        segs = ", ".join(f"{a}..{b}" + (f" ({r} rows a call)" if r > 1 else "") for a, b, r in sorted(chosen))
+        segs = ", ".join(f"{a}..{b}" for a, b, _ in sorted(chosen))
         notes.append(f"row streaming: steps {segs} run row by row; arena {base:,} -> {best:,} B")
     return out, notes
