@@ -41,11 +41,16 @@ positive_seconds = in_range(float, 0, low_open=True)
 fraction = in_range(float, 0, 1)
 
 
+# Taps per ternary group along the reduction axis: --group, and group=N in --layer specs and config
+# files (quantize.policy); more than a row holds would be cut to the row under a misleading label.
+GROUP_MIN, GROUP_MAX = 4, 64
+
+
 def group_size(text: str) -> str:
-    """--group: 'channel' (one group per output channel) or 4..64 taps along the reduction axis."""
+    """--group: 'channel' (one group per output channel) or GROUP_MIN..GROUP_MAX taps."""
     if text.strip().lower() in ("channel", "ch"):
         return "channel"
     value = _number(text, int)
-    if not 4 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be 4..64 or 'channel', got {text}")
+    if not GROUP_MIN <= value <= GROUP_MAX:
+        raise argparse.ArgumentTypeError(f"must be {GROUP_MIN}..{GROUP_MAX} or 'channel', got {text}")
     return str(value)

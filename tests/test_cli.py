@@ -260,6 +260,8 @@ def test_an_endless_file_is_refused_before_it_is_read_whole():
     (["run", "D", "--max-seconds", "nan"], ["--max-seconds", "finite"]),
     (["build", "D", "--jobs", "0"], ["--jobs", ">= 1"]),
     (["export", "M", "-b", "nucleo", "--finetune-epochs", "0"], ["--finetune-epochs", ">= 1"]),
+    (["finetune", "M", "--data", "x.npz", "-b", "nucleo", "--seed", "-1"], ["--seed", ">= 0"]),
+    (["export", "M", "-b", "nucleo", "--layer", "0=fgq:group=1000"], ["group must be 4..64"]),
     (["bench", "D", "--runs", "0"], ["--runs", ">= 1"]),
     (["bench", "D", "--warmup", "-1"], ["--warmup"]),
     (["export", "M"], ["--board"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cliargs import fraction, group_size, in_range, positive_int
+from ..cliargs import fraction, group_size, in_range, non_negative_int, positive_int
 
 
 def add_parser(sub) -> None:
@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
                    help="learning rate, times each tensor's mean magnitude (default 0.01)")
     t.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
     t.add_argument("--holdout", type=fraction, default=0.2, help="part of --data held out to pick the epoch (default 0.2)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the shuffles and the held-out split")
+    t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the shuffles and the held-out split")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=run)
 

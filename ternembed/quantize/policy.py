@@ -59,6 +59,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..cliargs import GROUP_MAX, GROUP_MIN
 from ..errors import InputError
 
 __all__ = ["MethodSpec", "TernaryConfig", "parse_spec", "parse_size", "load_config", "config_from_dict",
@@ -128,6 +129,8 @@ def _parse_group(v: Any) -> int | None:
         g = int(v)
     except (TypeError, ValueError):
         raise InputError(f"group must be a positive integer or 'channel' (got {v!r})") from None
+    if g != 0 and not GROUP_MIN <= g <= GROUP_MAX:
+        raise InputError(f"group must be {GROUP_MIN}..{GROUP_MAX} or 'channel' (got {v!r})")
     return None if g == 0 else g
 
 
