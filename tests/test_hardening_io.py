@@ -249,6 +249,16 @@ def test_a_damaged_project_is_one_line_for_every_command(tmp_path, project, dama
     assert snapshot(tmp_path) == before
 
 
+def test_a_project_without_its_marker_still_works(tmp_path, project):
+    """The marker only allows --force; a project of an earlier version (no marker) is still read."""
+    q = tmp_path / "q"
+    shutil.copytree(project, q)
+    (q / ".ternembed-project").unlink()
+    assert_one_line(cli("validate", q, "--data", TEST_SET, "--port", NO_PORT, "-o", tmp_path / "v.json"),
+                    "cannot open serial port")  # it got as far as the port
+    assert cli("export", MODEL, "-b", BOARD, "-o", q, "--force", "--method", "int8")[0] == 0  # it has the plan
+
+
 def test_force_replaces_a_damaged_earlier_export(tmp_path, project):
     q = tmp_path / "q"
     shutil.copytree(project, q)

@@ -71,13 +71,17 @@ def test_reading_is_bounded(tmp_path):
 
     def endless():
         try:
-            with open(fifo, "wb") as fh:
+            with open(fifo, "wb") as fh:  # does not block: `keep` is a reader
                 while True:
                     fh.write(b"\0" * (1 << 20))
-        except OSError:  # the reader stopped: broken pipe
+        except OSError:  # every reader is gone: broken pipe
             pass
+    keep = os.open(fifo, os.O_RDWR)  # a writer from the start (no race with the thread), and a reader
     writer = threading.Thread(target=endless, daemon=True)
     writer.start()
-    assert_one_line(run("inspect", fifo), "larger than 64 MB")
+    try:
+        assert_one_line(run("inspect", fifo), "larger than 64 MB")
+    finally:
+        os.close(keep)  # the last reader: the writer's next write fails
     writer.join(10)
     assert not writer.is_alive()
