@@ -28,6 +28,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _READ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeError, SyntaxError)
 
 
+def _existing_file(path: Path | str) -> Path:
+    p = Path(path)
+    if not p.is_file():  # a folder, a device, a pipe: never read (/dev/zero would be endless)
+        raise InputError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
+    return p
+
+
 def _open_npz(p: Path):
     try:
         return np.load(p, allow_pickle=False)
@@ -82,9 +89,7 @@ def check_labels(p: Path | str, y, n: int) -> np.ndarray:
 
 def load_data(path: Path | str) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Inputs (and labels) from .npz (x or input_0.., optional y/labels) or .npy."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
+    p = _existing_file(path)
     z = _open_npz(p)
     if isinstance(z, np.ndarray):  # a .npy
         return [check_samples(p, z)], None
@@ -109,9 +114,7 @@ def load_data(path: Path | str) -> tuple[list[np.ndarray], np.ndarray | None]:
 
 def load_labels(path: Path | str, n: int) -> np.ndarray:
     """Class labels from a .npy (or a .npz's 'y'/'labels'/first array) for n samples."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
+    p = _existing_file(path)
     z = _open_npz(p)
     if isinstance(z, np.ndarray):
         return check_labels(p, z, n)

@@ -80,7 +80,26 @@ def test_bad_data_files_give_one_line_and_exit_2_everywhere(tmp_path, project):
                 commands.append(["emulate", MODEL, "-i", path])
         for cmd in commands:
             assert_one_line(cli(*cmd))
+    for cmd in (["emulate", MODEL, "-i", "/dev/zero"], ["validate", project, "--data", "/dev/zero"],
+                ["validate", project, "--data", TEST_SET, "--labels", "/dev/zero"],
+                ["export", MODEL, "-b", BOARD, "-o", out, "--calib", "/dev/zero"],
+                ["export", MODEL, "-b", BOARD, "-o", out, "--eval", "/dev/zero"],
+                ["export", MODEL, "-b", BOARD, "-o", out, "--config", "/dev/zero"]):  # never read without end
+        assert_one_line(cli(*cmd), "/dev/zero")
     assert snapshot(tmp_path, project) == before  # nothing written, not even a validate.json
+
+
+@pytest.mark.parametrize("config,words", [
+    ("group = 1000", "group must be 4..64"), ("budget_bits = nan", "budget_bits"), ("budget_bits = inf", "budget_bits"),
+    ("max_flash = -5", "bad size"), ("max_flash = nan", "bad size"), ("min_agreement = nan", "min_agreement"),
+    ("planes = 0", "planes"), ("bogus = 1", "unknown config key"), ("[layers]\n0 = 5", "method spec"),
+    ("\xff\xfe garbage", "not valid TOML"), ("group = ", "not valid TOML")])
+def test_a_bad_config_file_is_one_line(tmp_path, config, words):
+    toml = tmp_path / "q.toml"
+    toml.write_bytes(config.encode("latin-1"))
+    assert_one_line(cli("export", MODEL, "-b", BOARD, "-o", tmp_path / "x", "--config", toml, "--calib", TEST_SET),
+                    words)
+    assert [p.name for p in tmp_path.iterdir()] == ["q.toml"]
 
 
 # ---- outputs that cannot be written ------------------------------------------------------------------

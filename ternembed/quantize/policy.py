@@ -54,6 +54,7 @@ Config file (TOML), all keys optional::
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -186,13 +187,14 @@ def parse_size(v: Any) -> int | None:
     """Bytes from 65536, "64k", "64KB", "1.5M" (k = 1024)."""
     if v is None:
         return None
-    if isinstance(v, (int, float)):
-        return int(v)
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmM]?)[iI]?[bB]?\s*", str(v))
-    if not m:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        value = float(v)
+    else:
+        m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([kKmM]?)[iI]?[bB]?\s*", str(v))
+        value = float(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()] if m else math.nan
+    if not (math.isfinite(value) and value >= 0):  # also NaN, inf and negatives from a config file
         raise InputError(f"bad size {v!r}: use bytes or a k/M suffix, e.g. 64k")
-    mult = {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
-    return int(float(m.group(1)) * mult)
+    return int(value)
 
 
 @dataclass
@@ -237,8 +239,9 @@ class TernaryConfig:
             raise InputError(f"fit must be auto, plain or feedback (got {self.fit!r})")
         if self.sensitivity not in ("model", "layer"):
             raise InputError(f"sensitivity must be model or layer (got {self.sensitivity!r})")
-        if self.budget_bits is not None and self.budget_bits <= 0:
-            raise InputError("budget_bits must be positive")
+        if self.budget_bits is not None and not (isinstance(self.budget_bits, (int, float))
+                                                  and 0 < self.budget_bits < math.inf):
+            raise InputError(f"budget_bits must be a positive number (got {self.budget_bits!r})")
         if self.min_agreement is not None and not 0 < self.min_agreement <= 1:
             raise InputError("min_agreement must be in (0, 1]")
         self.group = _parse_group(self.group)
@@ -288,6 +291,9 @@ def config_from_dict(d: Mapping[str, Any]) -> TernaryConfig:
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few lines; reading is bounded
+
+
 def load_config(path: str | Path) -> TernaryConfig:
     """Read a TOML config file (see the module docstring)."""
     try:
@@ -295,11 +301,16 @@ def load_config(path: str | Path) -> TernaryConfig:
     except ModuleNotFoundError:  # Python < 3.11
         import tomli as tomllib  # type: ignore[no-redef]
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such config file")
+    if not p.is_file():
+        raise InputError(f"{p}: no such config file" if not p.exists() else f"{p}: not a file")
     try:
         with open(p, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise InputError(f"{p}: larger than {MAX_CONFIG_BYTES >> 10} KB; is it a config file?")
+        data = tomllib.loads(text.decode())
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeError) as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
     return config_from_dict(data)
