@@ -219,7 +219,9 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     from .quantize.policy import parse_size
     from .rambudget import board_ram
     from .rowstream import stream_plan
-    plan, stream_notes = stream_plan(plan, optimize, parse_size(max_ram) or board_ram(board_obj))
+    budget = parse_size(max_ram) or board_ram(board_obj)
+    prefer = stream_plan(int8_plan, optimize, budget)[0].segments if plan is not int8_plan else None
+    plan, stream_notes = stream_plan(plan, optimize, budget, prefer)
     notes += stream_notes
     from .render import export_project
     from .report import to_json

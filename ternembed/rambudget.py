@@ -17,6 +17,7 @@ exceed the int8 arena, and without the flash rule; ``size|balanced``: the cost m
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .kernelspec import MAC_KERNELS
@@ -38,9 +39,10 @@ class RamFit:
     decisions: list[str] = field(default_factory=list)  # one line per layer changed, for reports
 
 
-def _arena(plan: Plan) -> int:
+def _arena_with(plan: Plan, segments=()) -> int:
+    """The arena of ``plan`` run with ``segments`` row-streamed (the int8 plan's: steps are parallel)."""
     from .memory import plan_memory
-    return int(plan_memory(plan).arena_bytes)
+    return int(plan_memory(dataclasses.replace(plan, segments=sorted(segments))).arena_bytes)
 
 
 def _has_choice(kernel: str) -> bool:
@@ -71,19 +73,27 @@ def export_variants(tplan: Plan, int8_plan: Plan, board, optimize: str = "ram", 
     if optimize not in ("ram", "speed"):
         return assign_variants(tplan, board.core, optimize), []
     above = optimize == "speed"
+    segments: list = []
+    if not above:  # the budget is the int8 export's arena as exported, i.e. row-streamed (rowstream.py)
+        from .rowstream import stream_plan
+        segments = stream_plan(int8_plan, "ram", max_ram)[0].segments
     fit = fit_arena(tplan, int8_plan, board.core, max_ram if max_ram is not None or not above else board_ram(board),
-                    above_int8=above, speed_fallback=speed_fallback)
+                    above_int8=above, speed_fallback=speed_fallback, segments=segments)
     notes = [f"RAM budget {fit.budget:,} B (int8 arena {fit.int8_arena:,} B): arena {fit.arena:,} B"]
     return assign_variants(fit.plan, board.core, "speed"), notes + fit.decisions
 
 
 def fit_arena(tplan: Plan, int8_plan: Plan, core: str, max_ram: int | None = None, above_int8: bool = False,
-              speed_fallback: bool = True) -> RamFit:
+              speed_fallback: bool = True, segments=()) -> RamFit:
     """``tplan`` (the ternary pass's output, step for step parallel to ``int8_plan``) with kernel
     variants chosen so that its arena is at most the int8 arena (and ``max_ram``); with
-    ``above_int8`` at most ``max_ram`` alone, and no flash rule."""
+    ``above_int8`` at most ``max_ram`` alone, and no flash rule. Arenas are measured with
+    ``segments`` row-streamed (the int8 export's segments), both sides."""
     from .costmodel import candidates, choose_variant, estimate
     from .memory import step_scratch_bytes
+
+    def _arena(plan: Plan) -> int:
+        return _arena_with(plan, segments)
 
     base = _arena(int8_plan)
     budget = base if max_ram is None else int(max_ram) if above_int8 else min(base, int(max_ram))

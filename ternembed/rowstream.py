@@ -52,8 +52,11 @@ def _with(plan: Plan, segments: list[tuple[int, int, int]]) -> Plan:
     return out
 
 
-def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None) -> tuple[Plan, list[str]]:
-    """The plan with its segments chosen, and one note per segment kept."""
+def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None,
+                prefer: list[tuple[int, int, int]] | None = None) -> tuple[Plan, list[str]]:
+    """The plan with its segments chosen, and one note per segment kept. ``prefer``: segments to keep
+    if the search finds no smaller arena (a ternary plan takes its int8 plan's, which its kernel
+    variants were fitted against: the greedy search alone may land elsewhere)."""
     base = plan_memory(dataclasses.replace(plan, segments=[])).arena_bytes
     if optimize != "ram" and (max_ram is None or base <= max_ram):
         return _with(plan, []), []
@@ -75,6 +78,10 @@ def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None) -
             continue
         chosen.append(top + (1,))
         pending += [r for r in ((a, top[0] - 1), (top[1] + 1, b)) if r[1] > r[0]]
+    if prefer and all(valid_segment(plan, a, b) is None for a, b, _ in prefer):
+        arena = _arena(plan, list(prefer))
+        if arena < best:
+            chosen, best = list(prefer), arena
     out = _with(plan, chosen)
     notes = []
     if chosen:
