@@ -37,6 +37,12 @@ def _existing_file(path: Path | str) -> Path:
 
 def _open_npz(p: Path):
     try:
+        with open(p, "rb") as fh:
+            head = fh.read(6)
+        if head and not head.startswith((b"PK", b"\x93NUMPY")):  # numpy would take it for a pickle
+            what = "a pickle, which is never loaded (it could run code)" if head[:1] == b"\x80" else \
+                "not a .npy or .npz file"
+            raise InputError(f"{p}: {what}; save arrays with numpy.save or numpy.savez")
         return np.load(p, allow_pickle=False)
     except _READ_ERRORS as exc:
         raise InputError(f"{p}: not a readable .npy/.npz file ({_why(exc)})") from None

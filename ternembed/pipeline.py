@@ -161,7 +161,16 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         raise InputError(f"firmware must be 'protocol' or 'selftest', got {firmware!r}")
     out = Path(out_dir)
     check_target(out.absolute(), force)  # before any work: never after minutes of quantization
+    if optimize not in ("ram", "speed", "size", "balanced"):
+        raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
+    if act_bits not in (8, 4):
+        raise InputError(f"--act-bits must be 8 or 4, got {act_bits}")
+    from .quantize.policy import parse_size
+    max_ram = parse_size(max_ram)
     int8_plan, calib_inputs = build_plan(model, calib, percentile)
+    if act_bits == 4 and calib_inputs is None:
+        raise InputError("--act-bits 4 calibrates the 4-bit activation ranges: give --calib FILE")
+    eval_xy = None if eval_data is None else load_inputs(eval_data, int8_plan)  # bad data: before the work
     plan, report, notes = int8_plan, None, []
     if finetune is not None and not ternary:
         raise InputError("--finetune trains ternary layers: not with --method int8")
@@ -183,11 +192,8 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
                          f"{ft.history[0][ft.metric]:.4f} -> {ft.best[ft.metric]:.4f} (epoch {ft.best_epoch} kept)")
         else:
             plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
-        if optimize not in ("ram", "speed", "size", "balanced"):
-            raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
-        from .quantize.policy import parse_size
         from .rambudget import export_variants
-        args = (board_obj, optimize, parse_size(max_ram), not cfg.budgeted)
+        args = (board_obj, optimize, max_ram, not cfg.budgeted)
         tplan = plan
         plan, ram_notes = export_variants(tplan, int8_plan, *args)
         back = [str(t.op_index) for t, e, b in zip(tplan.steps, plan.steps, int8_plan.steps) if t is not b and e is b]
@@ -205,21 +211,13 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     if act_bits == 4:
         # Same kernels, new requantization constants: values are still stored one per byte on the device.
         from .quantize.act4 import int4_activations
-        if calib_inputs is None:
-            raise InputError("--act-bits 4 calibrates the 4-bit activation ranges: give --calib FILE")
         plan, act_report = int4_activations(plan, calib_inputs)
         notes.append(f"{len(plan.act4_buffers)} activation buffer(s) on a 4-bit grid (MAC-to-MAC only); "
                      "stored one value per byte in this firmware")
-    elif act_bits != 8:
-        raise InputError(f"--act-bits must be 8 or 4, got {act_bits}")
-    evaluation = None
-    if eval_data is not None:
-        x, y = load_inputs(eval_data, int8_plan)
-        evaluation = evaluate(int8_plan, plan, x, y)
-    from .quantize.policy import parse_size
+    evaluation = None if eval_xy is None else evaluate(int8_plan, plan, *eval_xy)
     from .rambudget import board_ram
     from .rowstream import stream_plan
-    budget = parse_size(max_ram) or board_ram(board_obj)
+    budget = max_ram or board_ram(board_obj)
     prefer = stream_plan(int8_plan, optimize, budget)[0].segments if plan is not int8_plan else None
     plan, stream_notes = stream_plan(plan, optimize, budget, prefer)
     notes += stream_notes

@@ -3,6 +3,7 @@
 disk, damaged projects, missing tools. Each is one line on stderr, exit 2, and the user's files are
 unchanged (an export is the old project, whole, or the new one, whole)."""
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -49,6 +50,10 @@ def _bad_files(d: Path) -> dict[str, Path]:
                                      b"'shape': (4, 64), }" + b" " * 50 + b"\n")
     files["pickled"] = d / "pickled.npy"
     np.save(files["pickled"], np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    files["a raw pickle"] = d / "raw.npz"
+    files["a raw pickle"].write_bytes(pickle.dumps({"x": [1, 2]}))
+    files["a text file"] = d / "notes.npy"
+    files["a text file"].write_text("x = 1, 2, 3\n")
     files["strings"] = d / "strings.npy"
     np.save(files["strings"], np.array([["a"] * 64] * 2))
     nan = np.zeros((3, 64), np.float32)
@@ -70,7 +75,9 @@ def test_bad_data_files_give_one_line_and_exit_2_everywhere(tmp_path, project):
     before = snapshot(tmp_path, project)
     out = tmp_path / "x"
     for what, path in files.items():
-        commands = [["export", MODEL, "-b", "nucleo", "-o", out, "--eval", path]]
+        commands = [["export", MODEL, "-b", "nucleo", "-o", out, "--eval", path],
+                    ["export", MODEL, "-b", "nucleo", "-o", out, "--finetune", TEST_SET, "--finetune-epochs", 1,
+                     "--eval", path]]  # refused before the fine-tuning, not after it
         if what != "labels of the wrong length":  # only --eval, --labels and validate read labels
             commands.append(["export", MODEL, "-b", "nucleo", "-o", out, "--calib", path])
         if path.is_file():  # emulate and validate read no image folders
@@ -276,6 +283,11 @@ def test_a_project_without_its_marker_still_works(tmp_path, project):
     assert_one_line(cli("validate", q, "--data", TEST_SET, "--port", NO_PORT, "-o", tmp_path / "v.json"),
                     "cannot open serial port")  # it got as far as the port
     assert cli("export", MODEL, "-b", BOARD, "-o", q, "--force", "--method", "int8")[0] == 0  # it has the plan
+
+
+def test_stop_on_a_file_is_nothing_running(tmp_path):
+    (tmp_path / "model.tflite").write_bytes(MODEL.read_bytes())
+    assert cli("run", tmp_path / "model.tflite", "--stop")[0] == 0  # was NotADirectoryError
 
 
 def test_force_replaces_a_damaged_earlier_export(tmp_path, project):

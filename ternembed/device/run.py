@@ -167,7 +167,8 @@ def stop_detached(project: Path | str) -> bool:
     """Stop the detached emulator of ``project``; False if none was running."""
     project = Path(project)
     info = running(project)
-    (project / RUN_FILE).unlink(missing_ok=True)
+    if project.is_dir():  # `run FILE --stop`: nothing was running there
+        (project / RUN_FILE).unlink(missing_ok=True)
     if info is None:
         return False
     try:
