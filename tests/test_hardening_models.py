@@ -11,7 +11,7 @@ import pytest
 from hardening import BOARD, MODEL, assert_one_line, cli, run
 from shared_data import MODELS
 
-SMALL = 120_000  # export is run on the models up to this size (the slow part is quantizing big ones)
+SMALL = 60_000  # export is run on the models up to this size (quantizing and streaming big ones is slow)
 
 
 def _models() -> list[Path]:
