@@ -40,7 +40,7 @@ import numpy as np
 from .kernelspec import MAC_KERNELS, spec
 from .kernelspec import scratch_bytes as _tern_scratch
 
-__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "candidates", "estimate",
+__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "candidates", "estimate", "call_cost",
            "choose_variant", "lut_applies", "scratch_bytes", "costs", "summary", "NO_DSP_CORES"]
 
 COSTS_PATH = Path(__file__).with_name("kernel_costs.json")
@@ -123,7 +123,7 @@ def shape_class(step) -> str:
 
 
 #: The terms of the fitted formula, in the order of the coefficients in kernel_costs.json.
-FIT_FEATURES = ("macs", "k16*o*v", "k*v", "o*v", "v", "1", "gathered k*v")
+FIT_FEATURES = ("macs", "k16*o*v", "k*v", "o*v", "v", "1", "gathered k*v", "o")
 
 
 def gathers_taps(kernel_hw, in_channels: int) -> bool:
@@ -135,7 +135,7 @@ def gathers_taps(kernel_hw, in_channels: int) -> bool:
 
 def fit_features(K: int, O: int, V: int, gathered: bool = False) -> list[float]:
     """FIT_FEATURES of one call: K taps per output, O outputs per vector, V vectors."""
-    return [K * O * V, -(-K // 16) * 16 * O * V, K * V, O * V, V, 1, K * V if gathered else 0]
+    return [K * O * V, -(-K // 16) * 16 * O * V, K * V, O * V, V, 1, K * V if gathered else 0, O]
 
 
 def fit_class(sclass: str) -> str:
@@ -283,6 +283,22 @@ def estimate(step, core: str, variant: str = "default", table: dict | None = Non
     if planes > 1:  # residual planes cost about one pass each (measured: 2 planes ~ 1.9-2x)
         ipm *= planes / 2 if "2 planes" in fit_config else planes
     return VariantCost(variant, function, ipm * macs, ipm, scratch_bytes(step, variant), basis)
+
+
+def call_cost(step, core: str, variant: str | None = None, table: dict | None = None) -> float:
+    """Instructions one more call of the step costs when its output is made in several calls (row
+    streaming): the per-call terms ("1", "o") of its fitted formula. 0 without a fit."""
+    t = table or costs()
+    ckey, build = _core_key(core)
+    kind = spec(step.kernel).weights
+    variant = variant or step.params.get("variant", "default")
+    function = f"{_family(step.kernel)}_s8" if kind == "s8" else spec(step.kernel).c_function(variant)
+    f = _fitted(t, function, _config_of(step, variant), shape_class(step), ckey, build)
+    if f is None:
+        return 0.0
+    _, O, _ = _geometry(step)
+    coef = dict(zip(FIT_FEATURES, f["coef"]))
+    return float(coef["1"] + coef["o"] * O)
 
 
 def choose_variant(step, core: str, optimize: str = "speed", table: dict | None = None) -> str:

@@ -218,8 +218,9 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     from .rambudget import board_ram
     from .rowstream import stream_plan
     budget = max_ram or board_ram(board_obj)
-    prefer = stream_plan(int8_plan, optimize, budget)[0].segments if plan is not int8_plan else None
-    plan, stream_notes = stream_plan(plan, optimize, budget, prefer)
+    core = board_obj.core
+    prefer = stream_plan(int8_plan, optimize, budget, core=core)[0].segments if plan is not int8_plan else None
+    plan, stream_notes = stream_plan(plan, optimize, budget, prefer, core)
     notes += stream_notes
     from .render import export_project
     from .report import to_json
