@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 
 from .atomic import check_output_dir
+from .staging import check_not_special
 from .errors import TernembedError
 from .report import table, to_json
 from .resources import resource_dir
@@ -58,6 +59,7 @@ def run_demo(args) -> int:
     example = resource_dir("examples") / EXAMPLE
     model, data, calib = example / MODEL, example / TEST_SET, example / CALIB_SET
     out = check_output_dir(args.output)
+    check_not_special(out)  # the folder is removed and rewritten: never /, home or the current folder
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise TernembedError(f"{out} is not empty and holds no earlier demo; choose another folder with -o")
     if out.exists():

@@ -34,11 +34,7 @@ def check_target(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder; choose another output folder")
     check_output_dir(out)  # under a file, /proc, a read-only mount: refused before any work
-    real = out.resolve()
-    cwd = Path.cwd().resolve()
-    if real in (Path("/").resolve(), Path.home().resolve(), cwd) or real in cwd.parents:
-        raise ExportError(f"{out} is the root, home or current folder (or holds it): a project is "
-                          "never written over it; name a project folder, e.g. -o ./my-model")
+    check_not_special(out)
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not force:
@@ -47,6 +43,15 @@ def check_target(out: Path, force: bool) -> None:
     if not (out / MARKER).is_file() and not (out / _PLAN_JSON).is_file():
         raise ExportError(f"{out} was not written by ternembed export (no {MARKER}): --force replaces "
                           "only earlier exports; choose another folder")
+
+
+def check_not_special(out: Path) -> None:
+    """Never the filesystem root, the home folder or the current folder (or a folder holding it)."""
+    real = out.resolve()
+    cwd = Path.cwd().resolve()
+    if real in (Path("/").resolve(), Path.home().resolve(), cwd) or real in cwd.parents:
+        raise ExportError(f"{out} is the root, home or current folder (or holds it): a project is "
+                          "never written over it; name a project folder, e.g. -o ./my-model")
 
 
 def clean_leftovers(out: Path) -> None:

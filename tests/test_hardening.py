@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hardening import BOARD, ENV, MODEL, TEST_SET, assert_one_line, limited, whole_export
+from hardening import BOARD, ENV, MODEL, TEST_SET, assert_one_line, limited, run, whole_export
 from ternembed.device.run import RUN_FILE, running, stop_detached
 
 
@@ -151,8 +151,10 @@ def test_force_replaces_only_an_earlier_export(tmp_path):
     code, err = _export("-o", mine, "--force")
     assert code == 2 and "not written by ternembed export" in err and len(err.strip().splitlines()) == 1
     assert (mine / "thesis.tex").read_text() == "years of work" and len(list(mine.iterdir())) == 1
-    for target in ("/", str(Path.home()), "."):
+    for target in ("/", str(Path.home()), ".", ".."):
         code, err = _export("-o", target, "--force", cwd=mine)
+        assert code == 2 and "never written over it" in err, (target, err)
+        code, err = run("demo", "-o", target, cwd=mine)  # the demo replaces its folder too
         assert code == 2 and "never written over it" in err, (target, err)
     assert (mine / "thesis.tex").read_text() == "years of work" and len(list(mine.iterdir())) == 1
     project = tmp_path / "p"
