@@ -48,7 +48,7 @@ MNIST = ROOT / "examples" / "mnist_cnn"
 # cosine-decayed Adam at lr x mean|tensor|, batch 64 for images, 32 for the small sets)
 MNIST_SETTINGS = {"first/last int8": dict(), "all ternary": dict(first_last="ternary")}
 IC_SETTINGS = {"FGQ N=64 first/last int8": dict(method="fgq", group=64),
-               "4-bit budget": dict(method="fgq", group=64, budget_bits=4.0, max_planes=1, depthwise="place")}
+               "4-bit budget": dict(method="fgq", group=64, budget_bits=4.0, max_planes=3, depthwise="place")}
 IC_TRAIN = dict(crops=12000, epochs=8, lr=0.02, batch=64, teacher_ce=0.5)
 SWW_SETTINGS = {"every layer ternary FGQ N=16": dict(method="fgq", group=16, first_last="ternary", depthwise="ternary")}
 SWW_TRAIN = dict(copies=30, epochs=6, lr=0.01, batch=32)
@@ -206,7 +206,19 @@ def markdown(rows: list[dict]) -> str:
                    f"{_f(r['accuracy_int8'])} | {_f(r['top1_agreement'])} | {ad} | {r['seconds']:.0f} |")
     out += ["", "Targets (issue 11): MNIST first/last int8 within 1 point of int8, all ternary within 2 points, "
             "<= 2.6 bits/w; IC fine-tuned <= 2.6 bits/w >= 80% top-1 agreement with int8, 4-bit budget >= 90%; "
-            "SWW every layer ternary >= 95%; AD every layer ternary score within 2% of int8.", ""]
+            "SWW every layer ternary >= 95%; AD every layer ternary score within 2% of int8.", "",
+            "Settings: IC FGQ N=64 keeps the first and last MAC layer int8 (the default policy); its 4-bit budget is "
+            "the sensitivity placement (int8 or 1-3 residual FGQ N=64 planes per layer, planes fine-tuned jointly). "
+            "SWW and AD make every MAC layer ternary (depthwise too). IC is fine-tuned without labels on "
+            f"{IC_TRAIN['crops']:,} crops of two photos ({IC_TRAIN['epochs']} epochs, lr {IC_TRAIN['lr']}, batch "
+            f"{IC_TRAIN['batch']}, cross-entropy on the int8 top-1 at weight {IC_TRAIN['teacher_ce']}); a fifth of them "
+            "picks the kept epoch. The held-out IC crops come from a strip of the photos no training crop touches, "
+            "without colour jitter; they and the 20 CIFAR images are never trained on.", "",
+            "What was tried on IC (FGQ N=64, first/last int8, 2.22 bits/w, same held-out set; earlier code, before the "
+            "bias learning rate was scaled to the accumulator): 6,000 crops, 4 epochs, constant lr 0.03, batch 32: "
+            "0.572; 8,000 crops, 5 epochs, cosine lr 0.02, teacher cross-entropy 0.5: 0.706 (still rising: the "
+            "budget here is compute, ~160 crops/s on one core). The prototype in the issue reached 0.59-0.645 "
+            "agreement with the float model with 20k crops x 12 epochs from plain TWN.", ""]
     return "\n".join(out)
 
 
