@@ -89,3 +89,28 @@ def test_method_fine_tunes_end_to_end(digits, form):
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert min(h["agreement"] for h in rep.history) >= rep.history[0]["agreement"] - 0.05
     assert rep.best["agreement"] >= rep.history[0]["agreement"]
+
+
+@pytest.mark.parametrize("form", ["trn", "gtc", "rtn"])  # ttq: the same t2 planes as trn
+def test_conv_method_lowers_bit_exact(form):
+    # conv and depthwise geometry (padding, the offset kernel's patch sums) on the MNIST CNN
+    from ternembed.finetune.train import lower_params
+    from ternembed.finetune.twin import Twin
+    from ternembed.hostcheck import host_run
+    cnn = Path(__file__).resolve().parents[1] / "examples" / "mnist_cnn"
+    plan, _ = build_plan(cnn / "mnist_cnn_int8.tflite")
+    with np.load(cnn / "mnist_cnn_calib.npz") as z:
+        x = z["x"][:64]
+    opts, asym, kernel = METHODS[form]
+    tplan, _ = ternarize_plan(plan, TernaryConfig(first_last="ternary", **opts), [x])
+    tw = Twin(tplan, asymmetric=asym)
+    assert any(tplan.steps[k].kernel.startswith("conv") for k in tw.forms)
+    rng = np.random.default_rng(1)
+    moved = jax.tree_util.tree_map(lambda v: v * (1 + 0.1 * rng.standard_normal(v.shape)).astype(np.float32),
+                                   tw.init_params())
+    low = lower_params(tplan, plan, tw, moved)
+    z, got = _twin_logits(tw, moved, x), _plan_logits(tw, low, x)
+    assert (z.argmax(1) == got.argmax(1)).mean() >= 0.9
+    want = emulate.run(low, [x[:16]])[0]
+    for dsp in (False, True):
+        assert np.array_equal(host_run(low, [x[:16]], emulate_dsp=dsp)[0], want)
