@@ -204,7 +204,10 @@ def markdown(rows: list[dict]) -> str:
         ad = "-" if "score" not in r else f"{r['score']:.3f} ({r['score_int8']:.3f}, {100 * r['score_change']:+.2f}%)"
         out.append(f"| {r['model']} | {r['setting']} | {r['bits_per_weight']:.3f} | {_f(r['accuracy'])} | "
                    f"{_f(r['accuracy_int8'])} | {_f(r['top1_agreement'])} | {ad} | {r['seconds']:.0f} |")
-    out += ["", "Targets (issue 11): MNIST first/last int8 within 1 point of int8, all ternary within 2 points, "
+    tuned = sum(r["seconds"] for r in rows if r["setting"].startswith("finetune"))
+    out += ["", f"Quantizing + fine-tuning, all models: {tuned / 60:.1f} min (a fine-tuned row's seconds include its "
+            "post-training pass; measured on one core of a busy 2-core machine, JAX on one thread by XLA_FLAGS).",
+            "", "Targets (issue 11): MNIST first/last int8 within 1 point of int8, all ternary within 2 points, "
             "<= 2.6 bits/w; IC fine-tuned <= 2.6 bits/w >= 80% top-1 agreement with int8, 4-bit budget >= 90%; "
             "SWW every layer ternary >= 95%; AD every layer ternary score within 2% of int8.", "",
             "Settings: IC FGQ N=64 keeps the first and last MAC layer int8 (the default policy); its 4-bit budget is "
