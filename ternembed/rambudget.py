@@ -73,11 +73,11 @@ def export_variants(tplan: Plan, int8_plan: Plan, board, optimize: str = "ram", 
     if optimize not in ("ram", "speed"):
         return assign_variants(tplan, board.core, optimize), []
     above = optimize == "speed"
-    segments: list = []
-    if not above:  # the budget is the int8 export's arena as exported, i.e. row-streamed (rowstream.py)
-        from .rowstream import stream_plan
-        segments = stream_plan(int8_plan, "ram", board_ram(board) if max_ram is None else max_ram,
-                               core=board.core)[0].segments
+    # arenas as exported, i.e. with the int8 export's row-streamed segments (rowstream.py; speed streams
+    # only when the budget needs it)
+    from .rowstream import stream_plan
+    segments = stream_plan(int8_plan, optimize, board_ram(board) if max_ram is None else max_ram,
+                           core=board.core)[0].segments
     fit = fit_arena(tplan, int8_plan, board.core, max_ram if max_ram is not None or not above else board_ram(board),
                     above_int8=above, speed_fallback=speed_fallback, segments=segments)
     notes = [f"RAM budget {fit.budget:,} B (int8 arena {fit.int8_arena:,} B): arena {fit.arena:,} B"]
