@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ternembed.boards import get_board  # noqa: E402
-from ternembed.costmodel import FIT_FEATURES, fit_class, fit_features, gathers_taps  # noqa: E402
+from ternembed.costmodel import FIT_FEATURES, find_fit, fit_class, fit_features, gathers_taps  # noqa: E402
 from ternembed.device.qemu import run_semihosted  # noqa: E402
 from ternembed.fixedpoint import quantize_multiplier  # noqa: E402
 from ternembed.kernels import mac  # noqa: E402
@@ -491,11 +491,8 @@ def fit(records: list[Record]) -> list[dict]:
 
 
 def predict(fits: list[dict], r: Record) -> float | None:
-    for f in fits:
-        if (f["function"], f["config"], f["shape_class"], f["core"], f["build"]) == \
-                (r.kernel, r.config, fit_class(r.shape_class), r.core, r.build):
-            return float(np.dot(f["coef"], fit_features(r.K, r.O, r.V, r.G)))
-    return None
+    f = find_fit({"fits": fits}, r.kernel, r.config, r.shape_class, r.core, r.build)
+    return None if f is None else float(np.dot(f["coef"], fit_features(r.K, r.O, r.V, r.G)))
 
 
 def check_table(records: list[Record], fits: list[dict], core: str = "cortex-m4", build: str = "dsp") -> str:

@@ -40,7 +40,7 @@ import numpy as np
 from .kernelspec import MAC_KERNELS, spec
 from .kernelspec import scratch_bytes as _tern_scratch
 
-__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "candidates", "estimate", "call_cost",
+__all__ = ["COSTS_PATH", "OPTIMIZE", "VariantCost", "shape_class", "variants", "candidates", "estimate", "call_cost", "find_fit",
            "choose_variant", "lut_applies", "scratch_bytes", "costs", "summary", "NO_DSP_CORES"]
 
 COSTS_PATH = Path(__file__).with_name("kernel_costs.json")
@@ -153,7 +153,15 @@ def _gathers(step) -> bool:
     return gathers_taps(w.shape[1:3], int(w.shape[3]))
 
 
-def _fitted(t: dict, function: str, config: str, sclass: str, core: str, build: str) -> dict | None:
+def _measured_as(step, variant: str) -> tuple[str, str]:
+    """(C function, benchmark configuration) under which the step's kernel was measured."""
+    kind = spec(step.kernel).weights
+    function = f"{_family(step.kernel)}_s8" if kind == "s8" else spec(step.kernel).c_function(variant)
+    return function, _config_of(step, variant)
+
+
+def find_fit(t: dict, function: str, config: str, sclass: str, core: str, build: str) -> dict | None:
+    """The fitted formula of a C function, configuration, shape class, core and build in table ``t``."""
     key = (function, config, fit_class(sclass), core, build)
     for f in t.get("fits", ()):
         if (f["function"], f["config"], f["shape_class"], f["core"], f["build"]) == key:
@@ -261,12 +269,11 @@ def estimate(step, core: str, variant: str = "default", table: dict | None = Non
     t = table or costs()
     ckey, build = _core_key(core)
     kind = spec(step.kernel).weights
-    function = f"{_family(step.kernel)}_s8" if kind == "s8" else spec(step.kernel).c_function(variant)
-    config = _config_of(step, variant)
+    function, config = _measured_as(step, variant)
     K, O, _ = _geometry(step)
     macs = _macs(step)
     sclass = shape_class(step)
-    f = _fitted(t, function, config, sclass, ckey, build)
+    f = find_fit(t, function, config, sclass, ckey, build)
     if f is not None:
         V = max(macs // max(K * O, 1), 1)
         ipm = float(np.dot(f["coef"], fit_features(K, O, V, _gathers(step)))) / max(macs, 1)
@@ -288,12 +295,8 @@ def estimate(step, core: str, variant: str = "default", table: dict | None = Non
 def call_cost(step, core: str, variant: str | None = None, table: dict | None = None) -> float:
     """Instructions one more call of the step costs when its output is made in several calls (row
     streaming): the per-call terms ("1", "o") of its fitted formula. 0 without a fit."""
-    t = table or costs()
-    ckey, build = _core_key(core)
-    kind = spec(step.kernel).weights
-    variant = variant or step.params.get("variant", "default")
-    function = f"{_family(step.kernel)}_s8" if kind == "s8" else spec(step.kernel).c_function(variant)
-    f = _fitted(t, function, _config_of(step, variant), shape_class(step), ckey, build)
+    f = find_fit(table or costs(), *_measured_as(step, variant or step.params.get("variant", "default")),
+                 shape_class(step), *_core_key(core))
     if f is None:
         return 0.0
     _, O, _ = _geometry(step)
