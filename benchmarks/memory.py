@@ -134,7 +134,8 @@ def run_model(name: str, case, configs: list[str], work: Path, log) -> list[Reco
         else:
             if tplan is None:
                 tplan, _ = ternarize_plan(plan, TernaryConfig(), calib)
-            p = stream_plan(export_variants(tplan, plan, board, opt, ram)[0], opt, budget, s8.segments, board.core)[0]
+            tp = export_variants(tplan, plan, board, opt, ram, segments=s8.segments)[0]
+            p = stream_plan(tp, opt, budget, s8.segments, board.core)[0]
             key = ("t", tuple(p.segments)) + tuple((s.kernel, s.params.get("variant", "")) for s in p.steps)
         if key not in done:
             d = Path(tempfile.mkdtemp(prefix=f"{name}-{c}-", dir=work))

@@ -172,6 +172,11 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         raise InputError("--act-bits 4 calibrates the 4-bit activation ranges: give --calib FILE")
     eval_xy = None if eval_data is None else load_inputs(eval_data, int8_plan)  # bad data: before the work
     plan, report, notes = int8_plan, None, []
+    from .rambudget import board_ram
+    from .rowstream import stream_plan
+    budget = max_ram or board_ram(board_obj)
+    # the int8 export's row streaming: its arena is the ternary export's RAM budget (rambudget.py)
+    int8_streamed, int8_stream_notes = stream_plan(int8_plan, optimize, budget, core=board_obj.core)
     if finetune is not None and not ternary:
         raise InputError("--finetune trains ternary layers: not with --method int8")
     if ternary:
@@ -193,7 +198,7 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         else:
             plan, report = ternarize_plan(int8_plan, cfg, calib_inputs)
         from .rambudget import export_variants
-        args = (board_obj, optimize, max_ram, not cfg.budgeted)
+        args = (board_obj, optimize, max_ram, not cfg.budgeted, int8_streamed.segments)
         tplan = plan
         plan, ram_notes = export_variants(tplan, int8_plan, *args)
         back = [str(t.op_index) for t, e, b in zip(tplan.steps, plan.steps, int8_plan.steps) if t is not b and e is b]
@@ -215,12 +220,10 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         notes.append(f"{len(plan.act4_buffers)} activation buffer(s) on a 4-bit grid (MAC-to-MAC only); "
                      "stored one value per byte in this firmware")
     evaluation = None if eval_xy is None else evaluate(int8_plan, plan, *eval_xy)
-    from .rambudget import board_ram
-    from .rowstream import stream_plan
-    budget = max_ram or board_ram(board_obj)
-    core = board_obj.core
-    prefer = stream_plan(int8_plan, optimize, budget, core=core)[0].segments if plan is not int8_plan else None
-    plan, stream_notes = stream_plan(plan, optimize, budget, prefer, core)
+    if plan is int8_plan:
+        plan, stream_notes = int8_streamed, int8_stream_notes
+    else:  # keeps the int8 export's segments, which the ternary variants were fitted against, unless better
+        plan, stream_notes = stream_plan(plan, optimize, budget, int8_streamed.segments, board_obj.core)
     notes += stream_notes
     from .render import export_project
     from .report import to_json

@@ -67,17 +67,19 @@ def board_ram(board) -> int:
 
 
 def export_variants(tplan: Plan, int8_plan: Plan, board, optimize: str = "ram", max_ram: int | None = None,
-                    speed_fallback: bool = True) -> tuple[Plan, list[str]]:
-    """The plan export builds, with every ternary step's variant pinned, and notes for the report."""
+                    speed_fallback: bool = True, segments: list | None = None) -> tuple[Plan, list[str]]:
+    """The plan export builds, with every ternary step's variant pinned, and notes for the report.
+    ``segments``: the int8 export's row-streamed segments, if the caller has them already."""
     from .variants import assign_variants
     if optimize not in ("ram", "speed"):
         return assign_variants(tplan, board.core, optimize), []
     above = optimize == "speed"
     # arenas as exported, i.e. with the int8 export's row-streamed segments (rowstream.py; speed streams
     # only when the budget needs it)
-    from .rowstream import stream_plan
-    segments = stream_plan(int8_plan, optimize, board_ram(board) if max_ram is None else max_ram,
-                           core=board.core)[0].segments
+    if segments is None:
+        from .rowstream import stream_plan
+        segments = stream_plan(int8_plan, optimize, board_ram(board) if max_ram is None else max_ram,
+                               core=board.core)[0].segments
     fit = fit_arena(tplan, int8_plan, board.core, max_ram if max_ram is not None or not above else board_ram(board),
                     above_int8=above, speed_fallback=speed_fallback, segments=segments)
     notes = [f"RAM budget {fit.budget:,} B (int8 arena {fit.int8_arena:,} B): arena {fit.arena:,} B"]

@@ -100,14 +100,22 @@ def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None,
     allowance = (MAX_SLOWDOWN * _model_cost(plan, core) if core and max_ram is not None and base <= max_ram
                  else None)
     spent = 0.0
-    pending = _runs(plan)
+    known: dict[tuple[int, int, int], float] = {}
+
+    def extra(seg: tuple[int, int, int]) -> float:  # a segment's extra-call instructions, simulated once
+        if seg not in known:
+            known[seg] = _extra_calls_cost(plan, seg, core) if core else 0.0
+        return known[seg]
+
+    runs = _runs(plan)
+    pending = list(runs)
     while pending:  # in each run, the sub-range that lowers the arena most; then the pieces beside it
         a, b = pending.pop(0)
         top, before = None, best
         for a2 in range(a, b):
             for b2 in range(a2 + 1, b + 1):
                 if valid_segment(plan, a2, b2) is None:
-                    if allowance is not None and spent + _extra_calls_cost(plan, (a2, b2, 1), core) > allowance:
+                    if allowance is not None and spent + extra((a2, b2, 1)) > allowance:
                         continue
                     arena = _arena(plan, chosen + [(a2, b2, 1)])
                     if arena < best or (arena == best and top and b2 - a2 < top[1] - top[0]):
@@ -116,22 +124,20 @@ def stream_plan(plan: Plan, optimize: str = "ram", max_ram: int | None = None,
             best = before
             continue
         chosen.append(top + (1,))
-        if allowance is not None:
-            spent += _extra_calls_cost(plan, top + (1,), core)
+        spent += extra(top + (1,))
         pending += [r for r in ((a, top[0] - 1), (top[1] + 1, b)) if r[1] > r[0]]
     if prefer and all(valid_segment(plan, a, b) is None for a, b, _ in prefer) and (
-            allowance is None or sum(_extra_calls_cost(plan, seg, core) for seg in prefer) <= allowance):
+            allowance is None or sum(map(extra, prefer)) <= allowance):
         arena = _arena(plan, list(prefer))
         if arena < best:
-            chosen, best = list(prefer), arena
+            chosen, best, spent = list(prefer), arena, sum(map(extra, prefer))
     out = _with(plan, chosen)
     notes = []
     if chosen:
         segs = ", ".join(f"{a}..{b}" for a, b, _ in sorted(chosen))
-        cost = sum(_extra_calls_cost(plan, seg, core) for seg in chosen) if core else None
         notes.append(f"row streaming: steps {segs} run row by row; arena {base:,} -> {best:,} B"
-                     + (f" (~{cost:,.0f} more instructions)" if cost else ""))
-    elif allowance is not None and _runs(plan):
+                     + (f" (~{spent:,.0f} more instructions)" if spent else ""))
+    elif allowance is not None and runs:
         notes.append(f"no row streaming: the arena fits the {max_ram:,} B budget, and streaming would cost more "
                      f"than {MAX_SLOWDOWN:.0%} of the instructions (a smaller --max-ram makes it stream)")
     return out, notes
