@@ -15,13 +15,14 @@ multiplier and the bias, and coarsens c where the int32 accumulator bound needs 
            W = sum_p a_p t_p (TRN; each plane gets the gradient of the sum); lowered with
            per-plane power-of-two shifts on the finest unit.
 - ``gtc``  signed powers of two below a learned top level a [O, G]: |W| in {0, a 2^-k, k < L},
-           the nearest (GTC; L is the post-training choice per layer); the p2 kernel.
+           the nearest; the number of levels L per layer is learned too (GTC): re-decided at every
+           step from the latent weights and a (:func:`gtc_levels`); the p2 kernel (L = 1: t2).
 - ``rtn``  ternary plus a learned per-channel offset b [O]: W = a t + b, t from w - b (RTN); the
            ``to`` kernel (offset x sum of the inputs).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,8 +46,8 @@ def _tern(w, a):
     return _sg(jnp.sign(w) * (jnp.abs(w) > 0.5 * a))
 
 
-def _round_half_away(x):
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+def _round_half_away(x, xp=np):
+    return xp.sign(x) * xp.floor(xp.abs(x) + 0.5)
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Form:
     group: int
     scale_bits: int
     start: dict  # name -> float array: the learned scales' start
-    levels: int = 1  # gtc
+    levels: int = 1  # gtc: the post-training L (the start; training re-decides it, see gtc_levels)
     latent: np.ndarray | None = None  # the latent weights' start when not w (trn: one per plane)
 
     def init(self) -> dict:
@@ -71,6 +72,13 @@ class Form:
         (measured: the digits MLP diverged in its first steps when it was)."""
         d = {k: float(np.abs(v).mean()) + 1e-3 for k, v in self.init().items() if k != "db"}
         return {**d, "db": float(np.abs(self.w).mean() * np.sqrt(self.w.shape[1])) + 1e-3}
+
+    def label(self, start: str, fit: "PP.LayerFit") -> str:
+        """The lowered step's method: the start's (``step.params["method"]``) marked " ft", with
+        the learned L of gtc (e.g. ``pow2/N16 L5 ft``) and " ttq" for asymmetric scales."""
+        if self.kind == "gtc":
+            start = f"{start.rsplit(' L', 1)[0]} L{fit.levels}"
+        return f"{start} ft" + (" ttq" if self.kind == "ttq" else "")
 
     def gid(self) -> np.ndarray:
         return np.arange(self.w.shape[1]) // self.group
@@ -93,8 +101,9 @@ class Form:
             t = _tern(w, _sg(a))
             return (w + _sg(a * t - w) + (a - _sg(a)) * t).sum(axis=0)
         if self.kind == "gtc":
+            L = gtc_levels(_sg(w), _sg(jnp.abs(p["a"])), g, 2**self.scale_bits - 1, jnp)
             a = jnp.abs(p["a"])[:, g]
-            mag = _gtc_magnitude(w, _sg(a), self.levels)
+            mag = _gtc_magnitude(w, _sg(a), L)
             q = jnp.sign(w) * mag * (a / _sg(a))
             return w + _sg(q - w) + (q - _sg(q))
         if self.kind == "rtn":
@@ -139,14 +148,14 @@ class Form:
             return PP.LayerFit("t2", spec, codes, scales, shift, c, **common)
         if self.kind == "gtc":
             a = np.abs(p["a"])
-            L = self.levels
-            mag = _gtc_magnitude(w, a[:, g], L, np)
-            k = np.where(mag > 0, np.round(np.log2(np.maximum(a[:, g], 1e-30) / np.maximum(mag, 1e-30))), 0)
-            v = (np.sign(w) * (mag > 0) * (k + 1)).astype(np.int8)
-            a = _used(a, v[None], g)[0] / 2.0 ** (L - 1)  # the contract's scale: the smallest level
-            c = _unit(a.max(axis=1), top)
-            return PP.LayerFit("p2", spec, v[None], _int_scales(a, c, top)[None], np.zeros((1, O), np.int64), c,
-                               levels=L, **common)
+            L = int(gtc_levels(w, a, g, top, np))
+            v, s, c = _gtc_store(w, a, g, L, top, np)
+            v, s = v.astype(np.int8)[None], s.astype(np.int64)[None]
+            if L == 1:  # {0, +-a} is ternary: the 2-bit kernel stores it in half the bytes (as post-training)
+                return PP.LayerFit("t2", MethodSpec("fgq", group=self.group, scale_bits=self.scale_bits), v, s,
+                                   np.zeros((1, O), np.int64), c, **common)
+            return PP.LayerFit("p2", replace(spec, levels=L), v, s, np.zeros((1, O), np.int64), c, levels=L,
+                               **common)
         if self.kind == "rtn":
             a, off = np.abs(p["a"]), p["off"]
             codes = np.sign(w - off[:, None]) * (np.abs(w - off[:, None]) > 0.5 * a[:, g])
@@ -156,6 +165,47 @@ class Form:
                                np.zeros((1, O), np.int64), c, offset=_round_half_away(off / c).astype(np.int64),
                                **common)
         raise InputError(f"unknown fine-tuning form {self.kind!r}")
+
+
+# GTC learns the number of levels per layer. Here it is re-decided at every training step and at
+# lowering (one rule, float32 in the twin, float64 in fit) as the L in 1..7 (int4 nibbles hold
+# |v| <= 7; the p2 kernels read a 16-entry table, so their speed and storage do not depend on L)
+# whose *stored* weights (nearest levels under the learned top level a, integer scales of the
+# smallest level on the unit c >= 1 of the start) are closest to the latent weights, taking the
+# fewest levels within GTC_TOL of the best. Why this error and not the latent one: with a fixed,
+# more levels only add finer ones (never worse), but they split the same integer scale range,
+# so the rounding of a grows 2x a level; the stored error weighs one against the other. The
+# start (latent = the post-training integer weights) is stored exactly by its own L, so the
+# twin starts at the post-training plan (a smaller L only where it stores the same weights).
+GTC_LEVELS = tuple(range(1, 8))
+GTC_TOL = 0.01  # a level that cuts the layer's squared error by less than 1% is not taken
+
+
+def gtc_levels(w, a, g, top: int, xp):
+    """The learned number of levels of a gtc layer: latent w [O, K], top levels a [O, G] (>= 0)."""
+    errs = xp.stack([_gtc_error(w, a, g, L, top, xp) for L in GTC_LEVELS])
+    return GTC_LEVELS[0] + xp.argmax(errs <= (1 + GTC_TOL) * errs.min())
+
+
+def _gtc_store(w, a, g, L, top: int, xp):
+    """What L levels store: nibbles v = sign (k+1) [O, K], the smallest level's integer scales
+    s [O, G] (0 where a group has no nonzero code) and the unit c [O] (1, coarser where a scale
+    outgrew the integer width)."""
+    ag = a[:, g]
+    mag = _gtc_magnitude(w, ag, L, xp)
+    nz = mag > 0
+    k = xp.round(xp.log2(xp.where(nz, ag / xp.where(nz, mag, 1.0), 1.0)))  # mag = ag 2^-k exactly
+    v = xp.sign(w) * nz * (k + 1)
+    onehot = (g[:, None] == np.arange(a.shape[1])[None, :]).astype(np.float32)
+    base = xp.where((nz.astype(np.float32) @ onehot) > 0, a, 0.0) / 2.0 ** (L - 1)
+    c = xp.maximum(base.max(axis=1) / top, 1.0)
+    return v, xp.clip(_round_half_away(base / c[:, None], xp), 0, top), c
+
+
+def _gtc_error(w, a, g, L, top: int, xp):
+    v, s, c = _gtc_store(w, a, g, L, top, xp)
+    stored = xp.sign(v) * c[:, None] * s[:, g] * 2.0 ** (L - xp.abs(v))
+    return ((w - stored) ** 2).sum()
 
 
 def _gtc_magnitude(w, a, L, xp=None):

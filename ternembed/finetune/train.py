@@ -59,7 +59,7 @@ def lower_params(plan: Plan, int8_plan: Plan, twin, params) -> Plan:
         fit = form.fit({n: v for n, v in pr.items() if n != "db"})
         L2 = replace(layers[k], bias_q=form.b + np.asarray(pr["db"], np.float64), real_mult=twin.mults[k])
         new = PP.build_step(L2, fit)
-        new.params["method"] = f"{st.params.get('method', form.kind)} ft" + (" ttq" if form.kind == "ttq" else "")
+        new.params["method"] = form.label(st.params.get("method", form.kind), fit)
         steps[k] = new
     return Plan(plan.name, plan.buffers, steps, list(plan.inputs), list(plan.outputs), plan.source_kind)
 
