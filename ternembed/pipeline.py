@@ -209,6 +209,9 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
                 plan = export_variants(plan, int8_plan, *args)[0]
             else:  # keep the tuned layers (export_variants put the int8 ones back); report as post-training
                 report = ternarize_plan(int8_plan, cfg, calib_inputs)[1]
+        if finetune is not None:  # the GTC levels learned for the exported layers
+            from .finetune.forms import levels_note
+            notes += [n for n in [levels_note(report, plan)] if n]
     notes += list(ram_notes) if ternary else []
     if ternary and calib_inputs is None and any(s is not b for s, b in zip(plan.steps, int8_plan.steps)):
         notes.append("no --calib: the ternary layers' quality was not measured (give --calib FILE, and "

@@ -143,11 +143,10 @@ def test_gtc_levels_rule_on_crafted_weights():
     assert _gtc_error(w, a, g, 7, 255, np) < _gtc_error(w, a, g, 3, 255, np) and learned(w, 64) == 3
 
 
-def _gtc_plan(levels, x):
+def _gtc_plan(plan, levels, x):
     from ternembed.finetune.twin import Twin
-    plan, _ = build_plan(DIGITS / "digits_int8.tflite")
-    tplan, _ = ternarize_plan(plan, TernaryConfig(method="pow2", group=16, levels=levels, first_last="ternary"), [x])
-    return plan, tplan, Twin(tplan)
+    tplan, rep = ternarize_plan(plan, TernaryConfig(method="pow2", group=16, levels=levels, first_last="ternary"), [x])
+    return rep, tplan, Twin(tplan)
 
 
 def _levels(plan) -> list[int]:
@@ -165,7 +164,7 @@ def test_gtc_levels_start_at_post_training_then_learned(digits):
     from ternembed.finetune.train import lower_params
     from ternembed.hostcheck import host_run
     plan, x = digits
-    _, tplan, tw = _gtc_plan(2, x[:200])
+    _, tplan, tw = _gtc_plan(plan, 2, x[:200])
     params = tw.init_params()
     assert _levels(lower_params(tplan, plan, tw, params)) == [2, 2, 2]
     rng = np.random.default_rng(0)
@@ -190,7 +189,7 @@ def test_gtc_learned_one_level_lowers_to_t2_bit_exact(digits):
     from ternembed.finetune.train import lower_params
     from ternembed.hostcheck import host_run
     plan, x = digits
-    _, tplan, tw = _gtc_plan(3, x[:200])
+    _, tplan, tw = _gtc_plan(plan, 3, x[:200])
     params = tw.init_params()
     for k, f in tw.forms.items():  # top level: the smallest level's 8-bit scale (a 2^-2), which L = 1 stores
         p = params[str(k)]
@@ -207,14 +206,20 @@ def test_gtc_learned_one_level_lowers_to_t2_bit_exact(digits):
 
 
 def test_gtc_fine_tuning_learns_levels(digits, monkeypatch):
-    # end to end from post-training L = 2: the lowered plan of some epoch has learned another L
+    # end to end from post-training L = 2: the lowered plan of some epoch has learned another L,
+    # and the export note names it
     from ternembed.finetune import finetune_plan
     from ternembed.finetune import train
+    from ternembed.finetune.forms import levels_note
     plan, x = digits
-    _, tplan, _ = _gtc_plan(2, x[:200])
+    ptq, tplan, _ = _gtc_plan(plan, 2, x[:200])
     lowered = []
     real = train.lower_params
     monkeypatch.setattr(train, "lower_params", lambda *a: lowered.append(real(*a)) or lowered[-1])
     ft, rep = finetune_plan(plan, tplan, x[:300], epochs=2, lr=0.05, progress=False, seed=0)
     assert len(lowered) == 2 and any(_levels(p) != [2, 2, 2] for p in lowered)
+    last = lowered[-1]
+    assert levels_note(ptq, last) == "learned power-of-two levels per layer (GTC): " + ", ".join(
+        f"op {s.op_index} L2 -> L{L}" for s, L in zip([s for s in last.steps if "method" in s.params], _levels(last)))
+    assert levels_note(ptq, tplan) is None  # not fine-tuned
     assert rep.best["agreement"] >= rep.history[0]["agreement"]

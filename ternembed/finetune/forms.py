@@ -208,6 +208,18 @@ def _gtc_error(w, a, g, L, top: int, xp):
     return ((w - stored) ** 2).sum()
 
 
+def levels_note(ptq, plan) -> str | None:
+    """One line with the L that fine-tuning learned for each layer post-training stored with pow2
+    levels (``ptq``: its TernaryReport; a learned L = 1 is a t2 step), or None."""
+    before = {L.op_index: L.levels for L in ptq.layers if L.levels is not None}
+    after = {s.op_index: int(s.params.get("levels", 1)) for s in plan.steps
+             if s.op_index in before and str(s.params.get("method", "")).endswith(" ft")}
+    if not after:
+        return None
+    return "learned power-of-two levels per layer (GTC): " + ", ".join(
+        f"op {k} L{before[k]} -> L{L}" for k, L in sorted(after.items()))
+
+
 def _gtc_magnitude(w, a, L, xp=None):
     """|nearest of {0, a 2^-k, k < L}| to w; the midpoint between levels m and m/2 is 0.75 m."""
     if xp is None:
