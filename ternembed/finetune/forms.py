@@ -175,8 +175,10 @@ class Form:
 # fewest levels within GTC_TOL of the best. Why this error and not the latent one: with a fixed,
 # more levels only add finer ones (never worse), but they split the same integer scale range,
 # so the rounding of a grows 2x a level; the stored error weighs one against the other. The
-# start (latent = the post-training integer weights) is stored exactly by its own L, so the
-# twin starts at the post-training plan (a smaller L only where it stores the same weights).
+# start (latent = the post-training integer weights) is stored exactly by its own L, and the
+# tolerance is relative to the best error (0 there), so the twin starts at the post-training plan
+# (a smaller L only where it stores the same weights). Measured (IC, MNIST CNN): L settles at
+# 4-7, as many levels as the 8-bit scales carry; held-out accuracy equal to L fixed.
 GTC_LEVELS = tuple(range(1, 8))
 GTC_TOL = 0.01  # a level that cuts the layer's squared error by less than 1% is not taken
 
