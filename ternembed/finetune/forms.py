@@ -142,7 +142,7 @@ class Form:
             a = _used(a, codes, g)
             unit = a.max(axis=2) / top  # [P, O]: the finest unit each plane's scales fit in
             pos = np.where(unit > 0, unit, np.inf)
-            c = np.where(np.isfinite(pos.min(axis=0)), pos.min(axis=0), 1.0)
+            c = np.where(np.isfinite(pos.min(axis=0)), np.maximum(pos.min(axis=0), 1.0), 1.0)  # as _unit
             shift = np.clip(np.ceil(np.log2(np.maximum(unit / c, 1.0)) - 1e-9), 0, 31).astype(np.int64)
             scales = np.stack([_int_scales(a[k], c * 2.0 ** shift[k], top) for k in range(len(a))])
             return PP.LayerFit("t2", spec, codes, scales, shift, c, **common)
