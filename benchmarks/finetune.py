@@ -42,6 +42,7 @@ from ternembed.data import to_plan_inputs  # noqa: E402
 from ternembed.pipeline import build_plan, ternary_config  # noqa: E402
 from ternembed.plan import quant_bytes  # noqa: E402
 from ternembed.quantize.plan_pass import mac_layers, ternarize_plan  # noqa: E402
+from ternembed.reference import run_litert  # noqa: E402
 
 MNIST = ROOT / "examples" / "mnist_cnn"
 # per model: settings (name -> TernaryConfig options) and fine-tuning options (measured choices:
@@ -55,6 +56,7 @@ SWW_TRAIN = dict(copies=30, epochs=6, lr=0.01, batch=32)
 AD_SETTINGS = {"every layer ternary FGQ N=16": dict(method="fgq", group=16, first_last="ternary"),
                "every layer ternary TRN 2 planes N=64": dict(method="trn", group=64, planes=2, first_last="ternary")}
 AD_TRAIN = dict(copies=10, epochs=60, lr=0.03, batch=32)
+DECISIVE = 1.0  # IC: an input's int8 top-1 is "decisive" when it leads the second logit by at least this
 
 
 def bits_per_weight(int8_plan, plan) -> float:
@@ -70,13 +72,26 @@ def quant_input(plan, xf) -> np.ndarray:
     return to_plan_inputs(plan, [np.asarray(xf, np.float32)])[0]
 
 
-def record(model, setting, int8_plan, plan, sec, pred=None, pred8=None, y=None, **extra) -> dict:
+def record(model, setting, int8_plan, plan, sec, pred=None, pred8=None, y=None, decisive=None, **extra) -> dict:
+    """``decisive``: a mask of the inputs where int8's top-1 is clear; their agreement is recorded too."""
     lab = None if y is None else y >= 0
     acc = None if y is None else float((pred[lab] == y[lab]).mean())
     acc8 = None if y is None else float((pred8[lab] == y[lab]).mean())
     agree = None if pred is None else float((pred == pred8).mean())
-    return dict(model=model, setting=setting, bits_per_weight=round(bits_per_weight(int8_plan, plan), 3),
+    if decisive is not None:
+        extra["top1_agreement_decisive"] = float((pred == pred8)[decisive].mean())
+    bits = 32.0 if plan is None else round(bits_per_weight(int8_plan, plan), 3)
+    return dict(model=model, setting=setting, bits_per_weight=bits,
                 accuracy=acc, accuracy_int8=acc8, top1_agreement=agree, seconds=round(sec, 1), **extra)
+
+
+def int8_margin(plan, x) -> np.ndarray:
+    """How far int8's top-1 logit leads the second (in logits, before the softmax)."""
+    last = plan.steps[-1]
+    buf = last.inputs[0] if last.kernel == "softmax_s8" else plan.outputs[0]
+    z = emulate.run(plan, [x], keep_all=True)[buf].reshape(len(x), -1).astype(np.float64)
+    top2 = np.sort(z, axis=1)[:, -2:] * plan.buffers[buf].scale
+    return top2[:, 1] - top2[:, 0]
 
 
 def quantize_both(int8_plan, opts, calib, train, labels=None, log=print, **ft):
@@ -112,14 +127,21 @@ def run_ic(log=print) -> list[dict]:
     from shared_data import MODELS
     int8_plan, _ = build_plan(MODELS / "mlperf_ic/pretrainedResnet_quant.tflite")
     tr = IC_TRAIN
-    x_tr, x_te, y_te = ic_data(tr["crops"])
-    x_tr, x_te = quant_input(int8_plan, x_tr), quant_input(int8_plan, x_te)
+    x_tr, xf_te, y_te = ic_data(tr["crops"])
+    x_tr, x_te = quant_input(int8_plan, x_tr), quant_input(int8_plan, xf_te)
     pred8 = top1(int8_plan, x_te)
+    decisive = int8_margin(int8_plan, x_te) >= DECISIVE
+    # the yardstick: the float model int8 was quantized from, on the same inputs
+    t0 = time.perf_counter()
+    pf = run_litert(MODELS / "mlperf_ic/pretrainedResnet.tflite", [xf_te])[0].reshape(len(xf_te), -1).argmax(1)
+    rows = [record("ic", "float model (reference)", int8_plan, None, time.perf_counter() - t0, pf, pred8, y_te,
+                   decisive)]
+    log(json.dumps(rows[-1]))
     ft = {k: v for k, v in tr.items() if k != "crops"}
-    rows = []
     for name, opts in IC_SETTINGS.items():
         for kind, plan, sec in quantize_both(int8_plan, opts, x_tr[:500], x_tr, None, log, **ft):
-            rows.append(record("ic", f"{kind} {name}", int8_plan, plan, sec, top1(plan, x_te), pred8, y_te))
+            rows.append(record("ic", f"{kind} {name}", int8_plan, plan, sec, top1(plan, x_te), pred8, y_te,
+                               decisive))
             log(json.dumps(rows[-1]))
     return rows
 
@@ -198,12 +220,14 @@ def markdown(rows: list[dict]) -> str:
            "measured on is in the script's docstring. Every number is measured on inputs held out of fine-tuning "
            "(and of the split that picks the kept epoch), emulated bit-exactly: the fine-tuned plans are the same "
            "integer contract as post-training (emulator == host C == firmware).", "",
-           "| model | setting | bits/w | accuracy | int8 accuracy | top-1 agreement | AD score (int8) | seconds |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| model | setting | bits/w | accuracy | int8 accuracy | top-1 agreement | agreement, decisive inputs "
+           "| AD score (int8) | seconds |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ad = "-" if "score" not in r else f"{r['score']:.3f} ({r['score_int8']:.3f}, {100 * r['score_change']:+.2f}%)"
         out.append(f"| {r['model']} | {r['setting']} | {r['bits_per_weight']:.3f} | {_f(r['accuracy'])} | "
-                   f"{_f(r['accuracy_int8'])} | {_f(r['top1_agreement'])} | {ad} | {r['seconds']:.0f} |")
+                   f"{_f(r['accuracy_int8'])} | {_f(r['top1_agreement'])} | {_f(r.get('top1_agreement_decisive'))} | "
+                   f"{ad} | {r['seconds']:.0f} |")
     tuned = sum(r["seconds"] for r in rows if r["setting"].startswith("finetune"))
     out += ["", f"Quantizing + fine-tuning, all models: {tuned / 60:.1f} min (a fine-tuned row's seconds include its "
             "post-training pass; measured on one core of a busy 2-core machine, JAX on one thread by XLA_FLAGS).",
