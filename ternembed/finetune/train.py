@@ -81,7 +81,7 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
                   epochs: int = 10, seconds: float | None = None, lr: float = 0.01, batch: int = 64,
                   temperature: float = 3.0, ce_weight: float = 1.0, holdout: float = 0.2, seed: int = 0,
                   schedule: str = "cosine", teacher_ce: float = 0.0, task: str = "auto",
-                  asymmetric: bool = False, from_int8: bool = True,
+                  asymmetric: bool = False,
                   progress: bool = True) -> tuple[Plan, FinetuneReport]:
     """Fine-tune the single-plane ternary steps of ``ternary_plan`` (from ``ternarize_plan(int8_plan,
     ...)``) on ``inputs`` (int8, leading sample axis); returns (integer Plan, report).
@@ -116,10 +116,6 @@ def finetune_plan(int8_plan: Plan, ternary_plan: Plan, inputs: np.ndarray, label
     twin = Twin(ternary_plan, asymmetric)
     if not twin.forms:
         raise InputError(f"{ternary_plan.name}: no ternary layer to fine-tune (all int8?)")
-    if from_int8:  # latent weights start at the int8 weights, inside the post-training codes
-        from . import latent
-        for k, form in twin.forms.items():
-            form.latent = latent.start(form, latent.int8_weights_in_units(int8_plan, k, twin.mults[k]))
 
     def teacher(xs):
         out = emulate.run(int8_plan, [xs], keep_all=True)[twin.logit_buffer]
