@@ -258,7 +258,8 @@ def markdown(rows: list[dict]) -> str:
             "activation distillation loss (every tensor after the first ternary layer matched to int8's), no gain "
             "(0.662 vs 0.694 on the 500) at 1.7x the time; plain logit regression instead of KL at T=3, worse (0.535); "
             "lr 0.005 / 0.01 instead of 0.02, no better (0.576 / 0.653); 30% of the training crops replaced by blends "
-            "of two, no gain (4-bit budget 8,000 x 5: 0.759 vs 0.759). Before this: 6,000 crops, 4 epochs, lr 0.03: "
+            "of two, mixed (8,000 x 5: the 2.6-bit budget 0.693 vs 0.674, the 4-bit budget 0.759 vs 0.759). "
+            "Before this: 6,000 crops, 4 epochs, lr 0.03: "
             "0.572; 8,000 x 5 at lr 0.02: 0.706; lr 0.05 with teacher cross-entropy 1.0: 0.676 (on the 500).", ""]
     return "\n".join(out)
 
