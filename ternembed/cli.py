@@ -60,8 +60,8 @@ def cmd_emulate(args) -> int:
     if args.output:
         check_output_file(args.output)  # before the work
     plan, _ = build_plan(args.model, args.calib, args.percentile)
-    from .data import load_array
-    x = load_array(args.input)
+    from .data import load_array, to_plan_inputs
+    x = to_plan_inputs(plan, [load_array(args.input)])[0]  # float data: quantized, as validate does
     outputs = emulate.run(plan, [x])
     if args.output:
         _save_outputs(Path(args.output), outputs, plan)
@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "carried from one to the next.")
     s.add_argument("model", help="path to a .tflite model")
     s.add_argument("--input", "-i", required=True, metavar="X.npy",
-                   help="inputs with a leading sample axis (.npy, or .npz with array 'x')")
+                   help="inputs with a leading sample axis (.npy, or .npz with array 'x'); float data for "
+                   "an int8 input is quantized with its scale and zero point")
     s.add_argument("--output", "-o", metavar="Y.npy",
                    help="where to write outputs (.npy; .npz with one array per output if several)")
     s.add_argument("--calib", metavar="FILE", help="calibration inputs for float/hybrid models "

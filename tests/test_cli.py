@@ -89,10 +89,23 @@ def test_wrong_input_shape_and_dtype(tmp_path):
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((3, 2), np.int8))
     assert_clean_error(*run("emulate", HELLO, "-i", x), "shape", "[samples, 1]")
-    np.save(x, np.zeros((3, 1), np.float32))
-    assert_clean_error(*run("emulate", HELLO, "-i", x), "must be int8")
     x.write_bytes(b"garbage")
     assert_clean_error(*run("emulate", HELLO, "-i", x), "x.npy")
+
+
+def test_float_data_is_quantized_with_the_input_scale(tmp_path):
+    """emulate -i takes float data for an int8 input as validate, --eval and finetune do: quantized
+    with the input's scale and zero point (before, emulate alone refused it)."""
+    from ternembed.data import to_plan_inputs
+    from ternembed.pipeline import build_plan
+    plan, _ = build_plan(HELLO)
+    xf = np.linspace(0, 6.28, 9, dtype=np.float32).reshape(9, 1)
+    np.save(tmp_path / "xf.npy", xf)
+    np.save(tmp_path / "xq.npy", to_plan_inputs(plan, [xf])[0])
+    assert np.unique(np.load(tmp_path / "xq.npy")).size == 9  # really quantized, not all one value
+    for name in ("xf", "xq"):
+        assert run("emulate", HELLO, "-i", tmp_path / f"{name}.npy", "-o", tmp_path / f"y_{name}.npy")[0] == 0
+    assert np.array_equal(np.load(tmp_path / "y_xf.npy"), np.load(tmp_path / "y_xq.npy"))
 
 
 def test_float_model_without_calibration_names_the_flag(tmp_path):
