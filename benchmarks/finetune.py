@@ -90,8 +90,8 @@ def record(model, setting, int8_plan, plan, sec, pred=None, pred8=None, y=None, 
 
 def int8_margin(plan, x) -> np.ndarray:
     """How far int8's top-1 logit leads the second (in logits, before the softmax)."""
-    last = plan.steps[-1]
-    buf = last.inputs[0] if last.kernel == "softmax_s8" else plan.outputs[0]
+    from ternembed.finetune.twin import Twin
+    buf = Twin(plan).logit_buffer  # the one rule for where the logits are
     z = emulate.run(plan, [x], keep_all=True)[buf].reshape(len(x), -1).astype(np.float64)
     top2 = np.sort(z, axis=1)[:, -2:] * plan.buffers[buf].scale
     return top2[:, 1] - top2[:, 0]

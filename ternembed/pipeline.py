@@ -165,6 +165,8 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
         raise InputError(f"optimize must be ram, speed, size or balanced, got {optimize!r}")
     if act_bits not in (8, 4):
         raise InputError(f"--act-bits must be 8 or 4, got {act_bits}")
+    if finetune is not None and not ternary:
+        raise InputError("--finetune trains ternary layers: not with --method int8")
     from .quantize.policy import parse_size
     max_ram = parse_size(max_ram)
     int8_plan, calib_inputs = build_plan(model, calib, percentile)
@@ -177,8 +179,6 @@ def export_model(model: str | Path, board: str, out_dir: str | Path | None = Non
     budget = max_ram or board_ram(board_obj)
     # the int8 export's row streaming: its arena is the ternary export's RAM budget (rambudget.py)
     int8_streamed, int8_stream_notes = stream_plan(int8_plan, optimize, budget, core=board_obj.core)
-    if finetune is not None and not ternary:
-        raise InputError("--finetune trains ternary layers: not with --method int8")
     if ternary:
         from .quantize.plan_pass import ternarize_plan
         cfg = ternary_config(**config_options)
